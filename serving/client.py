@@ -25,6 +25,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
 
 from bert_tf import features
 from serving.tensors import ndarray_to_proto, to_string_array
+from serving.text_helpers import TextHelpers, answer_results, concat_batches, entity_results
 
 DEFAULT_MAX_MESSAGE_BYTES = 2 ** 31 - 1
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE,)
@@ -84,9 +85,7 @@ def _batched(n: int, batch_size: int | None) -> list[slice]:
 
 
 def _concat(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    if len(parts) == 1:
-        return dict(parts[0])
-    return {key: np.concatenate([p[key] for p in parts], axis=0) for key in parts[0]}
+    return concat_batches(parts)
 
 
 def text_results(outputs: Mapping[str, np.ndarray], label_names: Sequence[str] | None = None) -> list[dict]:
@@ -105,7 +104,7 @@ def text_results(outputs: Mapping[str, np.ndarray], label_names: Sequence[str] |
     return results
 
 
-class ServingClient:
+class ServingClient(TextHelpers):
     """Calls a TF Serving gRPC endpoint: predict, classify, regress, metadata, status, classify_text.
 
     Args:
@@ -320,4 +319,5 @@ class ServingClient:
 
 from serving.rest_client import RestClient  # noqa: E402  (re-export: the REST twin)
 
-__all__ = ["ServingClient", "RestClient", "make_example", "tensor_proto", "text_results"]
+__all__ = ["ServingClient", "RestClient", "make_example", "tensor_proto", "text_results", "entity_results",
+           "answer_results"]

@@ -54,29 +54,15 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from bert_tf import features
+# Output names live in `bert_tf.features`; re-exported here for callers of this module.
+from bert_tf.features import (ANSWER, ANSWER_END, ANSWER_START, END_LOGITS, END_POSITION, NULL_SCORE,  # noqa: F401
+                              NUM_WORDS, SCORE, START_LOGITS, START_POSITION, WORD_ENDS, WORD_LABEL_IDS,
+                              WORD_LABELS, WORD_SCORES, WORD_STARTS, WORDS)
 
 TASK_TYPES = ("classifier", "regressor", "encoder", "token_classifier", "span_qa")
 TOKENIZER_OPS = ("core", "tf_text")
 CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
 REGRESS_METHOD_NAME = "tensorflow/serving/regress"
-SCORE = "score"
-# Token classifier (per word) outputs.
-WORDS = "words"
-WORD_LABELS = "word_labels"
-WORD_LABEL_IDS = "word_label_ids"
-WORD_SCORES = "word_scores"
-WORD_STARTS = "word_starts"
-WORD_ENDS = "word_ends"
-NUM_WORDS = "num_words"
-# Span QA outputs.
-ANSWER = "answer"
-ANSWER_START = "answer_start"
-ANSWER_END = "answer_end"
-NULL_SCORE = "null_score"
-START_LOGITS = "start_logits"
-END_LOGITS = "end_logits"
-START_POSITION = "start_position"
-END_POSITION = "end_position"
 
 
 class ExportError(ValueError):

@@ -16,6 +16,7 @@ import numpy as np
 from tensorflow.core.example import example_pb2
 
 from bert_tf import features
+from serving.text_helpers import TextHelpers, concat_batches
 
 RETRYABLE_HTTP = (503,)
 
@@ -85,7 +86,7 @@ def _example_json(example) -> dict:
     return out
 
 
-class RestClient:
+class RestClient(TextHelpers):
     """Calls TF Serving's REST API: predict, classify, regress, metadata, status, classify_text.
 
     Args:
@@ -192,7 +193,7 @@ class RestClient:
             parts.append({k: _from_json(v, k) for k, v in outputs.items()})
         if len(parts) == 1:
             return parts[0]
-        return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
+        return concat_batches(parts)
 
     def _single_output_name(self, signature: str, version, version_label) -> str:
         """TF Serving drops the name of a lone output; recover it from the model's metadata (cached)."""

@@ -402,13 +402,25 @@ def plot_curves(history: dict, path: str, main_metric: str) -> str | None:
     return path
 
 
+def copy_vocab(vocab_file: str, output_dir: str) -> str:
+    """The vocabulary the model was trained with, as `output_dir/vocab.txt` beside `best_model.keras` (written
+    atomically), so the output directory is self-contained: `scripts/export_model.py` finds it there."""
+    target = os.path.join(output_dir, "vocab.txt")
+    if os.path.abspath(vocab_file) != os.path.abspath(target):
+        tmp = f"{target}.tmp-{os.getpid()}"
+        shutil.copyfile(vocab_file, tmp)
+        os.replace(tmp, target)
+    return target
+
+
 def export_formats(model, output_dir: str, save_formats: Sequence[str], vocab_file: str) -> dict:
-    """Besides `best_model.keras` (the whole task model), writes the fine-tuned *encoder* as a Hugging Face
-    directory (`hf`) and/or a google-research/bert TF1 checkpoint (`google`). Returns {format: path}."""
+    """Besides `best_model.keras` (the whole task model) and its `vocab.txt`, writes the fine-tuned *encoder* as
+    a Hugging Face directory (`hf`) and/or a google-research/bert TF1 checkpoint (`google`). Returns
+    {format: path}."""
     unknown = [f for f in save_formats if f not in SAVE_FORMATS]
     if unknown:
         raise FinetuneError(f"unknown save format(s) {unknown}; choose from {SAVE_FORMATS}")
-    paths = {"keras": os.path.join(output_dir, BEST_MODEL)}
+    paths = {"keras": os.path.join(output_dir, BEST_MODEL), "vocab": copy_vocab(vocab_file, output_dir)}
     if "hf" in save_formats:
         from bert_tf.checkpoints import save_hf
         paths["hf"] = save_hf(model.encoder, os.path.join(output_dir, "best_hf"), vocab_file=vocab_file)

@@ -382,3 +382,49 @@ def test_ner_qa_argument_errors(tmp_path):
     with pytest.raises(export.ExportError, match="pair=True"):
         export.export_saved_model(qa, task_type="span_qa", pair=True, **common)
     assert not (tmp_path / "m").exists()  # bad arguments are caught before anything is written
+
+
+def test_ner_and_qa_served_through_client_helpers(ner_export, qa_export, tokenizer):
+    """Both exports behind the local server: `tag_text` / `answer_questions` over gRPC and REST give the
+    Python-side decoding (words, tags, character offsets; answers as written in the context)."""
+    from serving.client import ServingClient
+    from serving.config import write_model_config
+    from serving.rest_client import RestClient
+    from serving.server import ModelServer
+
+    ner_model, ner_path = ner_export
+    qa_model, qa_path = qa_export
+    config_file = os.path.join(os.path.dirname(os.path.dirname(ner_path)), "models.config")
+    write_model_config(config_file, [{"name": "ner", "base_path": os.path.dirname(ner_path)},
+                                     {"name": "qa", "base_path": os.path.dirname(qa_path)}])
+    ner_texts = NER_TEXTS[:3]
+    expected_ner, _, _ = _python_ner(ner_model, tokenizer, ner_texts)
+    expected_qa, _, _ = _python_qa(qa_model, tokenizer, QA_PAIRS[:3])
+    with ModelServer(model_config_file=config_file, port=0, rest_api_port=0) as server:
+        grpc_ner = ServingClient(server.grpc_address, "ner")
+        grpc_qa = ServingClient(server.grpc_address, "qa")
+        grpc_ner.wait_until_available(timeout=120)
+        grpc_qa.wait_until_available(timeout=120)
+        for client_ner, client_qa in ((grpc_ner, grpc_qa),
+                                      (RestClient(server.rest_url, "ner"), RestClient(server.rest_url, "qa"))):
+            tagged = client_ner.tag_text(ner_texts, batch_size=2)  # split into 2 + 1: padding widths differ
+            assert [len(t) for t in tagged] == [len(e["words"]) for e in expected_ner]
+            for text, words, e in zip(ner_texts, tagged, expected_ner):
+                assert [w["word"] for w in words] == e["words"]
+                assert [w["label"] for w in words] == e["labels"]
+                assert [(w["start"], w["end"]) for w in words] == list(zip(e["starts"], e["ends"]))
+                assert all(text[w["start"]:w["end"]] == w["word"] for w in words)
+                np.testing.assert_allclose([w["score"] for w in words], e["scores"], atol=1e-5)
+            merged = client_ner.predict({features.TEXT: ner_texts}, batch_size=2)
+            widest = max(len(e["words"]) for e in expected_ner)
+            assert merged[export.WORD_LABEL_IDS].shape == (3, widest)
+            assert list(merged[export.WORD_LABEL_IDS][2]) == expected_ner[2]["label_ids"] + \
+                [-1] * (widest - len(expected_ner[2]["words"]))
+            answers = client_qa.answer_questions([q for q, _ in QA_PAIRS[:3]], [c for _, c in QA_PAIRS[:3]])
+            for (question, context), answer, entry in zip(QA_PAIRS[:3], answers, expected_qa):
+                assert answer["answer"] == entry["text"] == context[answer["start"]:answer["end"]]
+                assert answer["start"] == entry["start_char"]
+            with pytest.raises(ValueError, match="2 questions for 1 contexts"):
+                client_qa.answer_questions(["a", "b"], ["c"])
+        grpc_ner.close()
+        grpc_qa.close()

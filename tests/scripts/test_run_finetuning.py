@@ -45,6 +45,8 @@ def test_run_classifier_sweep_predict_and_exports(tmp_path):
     for name in ("best_model.keras", "training_curves.png", "predictions.tsv", "lr_0.001/summaries/train",
                  "lr_0.0003/summaries/eval", "best_hf/model.safetensors", "best_google/bert_model.ckpt.index"):
         assert os.path.exists(os.path.join(out, name)), name
+    # The vocabulary travels with the model: export_model.py finds it beside best_model.keras.
+    assert open(os.path.join(out, "vocab.txt"), encoding="utf-8").read() == open(VOCAB, encoding="utf-8").read()
     with open(os.path.join(out, "training_curves.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     lines = open(os.path.join(out, "predictions.tsv"), encoding="utf-8").read().splitlines()

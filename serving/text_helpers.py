@@ -1,0 +1,101 @@
+"""Raw-text helpers shared by the gRPC (`serving.client.ServingClient`) and REST (`serving.rest_client.RestClient`)
+clients: request dicts for bert_tf's raw-text exports and their outputs turned into plain Python values."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from bert_tf import features
+
+
+# Padding of outputs whose width varies per request (per-word NER outputs are padded to the batch's largest
+# word count), as the export pads them: -1 for ids and offsets, "" for strings, 0 otherwise.
+_PAD_VALUES = {features.WORD_LABEL_IDS: -1, features.WORD_STARTS: -1, features.WORD_ENDS: -1}
+
+
+def concat_batches(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The outputs of several requests (a long input list sent in batches) as one: concatenated along the
+    batch axis, outputs of different widths padded to the widest first."""
+    if len(parts) == 1:
+        return dict(parts[0])
+    merged = {}
+    for key in parts[0]:
+        arrays = [np.asarray(p[key]) for p in parts]
+        if arrays[0].ndim > 1 and len({a.shape[1:] for a in arrays}) > 1:
+            width = tuple(max(sizes) for sizes in zip(*(a.shape[1:] for a in arrays)))
+            pad = b"" if arrays[0].dtype.kind in "SOU" else _PAD_VALUES.get(key, 0)
+            arrays = [np.pad(a, [(0, 0)] + [(0, w - s) for w, s in zip(width, a.shape[1:])], constant_values=pad)
+                      for a in arrays]
+        merged[key] = np.concatenate(arrays, axis=0)
+    return merged
+
+
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def entity_results(outputs: Mapping[str, np.ndarray]) -> list[list[dict]]:
+    """Token-classifier (NER) export outputs → per text [{"word", "label", "score", "start", "end"}, ...]
+    (character offsets into the text, end exclusive; padding dropped)."""
+    counts = np.asarray(outputs[features.NUM_WORDS]).reshape(-1)
+    words, labels = np.asarray(outputs[features.WORDS]), np.asarray(outputs[features.WORD_LABELS])
+    scores = np.asarray(outputs[features.WORD_SCORES])
+    starts, ends = np.asarray(outputs[features.WORD_STARTS]), np.asarray(outputs[features.WORD_ENDS])
+    return [[{"word": _text(words[i, j]), "label": _text(labels[i, j]), "score": float(scores[i, j]),
+              "start": int(starts[i, j]), "end": int(ends[i, j])} for j in range(int(n))]
+            for i, n in enumerate(counts)]
+
+
+def answer_results(outputs: Mapping[str, np.ndarray]) -> list[dict]:
+    """Span-QA export outputs → per question {"answer", "score", "start", "end", "null_score"} (character
+    offsets into the context, end exclusive; -1 and "" when the context is empty)."""
+    answers = np.asarray(outputs[features.ANSWER]).reshape(-1)
+    columns = [np.asarray(outputs[name]).reshape(-1) for name in
+               (features.SCORE, features.ANSWER_START, features.ANSWER_END, features.NULL_SCORE)]
+    return [{"answer": _text(a), "score": float(score), "start": int(start), "end": int(end),
+             "null_score": float(null)} for a, score, start, end, null in zip(answers, *columns)]
+
+
+def text_inputs(texts: Sequence[str], text_b: Sequence[str] | None = None) -> dict:
+    inputs = {features.TEXT: list(texts)}
+    if text_b is not None:
+        if len(text_b) != len(texts):
+            raise ValueError(f"text_b has {len(text_b)} entries for {len(texts)} texts")
+        inputs[features.TEXT_B] = list(text_b)
+    return inputs
+
+
+def qa_inputs(questions: Sequence[str], contexts: Sequence[str]) -> dict:
+    if len(questions) != len(contexts):
+        raise ValueError(f"{len(questions)} questions for {len(contexts)} contexts")
+    return {features.QUESTION: list(questions), features.CONTEXT: list(contexts)}
+
+
+class TextHelpers:
+    """Raw-text helpers shared by the gRPC and REST clients (both provide `predict`)."""
+
+    def tag_text(self, texts: Sequence[str], signature_name: str | None = None,
+                 batch_size: int | None = None) -> list[list[dict]]:
+        """Raw text → per text its words with NER tags, via a bert_tf token_classifier export."""
+        return entity_results(self.predict(text_inputs(texts), signature_name=signature_name,
+                                           batch_size=batch_size))
+
+    def answer_questions(self, questions: Sequence[str], contexts: Sequence[str],
+                         signature_name: str | None = None, batch_size: int | None = None) -> list[dict]:
+        """Questions and their contexts → answers with character offsets, via a bert_tf span_qa export."""
+        return answer_results(self.predict(qa_inputs(questions, contexts), signature_name=signature_name,
+                                           batch_size=batch_size))
+
+    def embed_text(self, texts: Sequence[str], text_b: Sequence[str] | None = None,
+                   signature_name: str | None = None, batch_size: int | None = None) -> np.ndarray:
+        """Raw text → [N, H] float32 embeddings, via a bert_tf encoder export."""
+        outputs = self.predict(text_inputs(texts, text_b), signature_name=signature_name, batch_size=batch_size)
+        return np.asarray(outputs[features.EMBEDDING], dtype=np.float32)
+
+    def regress_text(self, texts: Sequence[str], text_b: Sequence[str] | None = None,
+                     signature_name: str | None = None, batch_size: int | None = None) -> list[float]:
+        """Raw text (pairs) → one score each, via a bert_tf regressor export."""
+        outputs = self.predict(text_inputs(texts, text_b), signature_name=signature_name, batch_size=batch_size)
+        return [float(v) for v in np.asarray(outputs[features.SCORE]).reshape(-1)]
