@@ -45,9 +45,13 @@ def count_words(input_files, lowercase, max_lines=0):
     counts = collections.Counter()
     lines = 0
     for path in input_files:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
+        with open(path, "rb") as f:
+            for line_number, raw in enumerate(f, start=1):
+                try:
+                    line = raw.decode("utf-8").strip()
+                except UnicodeDecodeError as e:
+                    raise ValueError(f"{path} line {line_number}: not valid UTF-8 ({e.reason} at byte {e.start} "
+                                     "of the line)") from None
                 if not line:
                     continue
                 counts.update(google_basic_tokenize(line, lowercase=lowercase))
@@ -93,7 +97,10 @@ def main(argv):
         files = expand(FLAGS.input_file)
     except FileNotFoundError as e:
         sys.exit(f"build_vocab: {e}")
-    counts = count_words(files, FLAGS.do_lower_case, FLAGS.max_lines)
+    try:
+        counts = count_words(files, FLAGS.do_lower_case, FLAGS.max_lines)
+    except (OSError, ValueError) as e:
+        sys.exit(f"build_vocab: {e}")
     if not counts:
         sys.exit(f"build_vocab: no words in {files}")
     tokens = learn_vocab(counts, FLAGS.vocab_size, FLAGS.num_unused, FLAGS.max_unique_chars, FLAGS.min_word_count)

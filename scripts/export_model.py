@@ -70,7 +70,7 @@ def load_model(model_path, init_checkpoint):
     if bool(model_path) == bool(init_checkpoint):
         raise ExportScriptError("pass exactly one of --model (a .keras file) and --init_checkpoint")
     path = model_path or init_checkpoint
-    if not os.path.exists(path):
+    if not (os.path.exists(path) or (init_checkpoint and os.path.isfile(path + ".index"))):  # or a TF prefix
         raise ExportScriptError(f"{'--model' if model_path else '--init_checkpoint'}: {path} does not exist")
     if path.endswith(".keras"):
         if not os.path.isfile(path):
@@ -83,9 +83,14 @@ def load_model(model_path, init_checkpoint):
         import bert_tf.encoder  # noqa: F401  (registers the classes with Keras)
         import bert_tf.tasks  # noqa: F401
         try:
-            return keras.models.load_model(path, compile=False)
+            model = keras.models.load_model(path, compile=False)
         except Exception as e:  # zip, JSON or deserialization errors of many kinds
             raise ExportScriptError(f"{path}: not a loadable bert_tf .keras model ({type(e).__name__}: {e})") from None
+        from bert_tf.encoder import BertEncoder
+        if not isinstance(model, BertEncoder) and not isinstance(getattr(model, "encoder", None), BertEncoder):
+            raise ExportScriptError(f"{path}: holds a {type(model).__name__}, not a bert_tf model (a task model "
+                                    "such as BertClassifier, or a BertEncoder)")
+        return model
     if model_path:
         raise ExportScriptError(f"--model must be a .keras file, got {path}; use --init_checkpoint for "
                                 "pre-trained checkpoints")
@@ -136,7 +141,17 @@ def main(argv):
         vocab_file = FLAGS.vocab_file or find_vocab(FLAGS.model, FLAGS.init_checkpoint)
         if not os.path.isfile(vocab_file):
             raise ExportScriptError(f"--vocab_file: {vocab_file} does not exist")
+        from bert_tf.tokenization import VocabError, load_vocab
+        try:
+            vocab_size = len(load_vocab(vocab_file))
+        except VocabError as e:
+            raise ExportScriptError(str(e)) from None
         model = load_model(FLAGS.model, FLAGS.init_checkpoint)
+        model_vocab_size = getattr(getattr(getattr(model, "encoder", model), "bert_config", None), "vocab_size", None)
+        if model_vocab_size is not None and vocab_size > model_vocab_size:
+            raise ExportScriptError(f"{vocab_file} has {vocab_size} tokens but the model's vocab_size is "
+                                    f"{model_vocab_size}: ids beyond it have no embedding; pass the vocabulary "
+                                    "the model was trained with")
         task_type = resolve_task_type(model, FLAGS.task_type)
         if task_type == "encoder" and hasattr(model, "encoder"):
             model = model.encoder

@@ -45,6 +45,29 @@ def define_common_flags():
     flags.mark_flag_as_required("output_dir")
 
 
+def user_errors():
+    """The exceptions that mean a bad flag or input file (their message names the file, the line where there is
+    one, and the problem): the scripts print them and exit with status 1 instead of a traceback."""
+    from bert_tf.checkpoints import CheckpointError
+    from bert_tf.config import ConfigError
+    from bert_tf.data import DataError
+    from bert_tf.finetuning import FinetuneError
+    from bert_tf.tokenization import VocabError
+    from bert_tf.training.trainer import CheckpointError as TrainingCheckpointError
+    return DataError, FinetuneError, VocabError, CheckpointError, ConfigError, TrainingCheckpointError
+
+
+def check_init_checkpoint(path):
+    """A `.keras` --init_checkpoint must be a zip archive (Keras' format); a garbage or truncated one gets a clear
+    error here (Keras' own message for it claims the file is not found)."""
+    import os
+    import zipfile
+    if path and path.endswith(".keras") and os.path.isfile(path) and not zipfile.is_zipfile(path):
+        from bert_tf.finetuning import FinetuneError
+        raise FinetuneError(f"--init_checkpoint {path}: not a .keras file (a .keras file is a zip archive; this one "
+                            "is not, or it is truncated)")
+
+
 def common_kwargs(FLAGS):
     """The flags every finetune_* function takes, as keyword arguments."""
     return dict(init_checkpoint=FLAGS.init_checkpoint, vocab_file=FLAGS.vocab_file,

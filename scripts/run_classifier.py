@@ -43,14 +43,14 @@ flags.DEFINE_float("dropout", 0.1, "Dropout on the pooled vector.")
 
 def main(argv):
     del argv
-    from bert_tf.data import DataError
-    from bert_tf.finetuning import FinetuneError, classifier
+    from bert_tf.finetuning import classifier
     from bert_tf.finetuning import common
 
     if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
         raise app.UsageError("at least one of --do_train, --do_eval, --do_predict is required")
     task_type = "regression" if FLAGS.regression or FLAGS.num_labels == 1 else FLAGS.task_type
     try:
+        finetune_flags.check_init_checkpoint(FLAGS.init_checkpoint)
         if FLAGS.do_train:
             if not FLAGS.train_file:
                 raise app.UsageError("--do_train needs --train_file")
@@ -95,7 +95,7 @@ def main(argv):
                 text_a_column=FLAGS.text_a_column, text_b_column=FLAGS.text_b_column,
                 label_column=FLAGS.label_column, has_header=FLAGS.has_header)
             print(f"predictions: {path}")
-    except (DataError, FinetuneError) as e:
+    except finetune_flags.user_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -27,12 +27,12 @@ flags.DEFINE_float("dropout", 0.1, "Dropout before the tag layer.")
 
 def main(argv):
     del argv
-    from bert_tf.data import DataError
-    from bert_tf.finetuning import FinetuneError, common, ner
+    from bert_tf.finetuning import common, ner
 
     if not (FLAGS.do_train or FLAGS.do_predict or FLAGS.do_eval):
         raise app.UsageError("at least one of --do_train, --do_eval, --do_predict is required")
     try:
+        finetune_flags.check_init_checkpoint(FLAGS.init_checkpoint)
         if FLAGS.do_train:
             if not FLAGS.train_file:
                 raise app.UsageError("--do_train needs --train_file")
@@ -66,7 +66,7 @@ def main(argv):
                                    os.path.join(FLAGS.output_dir, "predictions.txt"), data_format=FLAGS.data_format,
                                    max_seq_length=FLAGS.max_seq_length, batch_size=FLAGS.eval_batch_size)
             print(f"predictions: {path}")
-    except (DataError, FinetuneError) as e:
+    except finetune_flags.user_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -108,7 +108,10 @@ def main(argv):
     keras.config.set_dtype_policy(FLAGS.dtype_policy)  # before any layer is built
     keras.utils.set_random_seed(FLAGS.seed)
 
+    from bert_tf.checkpoints import CheckpointError as CheckpointFileError
     from bert_tf.checkpoints import load_pretrainer, save_hf
+    from bert_tf.config import ConfigError
+    from bert_tf.data import DataError
     from bert_tf.data.pretraining_dataset import PretrainingDataset
     from bert_tf.encoder import BertEncoder
     from bert_tf.tasks.bert_pretrainer import BertPretrainer
@@ -132,7 +135,10 @@ def main(argv):
 
     with strategy.scope():
         if FLAGS.init_checkpoint:
-            model = load_pretrainer(FLAGS.init_checkpoint, nsp=FLAGS.nsp)
+            try:
+                model = load_pretrainer(FLAGS.init_checkpoint, nsp=FLAGS.nsp)
+            except (CheckpointFileError, ConfigError) as e:
+                _fail(f"--init_checkpoint: {e}")
             if config is not None and model.encoder.bert_config.replace(lowercase=config.lowercase) != \
                     config.replace(lowercase=config.lowercase):
                 logging.warning("--init_checkpoint's config differs from the given one; using the checkpoint's")
@@ -158,7 +164,7 @@ def main(argv):
         eval_data = PretrainingDataset(
             FLAGS.eval_input_file or FLAGS.input_file, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
             FLAGS.eval_batch_size, is_training=False, nsp=FLAGS.nsp) if FLAGS.do_eval else None
-    except FileNotFoundError as e:
+    except (FileNotFoundError, DataError) as e:
         _fail(str(e))
 
     trainer = Trainer(model, optimizer, train_data, model_dir=train_dir, num_train_steps=FLAGS.num_train_steps,

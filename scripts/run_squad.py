@@ -31,8 +31,7 @@ flags.DEFINE_float("null_score_diff_threshold", 0.0, "Predict no answer when nul
 
 def main(argv):
     del argv
-    from bert_tf.data import DataError
-    from bert_tf.finetuning import FinetuneError, common, squad
+    from bert_tf.finetuning import common, squad
 
     if not (FLAGS.do_train or FLAGS.do_predict):
         raise app.UsageError("at least one of --do_train, --do_predict is required")
@@ -44,9 +43,13 @@ def main(argv):
                    version_2_with_negative=FLAGS.version_2_with_negative,
                    null_score_diff_threshold=FLAGS.null_score_diff_threshold)
     try:
+        finetune_flags.check_init_checkpoint(FLAGS.init_checkpoint)
         if FLAGS.do_train:
             if not FLAGS.train_file:
                 raise app.UsageError("--do_train needs --train_file")
+            if FLAGS.do_predict and FLAGS.predict_file:  # a bad predict file fails now, not after training
+                from bert_tf.data import read_squad
+                read_squad(FLAGS.predict_file, version_2_with_negative=FLAGS.version_2_with_negative)
             result = squad.finetune_squad(FLAGS.train_file, FLAGS.predict_file if FLAGS.do_predict else None,
                                           **options, **kwargs)
             print(f"eval results: {os.path.join(result.output_dir, common.EVAL_RESULTS)}")
@@ -69,7 +72,7 @@ def main(argv):
                 common.write_json_atomic(os.path.join(FLAGS.output_dir, common.EVAL_RESULTS), metrics)
                 print(metrics)
             print(f"predictions: {os.path.join(FLAGS.output_dir, 'predictions.json')}")
-    except (DataError, FinetuneError) as e:
+    except finetune_flags.user_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -390,8 +390,8 @@ class PretrainingDataCreator:
             with open(path, encoding="utf-8", errors="strict") as f:
                 try:
                     lines.extend(line.strip() for line in f)
-                except UnicodeDecodeError as e:
-                    raise ValueError(f"{path}: not UTF-8 text ({e})") from None
+                except UnicodeDecodeError:
+                    raise ValueError(_utf8_error(path)) from None
         state = {"tokenizer": self.tokenizer}
         if self.num_workers > 1 and len(lines) > 2000:
             size = max(500, len(lines) // (self.num_workers * 8))
@@ -472,3 +472,15 @@ def write_records(examples, output_files):
             writer.close()
     for temp, path in zip(temps, output_files):
         os.replace(temp, path)
+
+
+def _utf8_error(path):
+    """`path:line: not UTF-8 text (...)` for a file that failed to decode (the decoder's offset is per chunk)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        return f"{path}:{line}: not UTF-8 text ({e.reason} at byte {e.start})"
+    return f"{path}: not UTF-8 text"

@@ -18,6 +18,10 @@ import keras_hub
 import tensorflow as tf
 
 from bert_tf import features
+from bert_tf.data.errors import DataError
+
+# Files whose first record is checked up front (a glob over thousands of shards should not cost a read of each).
+_FILES_CHECKED = 16
 
 
 def record_feature_spec(max_seq_length, max_predictions_per_seq):
@@ -84,12 +88,51 @@ class PretrainingDataset:
         self.shuffle_buffer_size = shuffle_buffer_size
         self.seed = seed
         self._spec = record_feature_spec(max_seq_length, max_predictions_per_seq)
+        self._check_files()
         self._masker = None
         if dynamic_masking:
             self._masker = keras_hub.layers.MaskedLMMaskGenerator(
                 vocabulary_size=vocab_size, mask_selection_rate=masked_lm_prob, mask_token_id=mask_token_id,
                 mask_selection_length=max_predictions_per_seq, unselectable_token_ids=self.unselectable_token_ids,
                 mask_token_rate=0.8, random_token_rate=0.1)
+
+    def _check_files(self):
+        """Reads the first record of the first files, so that a file that is not TFRecord, records of another
+        `max_seq_length`/`max_predictions_per_seq`, or only empty files fail here with a `DataError` naming the
+        file, instead of inside the input pipeline (where an empty repeating dataset would never end)."""
+        expected = {name: spec.shape[0] for name, spec in self._spec.items()}
+        found_a_record = False
+        for i, path in enumerate(self.files):
+            if i >= _FILES_CHECKED and found_a_record:
+                break
+            try:
+                first = list(tf.data.TFRecordDataset(path).take(1).as_numpy_iterator())
+            except tf.errors.OpError as e:
+                message = e.message.split("[Op:")[0].split("}}")[-1].strip()
+                raise DataError(f"{path}: not a readable TFRecord file of pre-training examples ({message})") from None
+            if not first:
+                continue
+            found_a_record = True
+            try:
+                example = tf.train.Example.FromString(first[0])
+            except Exception:  # protobuf's DecodeError
+                raise DataError(f"{path}: the first record is not a tf.train.Example") from None
+            feature = example.features.feature
+            for name, size in expected.items():
+                if name not in feature:
+                    raise DataError(f"{path}: the first record has no feature {name!r} (has {sorted(feature)}); "
+                                    "not a BERT pre-training record")
+                values = feature[name]
+                length = len(values.int64_list.value) or len(values.float_list.value)
+                if length != size:
+                    flag = ("max_predictions_per_seq" if name.startswith("masked_lm") else
+                            "max_seq_length" if name != features.RECORD_NEXT_SENTENCE_LABELS else None)
+                    hint = f" (the records were made with {flag}={length}; pass --{flag}={length})" if flag else ""
+                    raise DataError(f"{path}: feature {name!r} has {length} values per record but {size} are "
+                                    f"expected{hint}")
+        if not found_a_record:
+            raise DataError(f"{', '.join(self.files[:5])}{' ...' if len(self.files) > 5 else ''}: no records "
+                            "(the input files are empty)")
 
     def __call__(self, input_context=None):
         batch_size = self.batch_size

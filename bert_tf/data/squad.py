@@ -73,8 +73,12 @@ def read_squad(path: str, *, version_2_with_negative: bool = False, is_training:
         raise DataError(f"{path}: not SQuAD format (expected an object with a 'data' list)")
     examples, skipped = [], 0
     for a, article in enumerate(data["data"]):
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs", []), list):
+            raise DataError(f"{path}: data[{a}]: expected an object with a 'paragraphs' list")
         for p, paragraph in enumerate(article.get("paragraphs", [])):
             where = f"{path}: data[{a}].paragraphs[{p}]"
+            if not isinstance(paragraph, dict):
+                raise DataError(f"{where}: expected an object with 'context' and 'qas'")
             context = paragraph.get("context")
             if not isinstance(context, str) or not context.strip():
                 raise DataError(f"{where}: missing or empty 'context'")
@@ -82,6 +86,10 @@ def read_squad(path: str, *, version_2_with_negative: bool = False, is_training:
                 raise DataError(f"{where}: missing 'qas' list")
             for q, qa in enumerate(paragraph["qas"]):
                 qwhere = f"{where}.qas[{q}]"
+                if not isinstance(qa, dict):
+                    raise DataError(f"{qwhere}: expected an object with 'id', 'question' and 'answers'")
+                if not isinstance(qa.get("answers", []), list):
+                    raise DataError(f"{qwhere}: 'answers' must be a list")
                 for key in ("id", "question"):
                     if key not in qa:
                         raise DataError(f"{qwhere}: missing {key!r}")
@@ -95,9 +103,13 @@ def read_squad(path: str, *, version_2_with_negative: bool = False, is_training:
                                     "pass --version_2_with_negative")
                 answers = []
                 for k, answer in enumerate(qa.get("answers", [])):
-                    if "text" not in answer or "answer_start" not in answer:
+                    if not isinstance(answer, dict) or "text" not in answer or "answer_start" not in answer:
                         raise DataError(f"{qwhere}.answers[{k}] (id {qa['id']}): needs 'text' and 'answer_start'")
-                    located = _locate(context, answer["text"], int(answer["answer_start"]))
+                    start = answer["answer_start"]
+                    if isinstance(start, bool) or not isinstance(start, (int, str)) or not str(start).isdigit():
+                        raise DataError(f"{qwhere}.answers[{k}] (id {qa['id']}): answer_start {start!r} is not a "
+                                        "character offset (a non-negative integer)")
+                    located = _locate(context, str(answer["text"]), int(start))
                     if located is None:
                         if is_training:
                             logger.warning("%s (id %s): answer %r is not in the context; skipped", qwhere, qa["id"],
