@@ -155,19 +155,26 @@ def machine_info() -> dict:
 def ratio_line(what: str, numerator_name: str, numerator: float, denominator_name: str, denominator: float,
                unit: str, target: float | None = None, lower_is_better: bool = False,
                per_round: list[float] | None = None) -> tuple[str, dict]:
-    """One summary line `what: A x / B y = ratio [per-round range] (target ...: met|MISSED)` and its JSON record.
+    """One summary line `what: A x / B y = ratio ... (target ...: met|MISSED)` and its JSON record.
 
-    `per_round`: the same ratio within each interleaved round (see `per_round_ratios`); its range shows how
-    much the load moved the comparison.
+    `numerator` and `denominator` are the candidates' medians over rounds. `per_round`: the same ratio within
+    each interleaved round (see `per_round_ratios`). When given, the reported ratio (and the target verdict) is
+    the median of the per-round ratios: the calls of one round saw nearly the same machine load, so a burst of
+    load from other jobs that hit one candidate in one round cannot decide the comparison, as it can with a
+    ratio of two medians taken from different rounds. Both are recorded, with the per-round range.
     """
-    ratio = numerator / denominator if denominator else float("nan")
+    ratio_of_medians = numerator / denominator if denominator else float("nan")
+    ratio = statistics.median(per_round) if per_round else ratio_of_medians
     record = {"what": what, "numerator": numerator_name, "numerator_value": numerator,
-              "denominator": denominator_name, "denominator_value": denominator, "unit": unit, "ratio": ratio}
+              "denominator": denominator_name, "denominator_value": denominator, "unit": unit, "ratio": ratio,
+              "ratio_of_medians": ratio_of_medians}
     line = (f"SUMMARY {what}: {numerator_name} {numerator:.3g} {unit} / {denominator_name} {denominator:.3g} {unit}"
             f" = {ratio:.2f}x")
     if per_round:
         record["per_round_ratios"] = per_round
-        line += f" [rounds {min(per_round):.2f}-{max(per_round):.2f}]"
+        line = (f"SUMMARY {what}: {numerator_name} {numerator:.3g} {unit} / {denominator_name} {denominator:.3g} "
+                f"{unit} (medians, ratio {ratio_of_medians:.2f}x); median per-round ratio {ratio:.2f}x "
+                f"[{min(per_round):.2f}-{max(per_round):.2f}]")
     if target is not None:
         met = ratio <= target if lower_is_better else ratio >= target
         record.update(target=target, target_met=met, lower_is_better=lower_is_better)
