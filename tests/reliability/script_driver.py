@@ -1,18 +1,22 @@
-"""Runs one absl script's `main` several times in ONE process, as `python scripts/X.py ARGS` would run it.
+"""Runs absl scripts' `main` many times in ONE process, as `python scripts/X.py ARGS` would run them.
 
-Usage: python script_driver.py SCRIPT CASES_JSON RESULTS_JSON
+Usage: python script_driver.py CASES_JSON RESULTS_JSON
 
-CASES_JSON holds `{"case name": [arg, ...], ...}`. For each case the flags are reset and `absl.app.run(main,
-argv=[SCRIPT, *args])` runs exactly as the script's `__main__` block runs it (same required flags, same
-UsageError and SystemExit handling); an exception that escapes `app.run` is what Python would print as a
-traceback to the user, so it is recorded as one. File descriptors 1 and 2 are redirected per case, so
-everything the user would see (print, absl logging, sys.exit messages, TF's C++ logs) is captured.
-RESULTS_JSON gets `{"case name": {"code": int, "stdout": str, "stderr": str, "seconds": float}}`.
+CASES_JSON holds `{"path/to/script.py": {"case name": [arg, ...], ...}, ...}`. Each script is executed as
+`__main__` up to its `app.run(main)` call (its flags get defined, its `__main__` block marks the required
+ones); for each case the flags are reset and `absl.app.run(main, argv=[script, *args])` runs exactly as the
+script's `__main__` block runs it (same required flags, same UsageError and SystemExit handling). An exception
+that escapes `app.run` is what Python would print as a traceback to the user, so it is recorded as one. File
+descriptors 1 and 2 are redirected per case, so everything the user would see (print, absl logging, sys.exit
+messages, TF's C++ logs) is captured. After a script's cases its flags are deleted, so the next script can
+define flags of the same names (run_classifier.py and run_ner.py both define --data_format).
+RESULTS_JSON gets `{"path/to/script.py": {"case name": {"code": int, "stdout": str, "stderr": str,
+"seconds": float}}}`.
 
 A case that runs longer than CASE_TIMEOUT seconds (environment variable, default 120) is stopped by SIGALRM
 and recorded with code 124 and a note in stderr, so one case that unexpectedly trains cannot hang the rest.
 
-One TensorFlow import serves all cases of a script (a subprocess per case costs 5-10 s).
+One TensorFlow import serves every case of every script (a subprocess per case costs 5-10 s).
 """
 
 import json
@@ -106,11 +110,16 @@ def _on_alarm(signum, frame):
 
 
 def main():
-    script, cases_path, results_path = sys.argv[1:4]
+    cases_path, results_path = sys.argv[1:3]
     with open(cases_path, encoding="utf-8") as f:
-        cases = json.load(f)
-    main_fn = _load_main(script)
-    results = {name: _run_case(script, main_fn, args) for name, args in cases.items()}
+        cases_by_script = json.load(f)
+    results = {}
+    for script, cases in cases_by_script.items():
+        before = set(flags.FLAGS)
+        main_fn = _load_main(script)
+        results[script] = {name: _run_case(script, main_fn, args) for name, args in cases.items()}
+        for name in set(flags.FLAGS) - before:  # the script's own flags (absl's built-in ones stay)
+            delattr(flags.FLAGS, name)
     with open(results_path, "w", encoding="utf-8") as f:
         json.dump(results, f, indent=1, ensure_ascii=False)
 
