@@ -236,7 +236,7 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
                       strategy=strategy, log_every_steps=log_every, grad_accum_steps=options.grad_accum_steps,
                       jit_compile=options.jit_compile,
                       save_checkpoints_steps=save_checkpoints_steps or max(eval_every, 1),
-                      max_checkpoints_to_keep=1, progress=False)
+                      max_checkpoints_to_keep=2, progress=False)  # 2: a corrupt newest one falls back
     trainer.restore()
     step = int(trainer.step.numpy())
     bar = keras.utils.Progbar(num_train_steps, stateful_metrics=["loss", main_metric])

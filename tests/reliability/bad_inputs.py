@@ -190,6 +190,17 @@ def _saved_classifier(d):
     model.save(os.path.join(d, "run", "best_model.keras"))
 
 
+def _corrupt_run(d):
+    """A fine-tuning output folder whose checkpoints are all unreadable (the state file names two)."""
+    run = os.path.join(d, "corrupt_run")
+    os.makedirs(run)
+    for step in (10, 20):
+        _write_bytes(os.path.join(run, f"ckpt-{step}.index"), b"not an index" * 10)
+        _write_bytes(os.path.join(run, f"ckpt-{step}.data-00000-of-00001"), b"\0" * 100)
+    _write(os.path.join(run, "checkpoint"), 'model_checkpoint_path: "ckpt-20"\nall_model_checkpoint_paths: '
+           '"ckpt-10"\nall_model_checkpoint_paths: "ckpt-20"\n')
+
+
 def write_bad_inputs(d):
     os.makedirs(d, exist_ok=True)
     tokens = _vocab_files(d)
@@ -200,5 +211,6 @@ def write_bad_inputs(d):
     _squad_files(d)
     _pretraining_files(d, tokens)
     _saved_classifier(d)
+    _corrupt_run(d)
     os.makedirs(os.path.join(d, "a_directory"))
     return d

@@ -30,10 +30,6 @@ CLS = ["--do_train", "--data_format=csv", "--text_a_column=text", "--label_colum
 PRE = ["--do_train", "--num_train_steps=2", "--num_warmup_steps=0", "--train_batch_size=4"]
 
 
-def _out(name):
-    return f"--output_dir={{d}}/out_{name}"
-
-
 # (script, case name, arguments, substrings the output must contain). Substrings with {d} name files.
 CASES = [
     # --- run_classifier.py: vocabularies ---
@@ -127,6 +123,10 @@ CASES = [
     ("run_classifier.py", "eval_empty",
      [*CLS, "--do_eval", "--train_file={d}/train.csv", "--eval_file={d}/empty.csv", "--vocab_file={d}/vocab.txt"],
      ["{d}/empty.csv", "empty"]),
+    ("run_classifier.py", "output_dir_checkpoints_all_unreadable",
+     [*CLS, "--train_file={d}/train.csv", "--vocab_file={d}/vocab.txt", "--output_dir={d}/corrupt_run"],
+     ["no readable checkpoint in {d}/corrupt_run", "checkpoint {d}/corrupt_run/ckpt-20 is unreadable",
+      "checkpoint {d}/corrupt_run/ckpt-10 is unreadable"]),
     # --- run_ner.py ---
     ("run_ner.py", "conll_line_without_tag",
      ["--do_train", *TINY, "--train_file={d}/ner_no_tag.conll", "--vocab_file={d}/vocab.txt"],
