@@ -17,11 +17,13 @@ import sys
 
 import pytest
 
-from bad_inputs import REPO, VOCAB, write_bad_inputs
+from bad_inputs import REPO, write_bad_inputs
 
 DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "script_driver.py")
 TESTDATA = os.path.join(REPO, "tests", "testdata")
 TF1 = os.path.join(TESTDATA, "parity", "interop_tiny", "tf1")
+
+pytestmark = pytest.mark.slow  # two subprocesses, ~25 s
 
 # A tiny model from random initialization, one epoch: the cases must fail on their input before training.
 TINY = ["--preset=test", "--train_batch_size=4", "--num_train_epochs=1", "--max_seq_length=16"]
@@ -51,7 +53,8 @@ CASES = [
      [*CLS, "--train_file={d}/train.csv", f"--init_checkpoint={TF1}", "--bert_config_file={d}/bert_config_h30.json"],
      [TF1, "bert/embeddings/word_embeddings", "[99, 24]", "[99, 30]"]),
     ("run_classifier.py", "config_garbled",
-     [*CLS, "--train_file={d}/train.csv", "--vocab_file={d}/vocab.txt", "--bert_config_file={d}/bert_config_garbled.json"],
+     [*CLS, "--train_file={d}/train.csv", "--vocab_file={d}/vocab.txt",
+      "--bert_config_file={d}/bert_config_garbled.json"],
      ["{d}/bert_config_garbled.json", "not valid JSON"]),
     ("run_classifier.py", "checkpoint_other_arch_keras",
      [*CLS, "--train_file={d}/train.csv", "--vocab_file={d}/vocab.txt", "--init_checkpoint={d}/other_arch.keras"],
@@ -195,7 +198,8 @@ CASES = [
       "--max_seq_length=23", "--max_predictions_per_seq=5"], ["{d}/empty.tfrecord", "no records"]),
     ("run_pretraining.py", "records_of_another_length",
      [*PRE, "--input_file={d}/records_23.tfrecord", "--vocab_file={d}/vocab.txt", "--preset=test",
-      "--max_seq_length=32", "--max_predictions_per_seq=5"], ["{d}/records_23.tfrecord", "'input_ids' has 23 values per record but 32", "--max_seq_length=23"]),
+      "--max_seq_length=32", "--max_predictions_per_seq=5"],
+     ["{d}/records_23.tfrecord", "'input_ids' has 23 values per record but 32", "--max_seq_length=23"]),
     ("run_pretraining.py", "vocab_no_cls",
      [*PRE, "--input_file={d}/records_23.tfrecord", "--vocab_file={d}/vocab_no_cls.txt", "--preset=test"],
      ["{d}/vocab_no_cls.txt", "[CLS]"]),
@@ -286,7 +290,8 @@ CASES = [
       "--model_name=m4", "--max_seq_length=16"], ["{d}/vocab_empty.txt", "is empty"]),
     ("export_model.py", "vocab_larger_than_model",
      ["--model={d}/run/best_model.keras", f"--vocab_file={os.path.join(TESTDATA, 'vocab', 'uncased_vocab.txt')}",
-      "--export_base={d}/exports", "--model_name=m5", "--max_seq_length=16"], ["uncased_vocab.txt", "has 30522 tokens but the model's vocab_size is 99"]),
+      "--export_base={d}/exports", "--model_name=m5", "--max_seq_length=16"],
+     ["uncased_vocab.txt", "has 30522 tokens but the model's vocab_size is 99"]),
     ("export_model.py", "init_checkpoint_other_arch_tf",
      ["--init_checkpoint={d}/other_tf/model.ckpt", "--vocab_file={d}/vocab.txt", "--export_base={d}/exports",
       "--model_name=m6"], ["{d}/other_tf/model.ckpt", "not a BERT"]),
