@@ -41,6 +41,8 @@ def define_common_flags():
     flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward/backward pass.")
     flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches per optimizer step (--train_batch_size is the batch "
                          "of one optimizer step).")
+    flags.DEFINE_integer("save_checkpoints_steps", None, "Checkpoint interval in steps (a rerun of the same command "
+                         "resumes from the newest); default: at every evaluation, i.e. once per epoch.")
     flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "AdamW (google-research/bert) or LAMB.")
     flags.mark_flag_as_required("output_dir")
 
@@ -80,4 +82,5 @@ def common_kwargs(FLAGS):
                 seed=FLAGS.seed, evals_per_epoch=FLAGS.evals_per_epoch,
                 training_options=TrainingOptions(dtype_policy=FLAGS.dtype_policy, jit_compile=FLAGS.jit_compile,
                                                  grad_accum_steps=FLAGS.grad_accum_steps,
-                                                 optimizer_type=FLAGS.optimizer))
+                                                 optimizer_type=FLAGS.optimizer,
+                                                 save_checkpoints_steps=FLAGS.save_checkpoints_steps))

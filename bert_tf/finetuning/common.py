@@ -138,7 +138,8 @@ def write_json_atomic(path, values):
 
 @dataclasses.dataclass(frozen=True)
 class TrainingOptions:
-    """Speed options every fine-tuning run takes (the same ones as `scripts/run_pretraining.py`).
+    """Options every fine-tuning run takes: speed (the same ones as `scripts/run_pretraining.py`) and the
+    checkpoint interval.
 
     Args:
         dtype_policy: str. `"float32"`, `"mixed_bfloat16"` or `"mixed_float16"` (with dynamic loss scaling).
@@ -146,12 +147,15 @@ class TrainingOptions:
         grad_accum_steps: int. Micro-batches per optimizer step; `train_batch_size` stays the batch of one
             optimizer step, so the update equals the one of the full batch.
         optimizer_type: str. `"adamw"` (google-research/bert) or `"lamb"`.
+        save_checkpoints_steps: int or None. Checkpoint interval in optimizer steps (a rerun resumes from the
+            newest checkpoint). Defaults to None: at every evaluation (once per epoch unless `evals_per_epoch`).
     """
 
     dtype_policy: str = "float32"
     jit_compile: bool = False
     grad_accum_steps: int = 1
     optimizer_type: str = "adamw"
+    save_checkpoints_steps: int | None = None
 
     def __post_init__(self):
         if self.dtype_policy not in ("float32", "mixed_bfloat16", "mixed_float16"):
@@ -161,6 +165,8 @@ class TrainingOptions:
             raise FinetuneError(f"grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
         if self.optimizer_type not in ("adamw", "lamb"):
             raise FinetuneError(f"optimizer must be adamw or lamb, got {self.optimizer_type!r}")
+        if self.save_checkpoints_steps is not None and self.save_checkpoints_steps < 1:
+            raise FinetuneError(f"save_checkpoints_steps must be >= 1, got {self.save_checkpoints_steps}")
 
 
 def copy_encoder(encoder_config: dict, encoder_weights):
@@ -203,6 +209,7 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
     warmup = int(num_train_steps * warmup_proportion)
     eval_every = max(1, steps_per_epoch // max(1, evals_per_epoch))
     log_every = log_every_steps or max(1, min(eval_every, 50))
+    save_every = save_checkpoints_steps or options.save_checkpoints_steps or eval_every
     history_path = os.path.join(run_dir, "history.json")
     history = {"train": [], "eval": [], "best": None, "done": False, "num_train_steps": num_train_steps,
                "learning_rate": learning_rate}
@@ -235,10 +242,14 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
     trainer = Trainer(model, optimizer, dataset, model_dir=run_dir, num_train_steps=num_train_steps,
                       strategy=strategy, log_every_steps=log_every, grad_accum_steps=options.grad_accum_steps,
                       jit_compile=options.jit_compile,
-                      save_checkpoints_steps=save_checkpoints_steps or max(eval_every, 1),
-                      max_checkpoints_to_keep=2, progress=False)  # 2: a corrupt newest one falls back
+                      save_checkpoints_steps=save_every, max_checkpoints_to_keep=2,
+                      progress=False)  # 2: a corrupt newest one falls back
     trainer.restore()
     step = int(trainer.step.numpy())
+    # Resumed from a checkpoint older than the last history entries (they are written at every log point,
+    # checkpoints only every `save_every` steps): those steps are trained and evaluated again.
+    history["train"] = [h for h in history["train"] if h["step"] <= step]
+    history["eval"] = [h for h in history["eval"] if h["step"] <= step]
     bar = keras.utils.Progbar(num_train_steps, stateful_metrics=["loss", main_metric])
     eval_writer = trainer._summary_writer("eval")
     best = history.get("best")
@@ -247,7 +258,8 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
         # Stop at the next log point or eval point, whichever comes first.
         target = min(num_train_steps, (step // log_every + 1) * log_every, (step // eval_every + 1) * eval_every)
         trainer.num_train_steps = target
-        result = trainer.train()
+        # Segments end at log and eval points; checkpoints only every `save_every` steps and at the end.
+        result = trainer.train(save_at_end=target == num_train_steps)
         step = result["step"]
         if result["interrupted"]:
             interrupted = True

@@ -327,8 +327,12 @@ class Trainer:
         return int(self._sum_flags_fn(tf.constant(flag, tf.int32)).numpy()) > 0
 
     # === Train ===
-    def train(self):
+    def train(self, save_at_end=True):
         """Trains up to `num_train_steps` (resuming from `model_dir`).
+
+        Args:
+            save_at_end: bool. Also write a checkpoint on reaching `num_train_steps` when that is not a multiple
+                of `save_checkpoints_steps` (callers that train in segments pass False for all but the last).
 
         Returns:
             dict: `step` (int), `interrupted` (bool), `signal` (name or None), `checkpoint` (last path written
@@ -376,7 +380,7 @@ class Trainer:
                     self.model.reset_metrics()
                     window_start, window_step = time.time(), step
                 bar.update(step, loss=loss, lr=self._learning_rate())
-                if step % self.save_checkpoints_steps == 0 or step == self.num_train_steps:
+                if step % self.save_checkpoints_steps == 0 or (save_at_end and step == self.num_train_steps):
                     last_checkpoint = self.save() or last_checkpoint
                     saved_at = step
                 if self._stop_requested():

@@ -50,7 +50,33 @@ def test_mixed_bfloat16_and_xla_train(tmp_path):
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
 
 
+@pytest.mark.slow
+def test_checkpoints_only_every_save_checkpoints_steps(tmp_path, monkeypatch):
+    """40 rows, batch 8: 5 steps an epoch, 3 epochs; training pauses at every log/eval point (5, 10, 15) but
+    checkpoints only every 4 steps and at the end (a MiniLM checkpoint is ~275 MB: it must not be written
+    at every pause)."""
+    from bert_tf.training.trainer import Trainer
+    saved = []
+    real_save = Trainer.save
+
+    def recording_save(self, *args, **kwargs):
+        saved.append(int(self.step.numpy()))
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "save", recording_save)
+    config_file = tmp_path / "bert_config.json"
+    BertConfig.preset("test", vocab_size=30522).to_google_json(str(config_file))
+    finetune_classifier(
+        os.path.join(TESTDATA, "banking77", "train.csv"), None, data_format="banking77", vocab_file=VOCAB,
+        bert_config_file=str(config_file), do_lower_case=True, max_seq_length=16, train_batch_size=8,
+        learning_rate=1e-3, num_train_epochs=3, output_dir=str(tmp_path / "every4"),
+        training_options=TrainingOptions(save_checkpoints_steps=4))
+    assert saved == [4, 8, 12, 15]
+
+
 def test_training_options_validation():
+    with pytest.raises(FinetuneError, match="save_checkpoints_steps"):
+        TrainingOptions(save_checkpoints_steps=0)
     with pytest.raises(FinetuneError, match="dtype_policy"):
         TrainingOptions(dtype_policy="float64")
     with pytest.raises(FinetuneError, match="grad_accum_steps"):
