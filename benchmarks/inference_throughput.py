@@ -284,7 +284,7 @@ def _best(results, names, key, lower_is_better):
     return (min if lower_is_better else max)(present, key=lambda n: results[n][key])
 
 
-def summarize(results32, results1):
+def summarize(results32, results1, batch_size=32):
     """(what, numerator, denominator, results, key, target, lower_is_better) comparisons of issue 6.
 
     Peers are taken at their best configuration of this run (keras-hub with or without XLA, ONNX Runtime with
@@ -299,21 +299,21 @@ def summarize(results32, results1):
         targeted = sm in TARGETED
         for peer, target in ((hub32, 1.5), (ort32, 1.5), ("hf_torch_fp32", None)):
             if sm in results32 and peer in results32:
-                rows.append((f"inference b32 throughput {sm} vs {peer}", sm, peer, results32, "sequences_per_second",
+                rows.append((f"inference b{batch_size} throughput {sm} vs {peer}", sm, peer, results32, "sequences_per_second",
                              target if targeted else None, False))
         for peer, target in ((ort1, 0.8), (hub1, None), ("hf_torch_fp32", None)):
             if sm in results1 and peer in results1:
                 rows.append((f"inference b1 latency {sm} vs {peer}", sm, peer, results1, "latency_ms",
                              target if targeted else None, True))
     if "grpc_bf16_text" in results32 and "savedmodel_bf16_text" in results32:
-        rows.append(("gRPC-served vs in-process b32 throughput", "grpc_bf16_text", "savedmodel_bf16_text",
+        rows.append((f"gRPC-served vs in-process b{batch_size} throughput", "grpc_bf16_text", "savedmodel_bf16_text",
                      results32, "sequences_per_second", 0.9, False))
     if "grpc_bf16_text" in results1 and "savedmodel_bf16_text" in results1:
         rows.append(("gRPC-served vs in-process b1 latency", "grpc_bf16_text", "savedmodel_bf16_text",
                      results1, "latency_ms", None, True))
     for keras_variant in ("keras_bf16", "keras_fp32", "keras_fp32_xla", "keras_bf16_xla"):
         if keras_variant in results32 and hub32 in results32:
-            rows.append((f"inference b32 throughput {keras_variant} vs {hub32}", keras_variant, hub32,
+            rows.append((f"inference b{batch_size} throughput {keras_variant} vs {hub32}", keras_variant, hub32,
                          results32, "sequences_per_second", None, False))
     return rows
 
@@ -329,6 +329,7 @@ def main(argv=None):
     parser.add_argument("--latency_rounds", type=int, default=5, help="timed rounds at batch 1")
     parser.add_argument("--latency_calls_per_round", type=int, default=5)
     parser.add_argument("--skip_latency", action="store_true")
+    parser.add_argument("--skip_throughput", action="store_true", help="only the batch-1 latency pass")
     parser.add_argument("--ort_spinning", action="store_true",
                         help="let ONNX Runtime's intra-op workers spin-wait (its default; off here because the "
                              "benchmark machine is shared and spinning hurts under load)")
@@ -348,7 +349,7 @@ def main(argv=None):
     workdir = tempfile.mkdtemp(prefix="bert_tf_inference_bench_")
     peers = Peers(shape, workdir, ort_spinning=args.ort_spinning)
     try:
-        passes = [("throughput", args.batch_size, args.rounds, 1)]
+        passes = [] if args.skip_throughput else [("throughput", args.batch_size, args.rounds, 1)]
         if not args.skip_latency:
             passes.append(("latency", 1, args.latency_rounds, args.latency_calls_per_round))
         all_results = {}
@@ -383,7 +384,8 @@ def main(argv=None):
                   f"{payload['bf16_vs_fp32_max_probability_difference']:.2g}")
         summary_lines = []
         for what, num, den, results, key, target, lower in summarize(all_results.get("throughput", {}),
-                                                                      all_results.get("latency", {})):
+                                                                      all_results.get("latency", {}),
+                                                                      args.batch_size):
             unit = "ms" if key == "latency_ms" else "seq/s"
             per_round = common.per_round_ratios(results[num]["seconds_per_call"], results[den]["seconds_per_call"],
                                                 lower_is_better=lower)
