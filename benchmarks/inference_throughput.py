@@ -24,6 +24,8 @@ Variants (`--variants`, comma-separated; default: all whose libraries are instal
                                     LayerNorm and GELU): ONNX Runtime's recommended BERT path
 
 Optional peers: `pip install torch==2.13.0 transformers onnx onnxruntime` (install torch first: the CPU wheel).
+ONNX Runtime's workers wait without spinning unless `--ort_spinning` (spinning hurts on a shared, loaded
+machine; see common.py). `--skip_throughput` runs only the batch-1 latency pass.
 Prints one `SUMMARY` line per comparison (issue 6 targets: SavedModel batch-32 throughput >= 1.5x keras-hub
 and >= 1.5x ONNX Runtime, batch-1 latency <= 0.8x ONNX Runtime's, gRPC-served >= 90% of in-process) and writes
 `--output_json`.
@@ -299,8 +301,8 @@ def summarize(results32, results1, batch_size=32):
         targeted = sm in TARGETED
         for peer, target in ((hub32, 1.5), (ort32, 1.5), ("hf_torch_fp32", None)):
             if sm in results32 and peer in results32:
-                rows.append((f"inference b{batch_size} throughput {sm} vs {peer}", sm, peer, results32, "sequences_per_second",
-                             target if targeted else None, False))
+                rows.append((f"inference b{batch_size} throughput {sm} vs {peer}", sm, peer, results32,
+                             "sequences_per_second", target if targeted else None, False))
         for peer, target in ((ort1, 0.8), (hub1, None), ("hf_torch_fp32", None)):
             if sm in results1 and peer in results1:
                 rows.append((f"inference b1 latency {sm} vs {peer}", sm, peer, results1, "latency_ms",

@@ -148,8 +148,8 @@ def main(argv=None):
         mfu = achieved / peak[f"{dtype}_peak"]
         payload["summary"].append({"what": label, "sequences_per_second": rate, "achieved_gflops": achieved,
                                    "peak_gflops": peak[f"{dtype}_peak"], "mfu": mfu})
-        lines.append(f"SUMMARY MFU (other run) {label}: {rate:.2f} seq/s x {flops_per_seq / 1e9:.1f} GFLOP = {achieved:.0f} "
-                     f"GFLOP/s / {dtype} peak {peak[f'{dtype}_peak']:.0f} = {mfu:.0%}")
+        lines.append(f"SUMMARY MFU (other run) {label}: {rate:.2f} seq/s x {flops_per_seq / 1e9:.1f} GFLOP = "
+                     f"{achieved:.0f} GFLOP/s / {dtype} peak {peak[f'{dtype}_peak']:.0f} = {mfu:.0%}")
 
     if not args.skip_models:
         for shape_key in args.shapes.split(","):
