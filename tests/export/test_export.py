@@ -246,3 +246,23 @@ def test_export_argument_errors(tmp_path):
     with pytest.raises(export.ExportError, match="tokenizer_ops"):
         export.export_saved_model(model, task_type="classifier", label_names=["a", "b"], tokenizer_ops="spacy",
                                   **common)
+
+
+def test_bfloat16_export_is_bfloat16_inside_and_close_to_float32(tmp_path, classifier_export, tokenizer):
+    model, _, fp32_path = classifier_export
+    path = export.export_saved_model(model, task_type="classifier", vocab_file=VOCAB, lowercase=True,
+                                     export_base=str(tmp_path), model_name="clf16", max_seq_length=MAX_SEQ_LENGTH,
+                                     label_names=LABELS, dtype="bfloat16")
+    assert all(w.dtype == "float32" for w in model.weights)  # the caller's model is left as it was
+    variables = tf.train.load_checkpoint(os.path.join(path, "variables", "variables"))
+    dtypes = set(variables.get_variable_to_dtype_map().values()) - {tf.string}
+    assert dtypes == {tf.bfloat16}, dtypes  # weights stored rounded once, not cast per call
+    expected = tf.nn.softmax(model(_keras_inputs(tokenizer, TEXTS), training=False)).numpy()
+    out = _run_fresh(LOAD_AND_RUN, path, json.dumps({"a": TEXTS}))
+    served = np.asarray(out["serving_default"][features.PROBABILITIES])
+    assert served.shape == expected.shape and not out["tensorflow_text_imported"]
+    np.testing.assert_allclose(served.sum(-1), 1.0, atol=1e-5)  # float32 softmax at the boundary
+    assert 1e-6 < np.abs(served - expected).max() < 0.05  # bfloat16 rounding: close, not bit-equal
+    with pytest.raises(export.ExportError, match="dtype must be one of"):
+        export.export_saved_model(model, task_type="classifier", vocab_file=VOCAB, lowercase=True,
+                                  export_base=str(tmp_path), model_name="bad", label_names=LABELS, dtype="float16")
