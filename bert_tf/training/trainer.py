@@ -109,6 +109,11 @@ class Trainer:
             raise ValueError(f"grad_accum_steps must be >= 1, got {grad_accum_steps}")
         if save_checkpoints_steps < 1 or steps_per_loop < 1 or log_every_steps < 1:
             raise ValueError("save_checkpoints_steps, steps_per_loop and log_every_steps must be >= 1")
+        if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+            # Its workers are driven by a ClusterCoordinator that schedules closures; this loop calls
+            # strategy.run directly, which ParameterServerStrategy does not support.
+            raise ValueError("parameter_server: this trainer's loop does not drive a ClusterCoordinator yet; use "
+                             "multi_worker_mirrored (synchronous, same cluster spec in TF_CONFIG) instead")
         self.model = model
         self.strategy = strategy or tf.distribute.get_strategy()
         self.model_dir = model_dir

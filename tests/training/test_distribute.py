@@ -119,3 +119,16 @@ def test_multi_worker_mirrored_trains_writes_one_checkpoint_and_resumes(tmp_path
     second = _run_workers(tmp_path, 6)
     assert all(r["start"] == 4 and r["restored"].endswith("ckpt-4") and r["step"] == 6 for r in second)
     assert sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "ckpt-*.index")))[-1] == "ckpt-6.index"
+
+
+def test_trainer_refuses_parameter_server_strategy_clearly():
+    """ParameterServerStrategy needs a ClusterCoordinator loop, which the Trainer does not have: a clear error
+    up front instead of a failure inside strategy.run. (An uninitialised instance: a real one needs a cluster.)"""
+    import keras
+
+    from bert_tf.training.trainer import Trainer
+    strategy_class = tf.distribute.experimental.ParameterServerStrategy
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="parameter_server: .*multi_worker_mirrored"):
+        Trainer(model, keras.optimizers.SGD(), None, model_dir="unused", num_train_steps=1,
+                strategy=strategy_class.__new__(strategy_class))
