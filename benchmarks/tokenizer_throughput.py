@@ -1,4 +1,4 @@
-"""Throughput of BERT tokenization: bert_tf's core-op and tensorflow-text graphs, pure Python, Hugging Face `tokenizers`.
+"""Throughput of BERT tokenization: bert_tf's core-op and tensorflow-text graphs, pure Python, Hugging Face tokenizers.
 
     python benchmarks/tokenizer_throughput.py --input_file=tests/testdata/kowiki/kowiki_sample.txt \
         --vocab_file=tests/testdata/vocab/uncased_vocab.txt --batch_size=256 --num_lines=4096 --max_seq_length=128
@@ -91,6 +91,7 @@ def _parity(name, ids, reference, lines, to_tokens, limit):
 
 def main(argv):
     del argv
+    load_at_start = list(os.getloadavg())
     import numpy as np
     import tensorflow as tf
 
@@ -209,8 +210,8 @@ def main(argv):
     print("\n".join(lines_out))
 
     if FLAGS.output_json:
-        info = common.machine_info()
-        info["load_average_at_end"] = list(os.getloadavg())
+        info = common.machine_info()  # (imports the other benchmarks' optional peers: after the timing)
+        info.update(load_average_at_start=load_at_start, load_average_at_end=list(os.getloadavg()))
         info["versions"].update(tensorflow_text=__import__("tensorflow_text").__version__, tokenizers=hf_version)
         common.write_json(FLAGS.output_json, {
             "command": " ".join(sys.argv), "machine": info,
