@@ -33,14 +33,16 @@ def read_tagged(path: str, data_format: str, labeled: bool = True):
 
 
 def ner_eval(model, tokenizer, examples, feats, tag_names, batch_size):
-    """Entity P/R/F1 (seqeval rules) on words, or on characters for KLUE-NER, plus per-type F1."""
+    """Entity P/R/F1 (seqeval rules) on words, or on characters for KLUE-NER, plus per-type precision, recall,
+    F1 and support (`f1_<type>`, ... keys: the eval results stay a flat dict of numbers)."""
     logits = common.predict(model, feats.inputs, batch_size)
     predicted = ner_features.decode_tags(feats, examples, logits.argmax(-1), tag_names)
     scores = metrics_lib.entity_scores([list(e.tags) for e in examples], predicted)
     result = {"f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"],
-              "macro_f1": scores["macro_f1"]}
+              "macro_f1": scores["macro_f1"], "support": scores["support"]}
     for type_, row in scores["per_type"].items():
-        result[f"f1_{type_}"] = row["f1"]
+        for key in ("precision", "recall", "f1", "support"):
+            result[f"{key}_{type_}"] = row[key]
     gold = [t for e in examples for t in e.tags]
     flat = [t for p in predicted for t in p]
     result["tag_accuracy"] = float(np.mean([a == b for a, b in zip(gold, flat)]))

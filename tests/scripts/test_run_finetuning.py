@@ -86,6 +86,15 @@ def test_run_ner(tmp_path):
         f"--output_dir={out}", *TINY)
     r = results(out)
     assert 0.0 <= r["f1"] <= 1.0 and "O" in r["tags"] and 0.0 < r["tag_accuracy"] <= 1.0
+    # Per-type precision/recall/F1/support; supports add up to the gold entities of the eval file.
+    from bert_tf.data import conll
+    from bert_tf.metrics import get_entities
+    gold = [get_entities(list(e.tags)) for e in conll.read_conll(f"{TESTDATA}/wnut17/wnut17train.sample.conll")]
+    gold_types = {entity[0] for sentence in gold for entity in sentence}
+    assert {k[len("support_"):] for k in r if k.startswith("support_")} >= gold_types
+    assert r["support"] == sum(len(sentence) for sentence in gold) == \
+        sum(r[f"support_{t}"] for t in gold_types) > 0
+    assert all(0.0 <= r[f"{m}_{t}"] <= 1.0 for t in gold_types for m in ("precision", "recall", "f1"))
     predictions = open(os.path.join(out, "predictions.txt"), encoding="utf-8").read().split("\n\n")
     assert len([p for p in predictions if p.strip()]) == 12
 
