@@ -70,7 +70,11 @@ def load_task_model(path: str):
     if not (path and path.endswith(".keras") and os.path.isfile(path)):
         return None
     import bert_tf.tasks  # noqa: F401  (registers the classes)
-    model = keras.models.load_model(path, compile=False)
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as e:  # a zip with a broken config or weights: Keras' own errors come from deep inside
+        detail = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        raise FinetuneError(f"{path}: not a readable .keras model ({type(e).__name__}: {detail})") from None
     from bert_tf.tasks.task import Task
     return model if isinstance(model, Task) else None
 
