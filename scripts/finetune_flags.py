@@ -59,17 +59,6 @@ def user_errors():
     return DataError, FinetuneError, VocabError, CheckpointError, ConfigError, TrainingCheckpointError
 
 
-def check_init_checkpoint(path):
-    """A `.keras` --init_checkpoint must be a zip archive (Keras' format); a garbage or truncated one gets a clear
-    error here (Keras' own message for it claims the file is not found)."""
-    import os
-    import zipfile
-    if path and path.endswith(".keras") and os.path.isfile(path) and not zipfile.is_zipfile(path):
-        from bert_tf.finetuning import FinetuneError
-        raise FinetuneError(f"--init_checkpoint {path}: not a .keras file (a .keras file is a zip archive; this one "
-                            "is not, or it is truncated)")
-
-
 def common_kwargs(FLAGS):
     """The flags every finetune_* function takes, as keyword arguments."""
     return dict(init_checkpoint=FLAGS.init_checkpoint, vocab_file=FLAGS.vocab_file,

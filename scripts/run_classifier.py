@@ -50,7 +50,6 @@ def main(argv):
         raise app.UsageError("at least one of --do_train, --do_eval, --do_predict is required")
     task_type = "regression" if FLAGS.regression or FLAGS.num_labels == 1 else FLAGS.task_type
     try:
-        finetune_flags.check_init_checkpoint(FLAGS.init_checkpoint)
         if FLAGS.do_train:
             if not FLAGS.train_file:
                 raise app.UsageError("--do_train needs --train_file")

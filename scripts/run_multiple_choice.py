@@ -32,7 +32,6 @@ def main(argv):
     if not (FLAGS.do_train or FLAGS.do_predict or FLAGS.do_eval):
         raise app.UsageError("at least one of --do_train, --do_eval, --do_predict is required")
     try:
-        finetune_flags.check_init_checkpoint(FLAGS.init_checkpoint)
         if FLAGS.do_train:
             if not FLAGS.train_file:
                 raise app.UsageError("--do_train needs --train_file")

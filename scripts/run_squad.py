@@ -43,7 +43,6 @@ def main(argv):
                    version_2_with_negative=FLAGS.version_2_with_negative,
                    null_score_diff_threshold=FLAGS.null_score_diff_threshold)
     try:
-        finetune_flags.check_init_checkpoint(FLAGS.init_checkpoint)
         if FLAGS.do_train:
             if not FLAGS.train_file:
                 raise app.UsageError("--do_train needs --train_file")

@@ -84,10 +84,6 @@ def _batched(n: int, batch_size: int | None) -> list[slice]:
     return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
-def _concat(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return concat_batches(parts)
-
-
 def text_results(outputs: Mapping[str, np.ndarray], label_names: Sequence[str] | None = None) -> list[dict]:
     """Classifier outputs (probabilities, labels) → [{"label": str, "probabilities": {label: float}}]."""
     probabilities = np.asarray(outputs[features.PROBABILITIES])
@@ -207,7 +203,7 @@ class ServingClient(TextHelpers):
             request.output_filter.extend(output_filter)
             response = self._call(self._prediction.Predict, request, timeout)
             parts.append({name: from_tensor_proto(proto) for name, proto in response.outputs.items()})
-        return _concat(parts)
+        return concat_batches(parts)
 
     def classify(self, examples: Iterable, signature_name: str | None = None, context: Mapping | None = None,
                  version: int | None = None, version_label: str | None = None, batch_size: int | None = None,

@@ -13,9 +13,9 @@ Foreign variable names live only in `names.py`.
 
 from bert_tf.checkpoints.checkpoint import Checkpoint
 from bert_tf.checkpoints.errors import CheckpointError
-from bert_tf.checkpoints.loading import (detect_format, find_vocab, load_encoder, load_pretrainer,
-                                         read_checkpoint)
+from bert_tf.checkpoints.loading import (check_keras_archive, detect_format, find_vocab, load_encoder,
+                                         load_pretrainer, read_checkpoint)
 from bert_tf.checkpoints.saving import save_google_tf1, save_hf
 
-__all__ = ["Checkpoint", "CheckpointError", "detect_format", "find_vocab", "load_encoder", "load_pretrainer",
-           "read_checkpoint", "save_google_tf1", "save_hf"]
+__all__ = ["Checkpoint", "CheckpointError", "check_keras_archive", "detect_format", "find_vocab", "load_encoder",
+           "load_pretrainer", "read_checkpoint", "save_google_tf1", "save_hf"]

@@ -357,10 +357,20 @@ def read_checkpoint(path: str, config: BertConfig | None = None, *, config_file:
 
 
 # === Loading into models ===
+def check_keras_archive(path):
+    """A `.keras` file is a zip archive: a garbage or truncated one gets a clear `CheckpointError` (Keras' own
+    message for it claims the file is not found)."""
+    import zipfile
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: not a .keras file (a .keras file is a zip archive; this one is not, or it "
+                              "is truncated)")
+
+
 def _load_keras(path):
     import keras
 
     import bert_tf.tasks.bert_pretrainer  # noqa: F401  (registers BertPretrainer for deserialization)
+    check_keras_archive(path)
     try:
         return keras.saving.load_model(path)
     except Exception as e:

@@ -70,6 +70,8 @@ def load_task_model(path: str):
     if not (path and path.endswith(".keras") and os.path.isfile(path)):
         return None
     import bert_tf.tasks  # noqa: F401  (registers the classes)
+    from bert_tf.checkpoints import check_keras_archive
+    check_keras_archive(path)
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # a zip with a broken config or weights: Keras' own errors come from deep inside
