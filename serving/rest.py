@@ -32,6 +32,9 @@ _PREDICTION = re.compile(
 _STATUS = re.compile(r"(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?")
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+# A refused (413) body is still read and dropped, up to this size, so the client can read the answer.
+_DISCARD_LIMIT = 256 * 1024 * 1024
+_DISCARD_TIMEOUT = 5.0
 
 
 def _model_spec(name: str, version: str | None, label: str | None) -> model_pb2.ModelSpec:
@@ -135,6 +138,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _discard_body(self, size: int) -> None:
+        """Reads and drops a refused body (up to _DISCARD_LIMIT bytes, _DISCARD_TIMEOUT s per read).
+
+        Closing a socket with unread bytes makes the kernel reset the connection, and a client still
+        sending then sees a broken pipe instead of the 413 it was sent."""
+        remaining = min(size, _DISCARD_LIMIT)
+        try:
+            self.connection.settimeout(_DISCARD_TIMEOUT)
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 16))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+        except OSError:
+            pass
+
     def _process(self) -> None:
         path = urllib.parse.urlsplit(self.path).path
         length = self.headers.get("Content-Length")
@@ -150,6 +169,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             self._reply(413, json_tensor.json.dumps({"error": f"Request body of {size} bytes is larger than the "
                                                      f"limit of {self.server.max_body_bytes} bytes"}))
+            self._discard_body(size)
             return
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             self.close_connection = True
