@@ -53,8 +53,9 @@ flags.DEFINE_enum("pooling", "mean", ["mean", "cls"], "Encoder: the `embedding` 
 flags.DEFINE_bool("warmup", True, "Write assets.extra/tf_serving_warmup_requests (replayed by TF Serving before "
                   "the version is available).")
 flags.DEFINE_list("warmup_texts", ["warm up the model", "another warmup request"], "Texts of the warmup request.")
-flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Precision of the served model: bfloat16 "
-                  "(weights rounded once) is ~1.5-1.8x faster on CPUs with AVX512-BF16/AMX; outputs stay float32.")
+flags.DEFINE_enum("dtype", None, ["float32", "bfloat16"], "Precision of the served model (default: the model's "
+                  "own): bfloat16 (weights rounded once) is ~1.5-1.8x faster on CPUs with AVX512-BF16/AMX; outputs "
+                  "stay float32.")
 flags.DEFINE_integer("max_query_length", 64, "span_qa: questions are cut to this many word pieces.")
 flags.DEFINE_integer("doc_stride", 128, "span_qa: long contexts are read in windows this many pieces apart.")
 flags.DEFINE_integer("max_answer_length", 30, "span_qa: the longest answer, in word pieces.")

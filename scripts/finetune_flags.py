@@ -31,7 +31,8 @@ def define_common_flags():
     flags.DEFINE_bool("do_train", False, "Train.")
     flags.DEFINE_bool("do_eval", False, "Evaluate on --eval_file.")
     flags.DEFINE_bool("do_predict", False, "Predict --predict_file.")
-    flags.DEFINE_string("distribution_strategy", "off", "off, one_device, mirrored, multi_worker_mirrored, tpu.")
+    flags.DEFINE_string("distribution_strategy", "off", "off, one_device, mirrored, multi_worker_mirrored, "
+                        "parameter_server, tpu (multi_worker_mirrored and parameter_server read TF_CONFIG).")
     flags.DEFINE_list("save_formats", ["keras"], "keras (always), hf, google: also export the fine-tuned encoder.")
     flags.DEFINE_integer("seed", 0, "Random seed.")
     flags.DEFINE_integer("evals_per_epoch", 1, "Evaluations (curve points) per epoch.")

@@ -58,7 +58,7 @@ flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches accumulated per optim
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward/backward pass.")
 flags.DEFINE_enum("distribution_strategy", "one_device",
                   ["off", "one_device", "mirrored", "multi_worker_mirrored", "parameter_server", "tpu"],
-                  "tf.distribute strategy (multi_worker_mirrored reads TF_CONFIG).")
+                  "tf.distribute strategy (multi_worker_mirrored and parameter_server read TF_CONFIG).")
 flags.DEFINE_string("tpu", None, "TPU name/address for --distribution_strategy=tpu.")
 flags.DEFINE_integer("num_gpus", None, "GPUs for mirrored (default: all visible).")
 flags.DEFINE_enum("dtype_policy", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
@@ -160,7 +160,9 @@ def main(argv):
             FLAGS.input_file, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
             FLAGS.train_batch_size // FLAGS.grad_accum_steps, is_training=True, nsp=FLAGS.nsp,
             dynamic_masking=FLAGS.dynamic_masking, vocab_size=len(vocab), mask_token_id=vocab.get("[MASK]"),
-            unselectable_token_ids=unselectable, seed=FLAGS.seed) if FLAGS.do_train else None
+            unselectable_token_ids=unselectable,
+            seed=distribute.per_worker_seed if distribute.is_parameter_server(strategy) else FLAGS.seed,
+        ) if FLAGS.do_train else None
         eval_data = PretrainingDataset(
             FLAGS.eval_input_file or FLAGS.input_file, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
             FLAGS.eval_batch_size, is_training=False, nsp=FLAGS.nsp) if FLAGS.do_eval else None

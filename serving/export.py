@@ -82,13 +82,16 @@ def _replace_dtypes(config, dtype):
     return config
 
 
-def with_dtype(model, dtype: str):
+def with_dtype(model, dtype: str | None):
     """`model` rebuilt with every layer computing in `dtype` and holding its weights in it (rounded once, so
-    a served call does no per-call weight casts). `"float32"` returns the model itself. Outputs of the
-    exported signatures stay float32 (they are cast at the signature boundary)."""
+    a served call does no per-call weight casts). None, or a `dtype` the model already computes and stores
+    its weights in, returns the model itself. Outputs of the exported signatures stay float32 (they are cast
+    at the signature boundary)."""
+    if dtype is None:
+        return model
     if dtype not in EXPORT_DTYPES:
-        raise ExportError(f"dtype must be one of {EXPORT_DTYPES}, got {dtype!r}")
-    if dtype == "float32" and all(w.dtype == "float32" for w in model.weights):
+        raise ExportError(f"dtype must be one of {EXPORT_DTYPES} (or None: the model's own), got {dtype!r}")
+    if all(w.dtype == dtype for w in model.weights) and _compute_dtypes(model) == {dtype}:
         return model
     import keras
     previous = keras.config.dtype_policy()
@@ -103,6 +106,11 @@ def with_dtype(model, dtype: str):
                           f"instead of {len(weights)}")
     clone.set_weights(weights)
     return clone
+
+
+def _compute_dtypes(model) -> set:
+    return {layer.dtype_policy.compute_dtype for layer in model._flatten_layers(include_self=False)
+            if getattr(layer, "dtype_policy", None) is not None and layer.weights}
 
 
 def next_version(model_base_path: str) -> int:
@@ -473,7 +481,7 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, lowercase: boo
                        pair: bool = False, version: int | None = None, tokenizer_ops: str = "core",
                        pooling: str = "mean", warmup_texts: Sequence[str] | None = None,
                        max_query_length: int = 64, doc_stride: int = 128, max_answer_length: int = 30,
-                       dtype: str = "float32") -> str:
+                       dtype: str | None = None) -> str:
     """Writes `export_base/model_name/<version>/` atomically and returns that path.
 
     Args:
@@ -498,17 +506,17 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, lowercase: boo
         doc_stride: int. `"span_qa"`: a long context is read in windows starting this many pieces apart.
             Defaults to 128.
         max_answer_length: int. `"span_qa"`: the longest answer, in pieces. Defaults to 30.
-        dtype: str. `"float32"` (default) or `"bfloat16"`: the served model computes in bfloat16 with its
-            weights rounded to bfloat16 once (about 1.5-1.8x the float32 throughput on CPUs with AVX512-BF16
-            or AMX, see docs/RESULTS.md; slower where the CPU lacks them). Outputs stay float32.
+        dtype: str or None. None (default): the model's own precision. `"bfloat16"`: the served model
+            computes in bfloat16 with its weights rounded to bfloat16 once (about 1.5-1.8x the float32
+            throughput on CPUs with AVX512-BF16 or AMX, see docs/RESULTS.md; slower where the CPU lacks them).
+            `"float32"`: computes and stores weights in float32 (e.g. a model trained with mixed_bfloat16).
+            Outputs stay float32.
     """
     if task_type not in TASK_TYPES:
         raise ExportError(f"task_type must be one of {TASK_TYPES}, got {task_type!r}")
     if tokenizer_ops not in TOKENIZER_OPS:
         raise ExportError(f"tokenizer_ops must be one of {TOKENIZER_OPS}, got {tokenizer_ops!r}")
     _check_model(model, task_type)
-    if dtype not in EXPORT_DTYPES:
-        raise ExportError(f"dtype must be one of {EXPORT_DTYPES}, got {dtype!r}")
     if label_names is None and task_type in ("classifier", "token_classifier"):
         label_names = getattr(model, "label_names", None)
     if task_type in ("classifier", "token_classifier"):

@@ -53,8 +53,9 @@ class PretrainingDataset:
         unselectable_token_ids: list of int. Never masked dynamically: the `[CLS]`, `[SEP]`, `[PAD]` ids.
         masked_lm_prob: float. Dynamic masking rate. Defaults to 0.15.
         shuffle_buffer_size: int. Defaults to 1000.
-        seed: int or None. Shuffle seed (a fixed seed makes the order reproducible, which resuming from a
-            multi-replica checkpoint relies on). Defaults to 12345.
+        seed: int, None, or a function returning a seed tensor, called when the pipeline is built (under
+            parameter_server, `distribute.per_worker_seed`: each worker its own order). A fixed seed makes the
+            order reproducible, which resuming from a multi-replica checkpoint relies on. Defaults to 12345.
 
     Example:
     >>> dataset = PretrainingDataset("train-*.tfrecord", 128, 20, batch_size=32)()
@@ -136,6 +137,7 @@ class PretrainingDataset:
 
     def __call__(self, input_context=None):
         batch_size = self.batch_size
+        seed = self.seed() if callable(self.seed) else self.seed
         files = tf.data.Dataset.from_tensor_slices(self.files)
         if input_context is not None:
             batch_size = input_context.get_per_replica_batch_size(self.batch_size)
@@ -144,12 +146,12 @@ class PretrainingDataset:
         if shard_files:
             files = files.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
         if self.is_training:
-            files = files.shuffle(len(self.files), seed=self.seed).repeat()
+            files = files.shuffle(len(self.files), seed=seed).repeat()
         records = files.interleave(tf.data.TFRecordDataset, cycle_length=min(len(self.files), 4))
         if input_context is not None and input_context.num_input_pipelines > 1 and not shard_files:
             records = records.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
         if self.is_training:
-            records = records.shuffle(self.shuffle_buffer_size, seed=self.seed).repeat()
+            records = records.shuffle(self.shuffle_buffer_size, seed=seed).repeat()
         batches = records.batch(batch_size, drop_remainder=self.is_training)
         dataset = batches.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if self.dynamic_masking:

@@ -197,7 +197,7 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
     rerunning the same command resumes an interrupted run. `training_options` sets precision, XLA, gradient
     accumulation and the optimizer.
     """
-    from bert_tf.training import optimization
+    from bert_tf.training import distribute, optimization
     options = training_options or TrainingOptions()
     if train_batch_size % options.grad_accum_steps:
         raise FinetuneError(f"train_batch_size {train_batch_size} is not divisible by grad_accum_steps "
@@ -241,10 +241,18 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
         return RunResult(learning_rate, run_dir, history["best"]["metrics"] if history["best"] else {},
                          history["best"]["step"] if history["best"] else num_train_steps, history, best)
 
-    dataset = (tf.data.Dataset.from_tensor_slices((train_x, train_y))
-               .shuffle(n, seed=seed, reshuffle_each_iteration=True).repeat()
-               .batch(micro_batch_size, drop_remainder=n >= micro_batch_size)
-               .map(_trim_batch))
+    def make_dataset(shuffle_seed):
+        return (tf.data.Dataset.from_tensor_slices((train_x, train_y))
+                .shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True).repeat()
+                .batch(micro_batch_size, drop_remainder=n >= micro_batch_size)
+                .map(_trim_batch))
+
+    if distribute.is_parameter_server(strategy):  # every worker runs this pipeline: give each its own order
+        def dataset(input_context):
+            del input_context
+            return make_dataset(distribute.per_worker_seed())
+    else:
+        dataset = make_dataset(seed)
     trainer = Trainer(model, optimizer, dataset, model_dir=run_dir, num_train_steps=num_train_steps,
                       strategy=strategy, log_every_steps=log_every, grad_accum_steps=options.grad_accum_steps,
                       jit_compile=options.jit_compile,

@@ -10,12 +10,17 @@ Names (as Model Garden's `distribute_utils.get_distribution_strategy`):
     `multi_worker_mirrored`: synchronous data parallelism over several hosts; the cluster comes from the
         `TF_CONFIG` environment variable (`{"cluster": {"worker": ["host1:port", ...]}, "task": {"type":
         "worker", "index": i}}`). Worker 0 is the chief.
-    `parameter_server`: `tf.distribute.ParameterServerStrategy` from `TF_CONFIG` (chief + workers + ps).
+    `parameter_server`: asynchronous training with `tf.distribute.ParameterServerStrategy`; the cluster comes
+        from `TF_CONFIG` and needs a `chief`, one or more `worker`s and one or more `ps` tasks. Every task runs
+        the same command: on `worker` and `ps` tasks `get_strategy` starts a `tf.distribute.Server` and serves
+        until the process is stopped (it never returns); on the `chief` it returns the strategy, and the
+        `Trainer` drives the workers through a `ClusterCoordinator`.
     `tpu`: `TPUStrategy` on the TPU at `tpu_address` (`""`/`"local"` for a TPU VM).
 """
 
 import json
 import os
+import sys
 
 import tensorflow as tf
 
@@ -73,13 +78,55 @@ def get_strategy(name="one_device", tpu_address=None, num_gpus=None, all_reduce_
     if key == "parameter_server":
         _require_tf_config(key)
         resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-        return tf.distribute.experimental.ParameterServerStrategy(resolver)
+        cluster = resolver.cluster_spec().as_dict()
+        missing = [job for job in ("chief", "worker", "ps") if not cluster.get(job)]
+        if missing:
+            raise ValueError(f"parameter_server: TF_CONFIG's cluster needs chief, worker and ps tasks; it has no "
+                             f"{', '.join(missing)} (has {', '.join(sorted(cluster)) or 'nothing'})")
+        if resolver.task_type in ("worker", "ps"):
+            serve_parameter_server_task(resolver)  # never returns
+        if resolver.task_type != "chief":
+            raise ValueError(f"parameter_server: task type {resolver.task_type!r} is not supported; TF_CONFIG's "
+                             "task must be chief, worker or ps")
+        return tf.distribute.ParameterServerStrategy(resolver)
     # tpu
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or "")
     if tpu_address not in (None, "", "local"):
         tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+def serve_parameter_server_task(resolver):
+    """Runs this `worker` or `ps` task of a parameter-server cluster until the process is stopped.
+
+    The chief's `ClusterCoordinator` sends the work; TF's parameter-server design has no "training is over"
+    message, so the cluster manager (or the user) stops these processes when the chief has finished.
+    """
+    # A worker that fails mid-step reports UNAVAILABLE to the coordinator, which reschedules the step.
+    os.environ.setdefault("GRPC_FAIL_FAST", "use_caller")
+    server = tf.distribute.Server(resolver.cluster_spec(), job_name=resolver.task_type,
+                                  task_index=resolver.task_id, protocol=resolver.rpc_layer or "grpc", start=True)
+    print(f"parameter_server: {resolver.task_type} {resolver.task_id} serving at {server.target}; waiting for "
+          "the chief (stop this process when training is done)", file=sys.stderr, flush=True)
+    server.join()
+    raise SystemExit(0)
+
+
+def is_parameter_server(strategy) -> bool:
+    """Whether `strategy` is a `ParameterServerStrategy` (asynchronous, driven by a ClusterCoordinator)."""
+    return isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
+
+
+def per_worker_seed():
+    """An int64 seed tensor that differs between the processes that evaluate it.
+
+    Under `parameter_server` every worker runs the same traced input pipeline (TF's design: one input pipeline
+    per worker, no worker index). A shuffle seeded with a fixed number would give every worker the same order,
+    so the pipelines seed their shuffles with this instead: it is evaluated on each worker when the worker
+    creates its dataset (the microseconds of the clock there).
+    """
+    return tf.cast(tf.timestamp() * 1e6, tf.int64)
 
 
 def _require_tf_config(name):

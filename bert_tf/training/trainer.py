@@ -30,6 +30,13 @@ checkpoint's files first and only then rewrites the `checkpoint` state file (ato
 leaves the previous checkpoint as the latest; a checkpoint that is present but unreadable (truncated, corrupt)
 is reported and the previous good one is used. Under multi-worker training every worker takes part in saving
 (TF requires it) but only the chief's copy is kept; only the chief writes summaries and `eval_results.json`.
+
+Under `ParameterServerStrategy` (asynchronous) the trainer runs on the chief only: it schedules each step on
+whichever worker is free through a `ClusterCoordinator` (every step up to the next log or checkpoint point,
+then waits for them), the variables live on the `ps` tasks, and the chief saves, logs and evaluates (on its own
+input pipeline, reading the variables from the `ps` tasks). Each worker runs the whole train pipeline (TF's
+design: no worker index); seed its shuffles with `distribute.per_worker_seed()` so the workers see different
+orders. The input restarts on resume.
 """
 
 import json
@@ -80,7 +87,8 @@ class Trainer:
         save_checkpoints_steps: int. Checkpoint interval in steps. Defaults to 1000.
         max_checkpoints_to_keep: int. Defaults to 5.
         steps_per_loop: int. Steps run inside one `tf.function` call (fewer Python round trips); never crosses
-            a checkpoint or log boundary. Defaults to 1.
+            a checkpoint or log boundary. Defaults to 1. (Under parameter_server every step up to the next
+            checkpoint or log point is scheduled at once.)
         log_every_steps: int. Interval of TensorBoard scalars and progress lines. Defaults to 100.
         checkpoint_iterator: bool. Resume at the saved input position: with one replica the tf.data iterator
             is checkpointed (the pipeline must be checkpointable: no `py_function`/generators); with several
@@ -109,13 +117,11 @@ class Trainer:
             raise ValueError(f"grad_accum_steps must be >= 1, got {grad_accum_steps}")
         if save_checkpoints_steps < 1 or steps_per_loop < 1 or log_every_steps < 1:
             raise ValueError("save_checkpoints_steps, steps_per_loop and log_every_steps must be >= 1")
-        if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
-            # Its workers are driven by a ClusterCoordinator that schedules closures; this loop calls
-            # strategy.run directly, which ParameterServerStrategy does not support.
-            raise ValueError("parameter_server: this trainer's loop does not drive a ClusterCoordinator yet; use "
-                             "multi_worker_mirrored (synchronous, same cluster spec in TF_CONFIG) instead")
         self.model = model
         self.strategy = strategy or tf.distribute.get_strategy()
+        # parameter_server: this process is the chief; it schedules steps on the workers and joins them.
+        self._coordinator = (tf.distribute.coordinator.ClusterCoordinator(self.strategy)
+                             if distribute.is_parameter_server(self.strategy) else None)
         self.model_dir = model_dir
         self.num_train_steps = int(num_train_steps)
         self.grad_accum_steps = int(grad_accum_steps)
@@ -155,7 +161,7 @@ class Trainer:
         # the position is restored by skipping the batches already consumed (exact for a deterministic pipeline,
         # e.g. a seeded shuffle).
         self.iterator_in_checkpoint = (self.checkpoint_iterator and self._num_replicas == 1
-                                       and not _is_multi_worker(self.strategy))
+                                       and not _is_multi_worker(self.strategy) and self._coordinator is None)
         self._train_iterator = None
         if train_dataset is not None:
             self._build_model_state(train_dataset)
@@ -181,6 +187,7 @@ class Trainer:
         self._grad_fn = tf.function(self._forward_backward, jit_compile=True) if self.jit_compile \
             else self._forward_backward
         self._train_loop_fn = tf.function(self._train_loop)
+        self._worker_step_fn = tf.function(self._worker_step)
         self._eval_step_fn = tf.function(self._eval_step)
 
     # === Setup ===
@@ -242,6 +249,12 @@ class Trainer:
             self.strategy.run(self._replica_step, args=(micro_batches,))
             self.step.assign_add(1)
 
+    def _worker_step(self, iterator):
+        """parameter_server: one optimizer step, scheduled on whichever worker is free."""
+        micro_batches = [next(iterator) for _ in range(self.grad_accum_steps)]
+        self.strategy.run(self._replica_step, args=(micro_batches,))
+        self.step.assign_add(1)
+
     def _eval_step(self, data):
         def replica_fn(data):
             x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -251,12 +264,23 @@ class Trainer:
             self._eval_loss.update_state(tf.cast(loss, tf.float32) * self._num_replicas,
                                          sample_weight=tf.cast(batch_size, tf.float32))
             self.model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-        self.strategy.run(replica_fn, args=(data,))
+        if self._coordinator is not None:  # parameter_server: the chief evaluates, reading the ps variables
+            replica_fn(data)
+        else:
+            self.strategy.run(replica_fn, args=(data,))
 
     def _distributed_train_iterator(self):
         """The multi-replica train iterator, positioned after the batches the restored step consumed."""
         consumed = int(self.step.numpy()) * self.grad_accum_steps
         dataset = self.train_dataset
+        if self._coordinator is not None:
+            # Every worker runs the whole pipeline (TF's parameter-server design); which worker took which step
+            # is not recorded, so the input restarts on resume (seed shuffles with distribute.per_worker_seed).
+            if isinstance(dataset, tf.data.Dataset):
+                return iter(self._coordinator.create_per_worker_dataset(dataset))
+            fn = dataset
+            return iter(self._coordinator.create_per_worker_dataset(
+                lambda: self.strategy.distribute_datasets_from_function(fn)))
         if isinstance(dataset, tf.data.Dataset):
             if consumed and self.checkpoint_iterator:
                 dataset = dataset.skip(consumed)  # global batches
@@ -363,11 +387,18 @@ class Trainer:
         saved_at = step
         try:
             while step < self.num_train_steps:
-                n = min(self.steps_per_loop, self.num_train_steps - step,
+                n = min(self.num_train_steps - step,
                         self.save_checkpoints_steps - step % self.save_checkpoints_steps,
                         self.log_every_steps - step % self.log_every_steps)
                 try:
-                    self._train_loop_fn(self._train_iterator, tf.constant(n, tf.int32))
+                    if self._coordinator is None:
+                        n = min(n, self.steps_per_loop)
+                        self._train_loop_fn(self._train_iterator, tf.constant(n, tf.int32))
+                    else:  # schedule every step up to the next log/checkpoint point, then wait for them
+                        for _ in range(n):
+                            self._coordinator.schedule(self._worker_step_fn, args=(self._train_iterator,))
+                        self._coordinator.join()
+                        self.step.assign(step + n)  # a step a failed worker ran twice is not counted twice
                 except tf.errors.OutOfRangeError:
                     raise ValueError(f"the train dataset ran out at step {step}: repeat() it "
                                      "(the trainer counts steps, not epochs)") from None
@@ -435,7 +466,11 @@ class Trainer:
             raise ValueError("no eval dataset given")
         self.model.reset_metrics()
         self._eval_loss.reset_state()
-        for i, batch in enumerate(distribute.distribute_dataset(self.strategy, dataset)):
+        if self._coordinator is not None:  # the chief evaluates on its own input pipeline
+            batches = dataset if isinstance(dataset, tf.data.Dataset) else dataset(tf.distribute.InputContext())
+        else:
+            batches = distribute.distribute_dataset(self.strategy, dataset)
+        for i, batch in enumerate(batches):
             if steps is not None and i >= steps:
                 break
             self._eval_step_fn(batch)

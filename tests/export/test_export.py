@@ -266,3 +266,21 @@ def test_bfloat16_export_is_bfloat16_inside_and_close_to_float32(tmp_path, class
     with pytest.raises(export.ExportError, match="dtype must be one of"):
         export.export_saved_model(model, task_type="classifier", vocab_file=VOCAB, lowercase=True,
                                   export_base=str(tmp_path), model_name="bad", label_names=LABELS, dtype="float16")
+
+
+def _variable_dtypes(path):
+    variables = tf.train.load_checkpoint(os.path.join(path, "variables", "variables"))
+    return set(variables.get_variable_to_dtype_map().values()) - {tf.string}
+
+
+def test_export_keeps_the_models_precision_unless_told(tmp_path, classifier_export):
+    """dtype=None exports a bfloat16 model as bfloat16 (it once silently became float32, losing the speed);
+    dtype="float32" converts it back."""
+    model, _, _ = classifier_export
+    bf16 = export.with_dtype(model, "bfloat16")
+    assert export.with_dtype(bf16, "bfloat16") is bf16 and export.with_dtype(model, None) is model
+    kwargs = dict(task_type="classifier", vocab_file=VOCAB, lowercase=True, export_base=str(tmp_path),
+                  max_seq_length=MAX_SEQ_LENGTH, label_names=LABELS)
+    assert _variable_dtypes(export.export_saved_model(bf16, model_name="own", **kwargs)) == {tf.bfloat16}
+    assert _variable_dtypes(export.export_saved_model(bf16, model_name="f32", dtype="float32", **kwargs)) == {
+        tf.float32}

@@ -121,14 +121,66 @@ def test_multi_worker_mirrored_trains_writes_one_checkpoint_and_resumes(tmp_path
     assert sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "ckpt-*.index")))[-1] == "ckpt-6.index"
 
 
-def test_trainer_refuses_parameter_server_strategy_clearly():
-    """ParameterServerStrategy needs a ClusterCoordinator loop, which the Trainer does not have: a clear error
-    up front instead of a failure inside strategy.run. (An uninitialised instance: a real one needs a cluster.)"""
-    import keras
+def _run_parameter_server_cluster(model_dir, steps):
+    """chief + 2 workers + 1 ps, each `dist_worker.py parameter_server ...` on 127.0.0.1; returns the chief's
+    result and the other tasks' stderr (they serve until killed, as in TF's parameter-server design)."""
+    ports = _free_ports(4)
+    cluster = {"chief": [f"127.0.0.1:{ports[0]}"], "worker": [f"127.0.0.1:{p}" for p in ports[1:3]],
+               "ps": [f"127.0.0.1:{ports[3]}"]}
+    tasks = [("ps", 0), ("worker", 0), ("worker", 1), ("chief", 0)]
+    procs = {}
+    try:
+        for task_type, index in tasks:
+            env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster,
+                                                         "task": {"type": task_type, "index": index}}))
+            procs[(task_type, index)] = subprocess.Popen(
+                [sys.executable, WORKER, "parameter_server", str(model_dir), str(steps)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        chief = procs[("chief", 0)]
+        out, err = chief.communicate(timeout=300)
+        assert chief.returncode == 0, err[-3000:]
+        servers = {}
+        for key, proc in procs.items():
+            if key != ("chief", 0):
+                assert proc.poll() is None, f"{key} exited early: {proc.communicate()[1][-2000:]}"
+                proc.kill()
+                servers[key] = proc.communicate()[1]
+        return json.loads(out.strip().splitlines()[-1]), servers
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
 
-    from bert_tf.training.trainer import Trainer
-    strategy_class = tf.distribute.experimental.ParameterServerStrategy
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    with pytest.raises(ValueError, match="parameter_server: .*multi_worker_mirrored"):
-        Trainer(model, keras.optimizers.SGD(), None, model_dir="unused", num_train_steps=1,
-                strategy=strategy_class.__new__(strategy_class))
+
+@pytest.mark.slow
+def test_parameter_server_trains_on_two_workers_checkpoints_and_resumes(tmp_path):
+    first, servers = _run_parameter_server_cluster(tmp_path, 4)
+    assert first["chief"] is True and first["restored"] is None and first["step"] == 4
+    assert len(first["losses"]) == 4 and first["losses"][-1] < first["losses"][0]
+    for (task_type, index), err in servers.items():
+        assert f"parameter_server: {task_type} {index} serving at" in err
+    # The chief alone writes checkpoints (the worker script ends a train() call, and so saves, every step); no
+    # worker copies.
+    assert sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "ckpt-*.index"))) == [
+        f"ckpt-{i}.index" for i in range(1, 5)]
+    assert not os.path.exists(tmp_path / ".worker_tmp")
+    second, _ = _run_parameter_server_cluster(tmp_path, 6)
+    assert second["start"] == 4 and second["restored"].endswith("ckpt-4") and second["step"] == 6
+    assert second["losses"][-1] < first["losses"][0]
+    assert sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "ckpt-*.index")))[-1] == "ckpt-6.index"
+
+
+def test_parameter_server_needs_chief_worker_and_ps(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    with pytest.raises(ValueError, match="parameter_server: TF_CONFIG's cluster needs chief, worker and ps tasks; "
+                                         "it has no chief, ps"):
+        distribute.get_strategy("parameter_server")
+
+
+def test_per_worker_seed_differs_between_evaluations():
+    """Each worker evaluates the seed when it creates its dataset; two evaluations (as on two workers) differ,
+    and a shuffle seeded with it gives different orders."""
+    fn = tf.function(lambda: tf.data.Dataset.range(50).shuffle(50, seed=distribute.per_worker_seed()))
+    orders = [list(fn().as_numpy_iterator()) for _ in range(2)]
+    assert sorted(orders[0]) == sorted(orders[1]) == list(range(50)) and orders[0] != orders[1]
