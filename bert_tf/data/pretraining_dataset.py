@@ -53,7 +53,7 @@ class PretrainingDataset:
         unselectable_token_ids: list of int. Never masked dynamically: the `[CLS]`, `[SEP]`, `[PAD]` ids.
         masked_lm_prob: float. Dynamic masking rate. Defaults to 0.15.
         shuffle_buffer_size: int. Defaults to 1000.
-        seed: int, None, or a function returning a seed tensor, called when the pipeline is built (under
+        seed: int, None, or a function returning the seed, called when the pipeline is built (under
             parameter_server, `distribute.per_worker_seed`: each worker its own order). A fixed seed makes the
             order reproducible, which resuming from a multi-replica checkpoint relies on. Defaults to 12345.
 

@@ -119,14 +119,18 @@ def is_parameter_server(strategy) -> bool:
 
 
 def per_worker_seed():
-    """An int64 seed tensor that differs between the processes that evaluate it.
+    """The `seed` to give the shuffles of an input pipeline that every parameter-server worker runs.
 
-    Under `parameter_server` every worker runs the same traced input pipeline (TF's design: one input pipeline
-    per worker, no worker index). A shuffle seeded with a fixed number would give every worker the same order,
-    so the pipelines seed their shuffles with this instead: it is evaluated on each worker when the worker
-    creates its dataset (the microseconds of the clock there).
+    Under `parameter_server` every worker runs the same input pipeline, traced once on the chief (TF's design:
+    one pipeline per worker, no worker index). A shuffle with a fixed seed, or with none under a global seed
+    (`keras.utils.set_random_seed`), would give every worker the same order. Called while the pipeline
+    function is traced, this clears that graph's seed and returns None, so the pipeline's random ops get no
+    seed and each worker process seeds them itself (different orders on different workers, new ones when a
+    worker restarts). Called eagerly (the chief's own look at the data), it returns None and changes nothing.
     """
-    return tf.cast(tf.timestamp() * 1e6, tf.int64)
+    if not tf.executing_eagerly():
+        tf.compat.v1.get_default_graph().seed = None
+    return None
 
 
 def _require_tf_config(name):
