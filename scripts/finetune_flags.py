@@ -33,6 +33,8 @@ def define_common_flags():
     flags.DEFINE_bool("do_predict", False, "Predict --predict_file.")
     flags.DEFINE_string("distribution_strategy", "off", "off, one_device, mirrored, multi_worker_mirrored, "
                         "parameter_server, tpu (multi_worker_mirrored and parameter_server read TF_CONFIG).")
+    flags.DEFINE_string("tpu", None, "TPU name or grpc:// address for --distribution_strategy=tpu (local on a TPU "
+                        "VM).")
     flags.DEFINE_list("save_formats", ["keras"], "keras (always), hf, google: also export the fine-tuned encoder.")
     flags.DEFINE_integer("seed", 0, "Random seed.")
     flags.DEFINE_integer("evals_per_epoch", 1, "Evaluations (curve points) per epoch.")
@@ -73,4 +75,5 @@ def common_kwargs(FLAGS):
                 training_options=TrainingOptions(dtype_policy=FLAGS.dtype_policy, jit_compile=FLAGS.jit_compile,
                                                  grad_accum_steps=FLAGS.grad_accum_steps,
                                                  optimizer_type=FLAGS.optimizer,
-                                                 save_checkpoints_steps=FLAGS.save_checkpoints_steps))
+                                                 save_checkpoints_steps=FLAGS.save_checkpoints_steps,
+                                                 tpu_address=FLAGS.tpu))

@@ -125,7 +125,10 @@ def main(argv):
     except VocabError as e:
         _fail(str(e))
     config = _config(len(vocab))
-    strategy = distribute.get_strategy(FLAGS.distribution_strategy, tpu_address=FLAGS.tpu, num_gpus=FLAGS.num_gpus)
+    try:
+        strategy = distribute.get_strategy(FLAGS.distribution_strategy, tpu_address=FLAGS.tpu, num_gpus=FLAGS.num_gpus)
+    except ValueError as e:
+        _fail(f"--distribution_strategy={FLAGS.distribution_strategy}: {e}")
     try:
         distribute.per_replica_batch_size(FLAGS.train_batch_size // FLAGS.grad_accum_steps,
                                           strategy.num_replicas_in_sync)

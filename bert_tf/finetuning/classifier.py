@@ -148,7 +148,7 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
 
     vocab_file = common.resolve_vocab(vocab_file, init_checkpoint)
     pretrained_task = common.load_task_model(init_checkpoint) if init_checkpoint else None
-    strategy = distribute.get_strategy(distribution_strategy)
+    strategy = common.get_strategy(distribution_strategy, training_options)
     with strategy.scope():
         encoder_template = None
         if pretrained_task is None:

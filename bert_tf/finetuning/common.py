@@ -30,6 +30,16 @@ class FinetuneError(ValueError):
     """Arguments that cannot describe a fine-tuning run (the message says which and why)."""
 
 
+def get_strategy(name: str, training_options: "TrainingOptions | None" = None):
+    """`distribute.get_strategy(name, tpu_address=training_options.tpu_address)` with its errors (unknown
+    name, missing TF_CONFIG, no TPU) as `FinetuneError`, which the scripts print without a traceback."""
+    from bert_tf.training import distribute
+    try:
+        return distribute.get_strategy(name, tpu_address=(training_options or TrainingOptions()).tpu_address)
+    except ValueError as e:
+        raise FinetuneError(f"distribution strategy {name!r}: {e}") from None
+
+
 class TrainingInterrupted(FinetuneError):
     """SIGINT/SIGTERM stopped training after a checkpoint was written; rerunning the command resumes."""
 
@@ -155,6 +165,8 @@ class TrainingOptions:
         optimizer_type: str. `"adamw"` (google-research/bert) or `"lamb"`.
         save_checkpoints_steps: int or None. Checkpoint interval in optimizer steps (a rerun resumes from the
             newest checkpoint). Defaults to None: at every evaluation (once per epoch unless `evals_per_epoch`).
+        tpu_address: str or None. The TPU for the `tpu` distribution strategy (name or `grpc://` address;
+            None or `"local"` on a TPU VM).
     """
 
     dtype_policy: str = "float32"
@@ -162,6 +174,7 @@ class TrainingOptions:
     grad_accum_steps: int = 1
     optimizer_type: str = "adamw"
     save_checkpoints_steps: int | None = None
+    tpu_address: str | None = None
 
     def __post_init__(self):
         if self.dtype_policy not in ("float32", "mixed_bfloat16", "mixed_float16"):

@@ -43,13 +43,12 @@ def finetune_multiple_choice(train_file: str, eval_file: str | None = None, *, i
     Other arguments as `finetune_classifier`. `train_batch_size` counts examples (each has C sequences)."""
     from bert_tf.tasks import BertMultipleChoice, default_pooling
     from bert_tf.tokenization import load_vocab
-    from bert_tf.training import distribute
 
     output_dir = common.default_output_dir(output_dir, "multiple_choice")
     train_examples = swag.read_swag(train_file)
     eval_examples = swag.read_swag(eval_file) if eval_file else None
     vocab_file = common.resolve_vocab(vocab_file, init_checkpoint)
-    strategy = distribute.get_strategy(distribution_strategy)
+    strategy = common.get_strategy(distribution_strategy, training_options)
     with strategy.scope():
         base = common.build_encoder(seed=seed, init_checkpoint=init_checkpoint, bert_config_file=bert_config_file,
                                     preset=preset, vocab_size=len(load_vocab(vocab_file)),

@@ -63,14 +63,13 @@ def finetune_ner(train_file: str, eval_file: str | None = None, *, data_format: 
     `data_format` is `"conll"` (word<TAB>tag, blank line between sentences; BIO or BIOES) or `"klue_ner"`."""
     from bert_tf.tasks import BertTokenClassifier
     from bert_tf.tokenization import load_vocab
-    from bert_tf.training import distribute
 
     output_dir = common.default_output_dir(output_dir, "ner")
     train_examples = read_tagged(train_file, data_format)
     eval_examples = read_tagged(eval_file, data_format) if eval_file else None
     tag_names = ner_features.tag_names_of(train_examples)
     vocab_file = common.resolve_vocab(vocab_file, init_checkpoint)
-    strategy = distribute.get_strategy(distribution_strategy)
+    strategy = common.get_strategy(distribution_strategy, training_options)
     with strategy.scope():
         base = common.build_encoder(seed=seed, init_checkpoint=init_checkpoint, bert_config_file=bert_config_file,
                                     preset=preset, vocab_size=len(load_vocab(vocab_file)),

@@ -79,13 +79,12 @@ def finetune_squad(train_file: str, predict_file: str | None = None, *, init_che
     null_odds.json. Defaults are google-research/bert's run_squad.py values."""
     from bert_tf.tasks import BertSpanQA
     from bert_tf.tokenization import load_vocab
-    from bert_tf.training import distribute
 
     output_dir = common.default_output_dir(output_dir, "squad")
     options = DecodeOptions(max_seq_length, doc_stride, max_query_length, n_best_size, max_answer_length,
                             version_2_with_negative, null_score_diff_threshold)
     vocab_file = common.resolve_vocab(vocab_file, init_checkpoint)
-    strategy = distribute.get_strategy(distribution_strategy)
+    strategy = common.get_strategy(distribution_strategy, training_options)
     with strategy.scope():
         base = common.build_encoder(seed=seed, init_checkpoint=init_checkpoint, bert_config_file=bert_config_file,
                                     preset=preset, vocab_size=len(load_vocab(vocab_file)),

@@ -90,10 +90,15 @@ def get_strategy(name="one_device", tpu_address=None, num_gpus=None, all_reduce_
                              "task must be chief, worker or ps")
         return tf.distribute.ParameterServerStrategy(resolver)
     # tpu
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or "")
-    if tpu_address not in (None, "", "local"):
-        tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or "")
+        if tpu_address not in (None, "", "local"):
+            tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as e:
+        where = f"at {tpu_address!r}" if tpu_address not in (None, "", "local") else "on this machine"
+        raise ValueError(f"tpu: no TPU found {where} ({str(e).strip().splitlines()[0][:200]}); on a TPU VM pass "
+                         "--tpu=local, otherwise --tpu=<TPU name or grpc://host:port>") from None
     return tf.distribute.TPUStrategy(resolver)
 
 

@@ -33,6 +33,8 @@ def test_get_strategy_names_and_errors(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ValueError, match="TF_CONFIG"):
         distribute.get_strategy("multi_worker_mirrored")
+    with pytest.raises(ValueError, match=r"tpu: no TPU found on this machine \(.*\); on a TPU VM pass --tpu=local"):
+        distribute.get_strategy("tpu")  # no TPU here: a clear error, not TF's "Please provide a TPU Name"
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         distribute.get_strategy("parameter_server")
