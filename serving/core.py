@@ -71,8 +71,8 @@ class ServingCore:
     def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
         if not request.HasField("model_spec"):
             raise status.invalid_argument("Missing ModelSpec")
-        servable = self.manager.get_servable(request.model_spec)
-        return self.predict_on(servable, request)
+        with self.manager.serving(request.model_spec) as servable:
+            return self.predict_on(servable, request)
 
     def predict_on(self, servable: Servable, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
@@ -254,7 +254,8 @@ class ServingCore:
     def classify(self, request: classification_pb2.ClassificationRequest) -> classification_pb2.ClassificationResponse:
         if not request.HasField("model_spec"):
             raise status.invalid_argument("Missing ModelSpec")
-        return self.classify_on(self.manager.get_servable(request.model_spec), request)
+        with self.manager.serving(request.model_spec) as servable:
+            return self.classify_on(servable, request)
 
     def classify_on(self, servable: Servable, request) -> classification_pb2.ClassificationResponse:
         signature_name, signature = self._method_signature(servable, request.model_spec, "classify")
@@ -269,7 +270,8 @@ class ServingCore:
     def regress(self, request: regression_pb2.RegressionRequest) -> regression_pb2.RegressionResponse:
         if not request.HasField("model_spec"):
             raise status.invalid_argument("Missing ModelSpec")
-        return self.regress_on(self.manager.get_servable(request.model_spec), request)
+        with self.manager.serving(request.model_spec) as servable:
+            return self.regress_on(servable, request)
 
     def regress_on(self, servable: Servable, request) -> regression_pb2.RegressionResponse:
         signature_name, signature = self._method_signature(servable, request.model_spec, "regress")
@@ -285,7 +287,8 @@ class ServingCore:
     def multi_inference(self, request: inference_pb2.MultiInferenceRequest) -> inference_pb2.MultiInferenceResponse:
         spec = request.tasks[0].model_spec if request.tasks and request.tasks[0].HasField("model_spec") \
             else model_pb2.ModelSpec()
-        return self.multi_inference_on(self.manager.get_servable(spec), request)
+        with self.manager.serving(spec) as servable:
+            return self.multi_inference_on(servable, request)
 
     def multi_inference_on(self, servable: Servable, request) -> inference_pb2.MultiInferenceResponse:
         model_name, input_alias, seen, plan = "", None, set(), []

@@ -11,6 +11,7 @@ Mirrors TF Serving's ServerCore + FileSystemStoragePathSource + AspiredVersionsM
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -245,31 +246,50 @@ class ModelManager:
             self._unload_all(name)
 
     # === Lookups ===
-    def get_servable(self, model_spec) -> Servable:
-        """Resolves a ModelSpec (name + version | version_label | latest) to an AVAILABLE servable."""
+    @contextlib.contextmanager
+    def serving(self, model_spec):
+        """The servable `model_spec` resolves to, held for the block: a version that a newer one replaces
+        meanwhile is unloaded only after the block ends (TF Serving's ServableHandle), so no request fails
+        because of a version swap."""
+        servable = self.get_servable(model_spec, hold=True)
+        try:
+            yield servable
+        finally:
+            servable.release()
+
+    def get_servable(self, model_spec, hold: bool = False) -> Servable:
+        """Resolves a ModelSpec (name + version | version_label | latest) to an AVAILABLE servable; with
+        `hold`, also takes a hold on it (under the same lock as the resolution; `release()` it)."""
+        with self._lock:
+            servable = self._resolve(model_spec)
+            if hold:
+                servable.hold()
+            return servable
+
+    def _resolve(self, model_spec) -> Servable:
+        """get_servable's resolution; the caller holds `self._lock`."""
         name = model_spec.name
         if not name:
             raise status.invalid_argument("ModelSpec has no name specified.")
         choice = model_spec.WhichOneof("version_choice")
-        with self._lock:
-            if choice == "version_label":
-                version = self._labels.get(name, {}).get(model_spec.version_label)
-                if version is None:
-                    raise status.invalid_argument(
-                        f"Unrecognized servable version label: {model_spec.version_label}")
-                choice, wanted = "version", version
-            elif choice == "version":
-                wanted = model_spec.version.value
-            states = self._states.get(name, {})
-            if choice == "version":
-                state = states.get(wanted)
-                if state is not None and state.state == State.AVAILABLE:
-                    return state.servable
-                raise status.ServingError(status.NOT_FOUND, f"Servable not found for request: Specific({name}, {wanted})")
-            available = [v for v, s in states.items() if s.state == State.AVAILABLE]
-            if not available:
-                raise status.ServingError(status.NOT_FOUND, f"Servable not found for request: Latest({name})")
-            return states[max(available)].servable
+        if choice == "version_label":
+            version = self._labels.get(name, {}).get(model_spec.version_label)
+            if version is None:
+                raise status.invalid_argument(
+                    f"Unrecognized servable version label: {model_spec.version_label}")
+            choice, wanted = "version", version
+        elif choice == "version":
+            wanted = model_spec.version.value
+        states = self._states.get(name, {})
+        if choice == "version":
+            state = states.get(wanted)
+            if state is not None and state.state == State.AVAILABLE:
+                return state.servable
+            raise status.ServingError(status.NOT_FOUND, f"Servable not found for request: Specific({name}, {wanted})")
+        available = [v for v, s in states.items() if s.state == State.AVAILABLE]
+        if not available:
+            raise status.ServingError(status.NOT_FOUND, f"Servable not found for request: Latest({name})")
+        return states[max(available)].servable
 
     def version_states(self, name: str) -> dict[int, tuple[int, status.ServingError | None]]:
         """version → (ModelVersionStatus.State, error or None) for every version the model has had."""

@@ -94,13 +94,14 @@ class RestApi:
     def _predict(self, spec: model_pb2.ModelSpec, body: bytes) -> str:
         doc = json_tensor.parse_json(body)
         spec.signature_name = json_tensor.signature_name(doc)
-        servable = self.core.manager.get_servable(spec)
-        signature_name = spec.signature_name or DEFAULT_SIGNATURE
-        signature = servable.signature_defs.get(signature_name)
-        if signature is None:
-            raise status.invalid_argument(f"Serving signature name: \"{signature_name}\" not found in signature def")
-        arrays, fmt = json_tensor.predict_request_arrays(doc, signature.inputs)
-        outputs = self.core.run_predict(servable, signature_name, arrays)
+        with self.core.manager.serving(spec) as servable:
+            signature_name = spec.signature_name or DEFAULT_SIGNATURE
+            signature = servable.signature_defs.get(signature_name)
+            if signature is None:
+                raise status.invalid_argument(
+                    f"Serving signature name: \"{signature_name}\" not found in signature def")
+            arrays, fmt = json_tensor.predict_request_arrays(doc, signature.inputs)
+            outputs = self.core.run_predict(servable, signature_name, arrays)
         return json_tensor.predict_response_json(outputs, fmt)
 
     def _classify_regress(self, spec: model_pb2.ModelSpec, body: bytes, verb: str) -> str:

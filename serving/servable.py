@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Mapping, Sequence
@@ -15,6 +16,7 @@ from serving.tensors import (array_dtype_enum, dtype_string, shape_compatible, s
                              signature_shape_string)
 
 SERVE_TAG = "serve"
+logger = logging.getLogger(__name__)
 
 
 def read_meta_graph(export_dir: str, tag: str = SERVE_TAG) -> meta_graph_pb2.MetaGraphDef:
@@ -34,6 +36,10 @@ def read_meta_graph(export_dir: str, tag: str = SERVE_TAG) -> meta_graph_pb2.Met
     raise status.ServingError(
         status.NOT_FOUND, f"Could not find meta graph def matching supplied tags: {{ {tag} }}. To inspect "
         f"available tag-sets in the SavedModel, please use the SavedModel CLI: `saved_model_cli` ({export_dir})")
+
+
+# How long unloading a version waits for the requests that hold it.
+DRAIN_SECONDS = 30.0
 
 
 class Servable:
@@ -64,6 +70,8 @@ class Servable:
         self._functions = dict(self._loaded.signatures)
         self._batchers: dict[str, object] = {}
         self._lock = threading.Lock()
+        self._requests_done = threading.Condition(self._lock)
+        self._in_flight = 0
 
     # === Batching hooks ===
     def batcher(self, signature_name: str, factory):
@@ -74,8 +82,24 @@ class Servable:
                 batcher = self._batchers[signature_name] = factory(self, signature_name)
             return batcher
 
-    def close(self) -> None:
+    # === Handles (TF Serving's ServableHandle: a version is unloaded only when no request holds it) ===
+    def hold(self) -> None:
         with self._lock:
+            self._in_flight += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._requests_done.notify_all()
+
+    def close(self, drain_seconds: float = DRAIN_SECONDS) -> None:
+        """Waits up to `drain_seconds` for the requests holding this version to finish, then stops its
+        batch schedulers (tasks still queued after that get UNAVAILABLE)."""
+        with self._lock:
+            if not self._requests_done.wait_for(lambda: self._in_flight == 0, timeout=drain_seconds):
+                logger.warning("unloading %s version %d with %d requests still running after %.0f s", self.name,
+                               self.version, self._in_flight, drain_seconds)
             batchers, self._batchers = list(self._batchers.values()), {}
         for batcher in batchers:
             batcher.stop()

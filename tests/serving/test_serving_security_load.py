@@ -221,6 +221,34 @@ def test_bounded_load_with_new_version_mid_run(batching, tmp_path, toy_version_d
           f"p99 {result['p99_ms']:.1f} ms, {result['throughput_rps']:.0f} req/s")
 
 
+def test_a_replaced_version_is_unloaded_only_after_the_requests_holding_it(tmp_path, toy_version_dir):
+    """The race CI once hit under load (a batched request on version 1 failed with "Servable is being
+    unloaded" when version 2 arrived): a request that resolved to version 1 keeps it in service until it ends;
+    new requests already go to version 2."""
+    base = str(tmp_path / "toy")
+    copy_version(toy_version_dir, base, 1)
+    params = serving_config.batching_parameters(max_batch_size=8, batch_timeout_micros=1000)
+    with ModelServer(model_name="toy", model_base_path=base, port=0, rest_api_port=None, enable_batching=True,
+                     batching_parameters=params, file_system_poll_wait_seconds=-1) as server:
+        request = _predict_request("toy", ["banana"])
+        with server.manager.serving(request.model_spec) as held:
+            assert held.version == 1
+            copy_version(toy_version_dir, base, 2)
+            poll = threading.Thread(target=server.manager.poll)
+            poll.start()
+            deadline = time.monotonic() + 60
+            while server.core.predict(request).model_spec.version.value != 2:  # v2 loaded and preferred
+                assert time.monotonic() < deadline, "version 2 never became available"
+                time.sleep(0.05)
+            poll.join(timeout=1.0)
+            assert poll.is_alive()  # the unload of version 1 waits for this request
+            response = server.core.predict_on(held, request)  # the held version still runs, batched
+            assert response.model_spec.version.value == 1
+        poll.join(timeout=30)
+        assert not poll.is_alive()
+        assert server.core.predict(request).model_spec.version.value == 2
+
+
 # === Scripts ===
 
 @pytest.mark.slow
