@@ -187,7 +187,7 @@ class Trainer:
         self._grad_fn = tf.function(self._forward_backward, jit_compile=True) if self.jit_compile \
             else self._forward_backward
         self._train_loop_fn = tf.function(self._train_loop)
-        self._worker_step_fn = tf.function(self._worker_step)
+        self._worker_step_fn = tf.function(self._one_step)
         self._eval_step_fn = tf.function(self._eval_step)
 
     # === Setup ===
@@ -245,12 +245,10 @@ class Trainer:
 
     def _train_loop(self, iterator, num_steps):
         for _ in tf.range(num_steps):
-            micro_batches = [next(iterator) for _ in range(self.grad_accum_steps)]
-            self.strategy.run(self._replica_step, args=(micro_batches,))
-            self.step.assign_add(1)
+            self._one_step(iterator)
 
-    def _worker_step(self, iterator):
-        """parameter_server: one optimizer step, scheduled on whichever worker is free."""
+    def _one_step(self, iterator):
+        """One optimizer step (parameter_server: scheduled on whichever worker is free)."""
         micro_batches = [next(iterator) for _ in range(self.grad_accum_steps)]
         self.strategy.run(self._replica_step, args=(micro_batches,))
         self.step.assign_add(1)
