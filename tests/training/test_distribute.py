@@ -177,7 +177,8 @@ def test_parameter_server_trains_on_two_workers_checkpoints_and_resumes(tmp_path
 def test_run_classifier_under_parameter_server_learns_and_saves(tmp_path):
     """The fine-tuning script, unchanged, on a chief + 2 workers + 1 ps: it learns a separable toy task (the
     workers shuffle with their own seeds), evaluates on the chief and writes the best model and checkpoints.
-    (On one device the same flags reach accuracy 1.0; with --learning_rate=3e-3 they stay at 0.5.)"""
+    (On one device the same flags reach accuracy 1.0; with --learning_rate=1e-3 they stay at 0.5. Asynchronous
+    updates make it noisier: at 6 epochs 2 of 10 runs stayed below 0.9, so it trains 12.)"""
     rng = np.random.RandomState(3)
     rows = ["text,label"]
     for i in range(48):
@@ -191,11 +192,11 @@ def test_run_classifier_under_parameter_server_learns_and_saves(tmp_path):
     _run_parameter_server_cluster([
         script, "--do_train", "--do_eval", "--data_format=csv", "--text_a_column=text", "--label_column=label",
         f"--train_file={tmp_path / 'train.csv'}", f"--eval_file={tmp_path / 'train.csv'}", f"--vocab_file={vocab}",
-        "--preset=test", "--max_seq_length=16", "--train_batch_size=8", "--num_train_epochs=6",
+        "--preset=test", "--max_seq_length=16", "--train_batch_size=8", "--num_train_epochs=12",
         "--learning_rate=1e-2", f"--output_dir={out_dir}", "--distribution_strategy=parameter_server"])
     results = json.loads((out_dir / "eval_results.json").read_text())
     assert results["accuracy"] >= 0.9, results
-    assert (out_dir / "best_model.keras").is_file() and glob.glob(str(out_dir / "ckpt-36.index"))
+    assert (out_dir / "best_model.keras").is_file() and glob.glob(str(out_dir / "ckpt-72.index"))
 
 
 def test_parameter_server_needs_chief_worker_and_ps(monkeypatch):
