@@ -78,9 +78,11 @@ def load_model(model_path, init_checkpoint):
     if path.endswith(".keras"):
         if not os.path.isfile(path):
             raise ExportScriptError(f"{path} is not a file")
-        import zipfile
-        if not zipfile.is_zipfile(path):
-            raise ExportScriptError(f"{path} is not a .keras file (a .keras file is a zip archive; this one is not)")
+        from bert_tf.checkpoints import CheckpointError, check_keras_archive
+        try:
+            check_keras_archive(path)
+        except CheckpointError as e:
+            raise ExportScriptError(str(e)) from None
         import keras
 
         import bert_tf.encoder  # noqa: F401  (registers the classes with Keras)
