@@ -90,6 +90,8 @@ def get_strategy(name="one_device", tpu_address=None, num_gpus=None, all_reduce_
                              "task must be chief, worker or ps")
         return tf.distribute.ParameterServerStrategy(resolver)
     # tpu
+    if tpu_address and tpu_address.startswith("grpc://"):
+        _check_tpu_reachable(tpu_address)
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or "")
         if tpu_address not in (None, "", "local"):
@@ -100,6 +102,22 @@ def get_strategy(name="one_device", tpu_address=None, num_gpus=None, all_reduce_
         raise ValueError(f"tpu: no TPU found {where} ({str(e).strip().splitlines()[0][:200]}); on a TPU VM pass "
                          "--tpu=local, otherwise --tpu=<TPU name or grpc://host:port>") from None
     return tf.distribute.TPUStrategy(resolver)
+
+
+def _check_tpu_reachable(tpu_address, timeout=30.0):
+    """Fails clearly when a `grpc://host:port` TPU address is malformed or refuses connections.
+
+    TensorFlow's cluster connect waits without a deadline on an unreachable address (minutes, not an error).
+    """
+    import socket
+    host, _, port = tpu_address[len("grpc://"):].rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"tpu: {tpu_address!r} is not a grpc://host:port address (e.g. grpc://10.0.0.2:8470)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ValueError(f"tpu: cannot reach the TPU worker at {tpu_address!r} ({e.strerror or e}) within "
+                         f"{timeout:g} s; check the address and the firewall") from None
 
 
 def serve_parameter_server_task(resolver):

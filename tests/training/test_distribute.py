@@ -35,6 +35,13 @@ def test_get_strategy_names_and_errors(monkeypatch):
         distribute.get_strategy("multi_worker_mirrored")
     with pytest.raises(ValueError, match=r"tpu: no TPU found on this machine \(.*\); on a TPU VM pass --tpu=local"):
         distribute.get_strategy("tpu")  # no TPU here: a clear error, not TF's "Please provide a TPU Name"
+    with pytest.raises(ValueError, match=r"tpu: 'grpc://nothing' is not a grpc://host:port address"):
+        distribute.get_strategy("tpu", tpu_address="grpc://nothing")  # TF's connect would wait for minutes
+    with socket.socket() as s:  # a port nobody listens on: refused at once, not a silent wait inside TF
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    with pytest.raises(ValueError, match=rf"tpu: cannot reach the TPU worker at 'grpc://127.0.0.1:{closed_port}'"):
+        distribute.get_strategy("tpu", tpu_address=f"grpc://127.0.0.1:{closed_port}")
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         distribute.get_strategy("parameter_server")
