@@ -50,8 +50,9 @@ def main(argv):
 
     start = time.time()
     output_dir = os.path.abspath(FLAGS.output_dir)
+    cap = f", at most {FLAGS.max_train_steps} steps" if FLAGS.max_train_steps else ""
     print(f"[1/5] fine-tuning all-MiniLM-L6-v2 on the bundled Banking77 sample ({FLAGS.num_train_epochs:g} "
-          f"epochs, max_seq_length {FLAGS.max_seq_length}) ...", flush=True)
+          f"epochs{cap}, max_seq_length {FLAGS.max_seq_length}) ...", flush=True)
     result = finetune_classifier(
         init_checkpoint=minilm_l6_dir(), max_seq_length=FLAGS.max_seq_length,
         train_batch_size=FLAGS.train_batch_size, learning_rate=FLAGS.learning_rate,
