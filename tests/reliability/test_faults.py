@@ -85,13 +85,17 @@ def test_finetuning_kill9_resumes_and_a_corrupt_checkpoint_falls_back(tmp_path):
     first = steps[-1]
     assert first < TOTAL and all(s % INTERVAL == 0 for s in steps), steps
     # At most one interval of work is lost: checkpoints are INTERVAL steps apart, the last one is resumed.
-    assert steps[-1] - steps[0] == INTERVAL or len(steps) == 1
+    # (TF's CheckpointManager lists a new checkpoint in the state file before it deletes the oldest one and
+    # rewrites the file, so a kill in between sees one extra, older entry: only the newest two are compared.)
+    assert steps[-1] - steps[-2:][0] == INTERVAL or len(steps) == 1
+    assert len(steps) <= 3, steps
 
     # 2. The same command resumes from that checkpoint (the log says so) and the step counter continues;
     #    kill it again once it has written two checkpoints of its own.
     steps, output = _kill_when(start(), out, lambda s: s[-1] >= first + 2 * INTERVAL)
     assert f"restored {out}/ckpt-{first} at step {first}" in output, output[-3000:]
-    assert steps == [steps[-1] - INTERVAL, steps[-1]] and steps[0] > first, steps  # not restarted from 0
+    assert steps[-2:] == [steps[-1] - INTERVAL, steps[-1]] and steps[-2] > first, steps  # not restarted from 0
+    assert len(steps) <= 3, steps
     second = steps[-1]
     assert second < TOTAL
 
