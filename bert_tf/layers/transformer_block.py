@@ -82,13 +82,19 @@ class TransformerBlock(keras.layers.Layer):
         x = self.attention(inputs, inputs, inputs, attention_mask=attention_mask, training=training)
         x = self.attention_dropout(x, training=training)
         x = self.attention_layer_norm(inputs + x)
-        # The feed-forward network on [B*T, H]: a rank-2 Dense is MatMul + BiasAdd, which TensorFlow's graph
-        # optimizer fuses with the activation into one oneDNN kernel on CPU (the rank-3 form is a BatchMatMul
-        # it does not fuse; exact GELU alone then costs as much as the matmul). Same weights, same math.
+        h = self.output_dropout(self._feed_forward(x), training=training)
+        return self.output_layer_norm(x + h)
+
+    def _feed_forward(self, x):
+        """dense(I, activation) → dense(H), on `x` [B, T, H] reshaped to [B*T, H].
+
+        A rank-2 Dense is MatMul + BiasAdd, which TensorFlow's graph optimizer fuses with the activation into one
+        oneDNN kernel on CPU; on the rank-3 tensor it is a BatchMatMul that is not fused, and exact GELU alone
+        then costs as much as the matmul (`benchmarks/ffn_layout.py`). Same weights, same math.
+        """
         h = ops.reshape(x, (-1, ops.shape(x)[-1]))
         h = self.output_dense(self._activation(self.intermediate_dense(h)))
-        h = self.output_dropout(ops.reshape(h, ops.shape(x)), training=training)
-        return self.output_layer_norm(x + h)
+        return ops.reshape(h, ops.shape(x))
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -20,6 +20,7 @@ Names (as Model Garden's `distribute_utils.get_distribution_strategy`):
 
 import json
 import os
+import socket
 import sys
 
 import tensorflow as tf
@@ -109,7 +110,6 @@ def _check_tpu_reachable(tpu_address, timeout=30.0):
 
     TensorFlow's cluster connect waits without a deadline on an unreachable address (minutes, not an error).
     """
-    import socket
     host, _, port = tpu_address[len("grpc://"):].rpartition(":")
     if not host or not port.isdigit():
         raise ValueError(f"tpu: {tpu_address!r} is not a grpc://host:port address (e.g. grpc://10.0.0.2:8470)")
