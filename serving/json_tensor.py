@@ -99,9 +99,35 @@ def parse_json(body: bytes) -> dict:
         ) from None
     except RecursionError:
         raise status.invalid_argument("JSON Parse error: The document is nested too deeply.") from None
+    except ValueError:  # an integer literal over Python's int-string limit (4300 digits)
+        offset = _number_too_big_offset(text)
+        if offset is None:
+            raise
+        raise status.invalid_argument(f"JSON Parse error: Number too big to be stored in double. at offset: "
+                                      f"{len(text[:offset].encode('utf-8', 'surrogateescape'))}") from None
     if not isinstance(doc, dict):
         raise status.invalid_argument(f"JSON Value: {value_to_string(doc)} Is not object")
     return doc
+
+
+# A JSON string or number token; strings are matched first so that digits inside them are skipped.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|(-?)(0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?')
+_DOUBLE_GUARD = 1.7976931348623157e307  # rapidjson's ParseNumber overflow guard
+
+
+def _number_too_big_offset(text: str) -> int | None:
+    """Where rapidjson stops with kParseErrorNumberTooBig: the first number whose integer part overflows a double.
+
+    rapidjson reads integer digits into a double once they pass uint64 and fails as soon as one more digit
+    follows a value >= 1.7976931348623157e307; the error offset is the number's first character (its minus sign
+    included). Only called after Python's parser refused the document, so it scans only on that error path."""
+    for match in _TOKEN.finditer(text):
+        digits = match.group(2)
+        if digits is None or len(digits) < 2:
+            continue
+        if len(digits) > 310 or int(digits[:-1]) >= _DOUBLE_GUARD:
+            return match.start()
+    return None
 
 
 def value_to_string(value: Any, limit: int = 100_000) -> str:

@@ -156,6 +156,9 @@ CASES = [
      'JSON Value: {\n    "instances": []\n} No values in \'instances\' array'),
     ("not_json", None, None, None, ("POST", "/v1/models/toy:predict", b"{not json"), 400,
      "JSON Parse error: Missing a name for object member. at offset: 1"),
+    ("integer_of_5000_digits", None, None, None,  # rapidjson: past uint64 the digits go to a double, which overflows
+     ("POST", "/v1/models/toy:predict", b'{"instances": [' + b"1" * 5000 + b']}'), 400,
+     "JSON Parse error: Number too big to be stored in double. at offset: 15"),
     ("empty_body", None, None, None, ("POST", "/v1/models/toy:predict", b""), 400,
      "JSON Parse error: The document is empty"),
     ("json_not_object", None, None, None, ("POST", "/v1/models/toy:predict", b"[1, 2]"), 400,
