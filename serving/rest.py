@@ -37,6 +37,38 @@ _DISCARD_LIMIT = 256 * 1024 * 1024
 _DISCARD_TIMEOUT = 5.0
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def body_length(content_lengths: list[str], transfer_encodings: list[str]) -> tuple[int, int, str | None]:
+    """The request body length from its framing headers, by RFC 9112 section 6.3: (size, HTTP status, error).
+
+    Refused (error set; the connection must then be closed), as a request that two HTTP parsers could frame
+    differently is what request smuggling behind a proxy needs:
+      - Content-Length given more than once or as a list, even with equal values (RFC 9110 section 8.6 lets a
+        server reject those; libevent, under TF Serving, would silently take the first);
+      - a Content-Length that is not plain digits ("+5", "5_0", "0x5" are numbers to Python's int());
+      - Content-Length together with Transfer-Encoding (section 6.1: "ought to be handled as an error");
+      - a Transfer-Encoding whose final coding is not chunked: 400;
+      - chunked bodies: 411, this server reads Content-Length bodies only.
+    """
+    if transfer_encodings:
+        if content_lengths:
+            return 0, 400, "Request has both Content-Length and Transfer-Encoding"
+        codings = [c.strip().lower() for value in transfer_encodings for c in value.split(",") if c.strip()]
+        if not codings or codings[-1] != "chunked":
+            return 0, 400, f"Unsupported Transfer-Encoding: {', '.join(transfer_encodings)}"
+        return 0, 411, "Chunked request bodies are not supported; send Content-Length"
+    if not content_lengths:
+        return 0, 200, None
+    if len(content_lengths) > 1:
+        return 0, 400, f"Multiple Content-Length headers: {', '.join(content_lengths)}"
+    value = content_lengths[0].strip(" \t")
+    if not _DIGITS.fullmatch(value):
+        return 0, 400, f"Invalid Content-Length: {content_lengths[0]}"
+    return int(value), 200, None
+
+
 def _model_spec(name: str, version: str | None, label: str | None) -> model_pb2.ModelSpec:
     spec = model_pb2.ModelSpec(name=name)
     if version:
@@ -136,6 +168,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
@@ -157,25 +191,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _process(self) -> None:
         path = urllib.parse.urlsplit(self.path).path
-        length = self.headers.get("Content-Length")
-        try:
-            size = int(length) if length is not None else 0
-            if size < 0:
-                raise ValueError
-        except ValueError:
+        size, code, error = body_length(self.headers.get_all("Content-Length") or [],
+                                        self.headers.get_all("Transfer-Encoding") or [])
+        if error is not None:
             self.close_connection = True
-            self._reply(400, json_tensor.json.dumps({"error": f"Invalid Content-Length: {length}"}))
+            self._reply(code, json_tensor.json.dumps({"error": error}))
             return
         if size > self.server.max_body_bytes:
             self.close_connection = True
             self._reply(413, json_tensor.json.dumps({"error": f"Request body of {size} bytes is larger than the "
                                                      f"limit of {self.server.max_body_bytes} bytes"}))
             self._discard_body(size)
-            return
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self.close_connection = True
-            self._reply(411, json_tensor.json.dumps({"error": "Chunked request bodies are not supported; send "
-                                                     "Content-Length"}))
             return
         body = self.rfile.read(size) if size else b""
         if not _PATH.fullmatch(path):

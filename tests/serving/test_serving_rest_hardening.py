@@ -1,0 +1,119 @@
+"""REST front end under hostile HTTP (issue 14): request framing (RFC 9112), quiet disconnects, connection limits.
+
+Every test talks to bert_tf's local server over loopback with raw sockets, so it sees exactly what a client
+or a proxy in front of the server would see.
+"""
+
+import json
+import socket
+import time
+
+import pytest
+
+from serving_toy_models import copy_version
+from serving.server import ModelServer
+
+PREDICT = b"POST /v1/models/toy:predict HTTP/1.1\r\nHost: x\r\n"
+GOOD_BODY = b'{"instances": ["banana"]}'
+
+
+@pytest.fixture(scope="module")
+def rest_server(tmp_path_factory, toy_version_dir):
+    base = str(tmp_path_factory.mktemp("rest_hardening") / "toy")
+    copy_version(toy_version_dir, base, 1)
+    with ModelServer(model_name="toy", model_base_path=base, port=0, rest_api_port=0,
+                     file_system_poll_wait_seconds=-1) as server:
+        yield server
+
+
+def read_response(sock: socket.socket, timeout: float = 30.0, check_closed: bool = True
+                  ) -> tuple[int, dict, bytes, bool]:
+    """Reads one HTTP response: (status, lower-case headers, body, whether the server then closed; checked only
+    when `check_closed` or the response says Connection: close, else False)."""
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"connection closed before a full response head: {data!r}")
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    code = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, value = line.split(":", 1)
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", 0))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    if not (check_closed or headers.get("connection") == "close"):
+        return code, headers, body, False
+    sock.settimeout(5.0)
+    try:
+        closed = sock.recv(1) == b""
+    except socket.timeout:
+        closed = False
+    except ConnectionResetError:
+        closed = True
+    return code, headers, body, closed
+
+
+def exchange(port: int, data: bytes, timeout: float = 30.0, check_closed: bool = False
+             ) -> tuple[int, dict, bytes, bool]:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        return read_response(sock, timeout, check_closed)
+
+
+def good_request_works(port: int) -> None:
+    code, _, body, _ = exchange(port, PREDICT + b"Content-Length: %d\r\n\r\n" % len(GOOD_BODY) + GOOD_BODY)
+    assert code == 200, body
+    assert json.loads(body)["predictions"][0]["labels"] == "negative"
+
+
+# === J: request framing (RFC 9112 section 6.3) ===
+
+FRAMING_CASES = [
+    ("differing_content_lengths", b"Content-Length: %d\r\nContent-Length: 2\r\n" % len(GOOD_BODY)),
+    ("equal_content_lengths", b"Content-Length: %d\r\nContent-Length: %d\r\n" % (len(GOOD_BODY), len(GOOD_BODY))),
+    ("content_length_list", b"Content-Length: %d, %d\r\n" % (len(GOOD_BODY), len(GOOD_BODY))),
+    ("content_length_with_plus_sign", b"Content-Length: +%d\r\n" % len(GOOD_BODY)),
+    ("content_length_with_underscore", b"Content-Length: 2_5\r\n"),
+    ("content_length_and_chunked", b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n" % len(GOOD_BODY)),
+    ("content_length_and_other_coding", b"Content-Length: %d\r\nTransfer-Encoding: gzip, chunked\r\n"
+     % len(GOOD_BODY)),
+    ("chunked_not_last", b"Transfer-Encoding: chunked, gzip\r\n"),
+]
+
+
+@pytest.mark.parametrize("headers", [c[1] for c in FRAMING_CASES], ids=[c[0] for c in FRAMING_CASES])
+def test_ambiguous_request_framing_is_400_and_closes(headers, rest_server):
+    """A body length two parsers could read differently (a request-smuggling precondition behind a proxy) is
+    refused with 400 and the connection is closed, so no byte of it is read as a next request."""
+    smuggled = b"GET /v1/models/toy HTTP/1.1\r\nHost: x\r\n\r\n"
+    code, headers_out, body, closed = exchange(rest_server.rest_api_port, PREDICT + headers + b"\r\n" + GOOD_BODY
+                                               + smuggled, check_closed=True)
+    assert code == 400, body
+    assert set(json.loads(body)) == {"error"}
+    assert headers_out.get("connection") == "close" and closed
+    good_request_works(rest_server.rest_api_port)
+
+
+def test_chunked_body_without_content_length_is_411(rest_server):
+    code, _, body, closed = exchange(rest_server.rest_api_port, PREDICT + b"Transfer-Encoding: chunked\r\n\r\n"
+                                     b"%x\r\n%s\r\n0\r\n\r\n" % (len(GOOD_BODY), GOOD_BODY), check_closed=True)
+    assert code == 411 and closed, body
+
+
+def test_one_content_length_on_a_kept_alive_connection(rest_server):
+    request = PREDICT + b"Content-Length: %d\r\n\r\n" % len(GOOD_BODY) + GOOD_BODY
+    with socket.create_connection(("127.0.0.1", rest_server.rest_api_port), timeout=30) as sock:
+        for _ in range(3):
+            sock.sendall(request)
+            sock.settimeout(30)
+            code, _, body, closed = read_response(sock, check_closed=False)
+            assert code == 200 and not closed, body
