@@ -14,6 +14,7 @@ import logging
 import re
 import socketserver
 import ssl
+import sys
 import threading
 import urllib.parse
 
@@ -213,10 +214,30 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _process
 
 
+def describe_connection_error(error: BaseException) -> str | None:
+    """One line for what a client, not the server, causes: a reset or closed connection, a timeout, a TLS
+    handshake that fails (plain HTTP on the HTTPS port). None for anything else (a server bug)."""
+    if isinstance(error, ssl.SSLError):
+        return f"TLS error: {error.reason or error}"
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return f"{type(error).__name__}: {error.strerror or error}" if isinstance(error, OSError) else str(error)
+    return None
+
+
 class _ThreadingHTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def handle_error(self, request, client_address) -> None:
+        """socketserver prints a traceback to stderr for every failed connection; a client going away or
+        speaking plain HTTP to HTTPS is one log line here, other errors keep their traceback in the log."""
+        error = sys.exc_info()[1]
+        line = describe_connection_error(error)
+        if line is not None:
+            logger.info("REST connection from %s ended: %s", client_address[0], line)
+        else:
+            logger.error("REST connection from %s failed", client_address[0], exc_info=error)
 
 
 class RestServer:

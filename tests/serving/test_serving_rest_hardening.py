@@ -117,3 +117,71 @@ def test_one_content_length_on_a_kept_alive_connection(rest_server):
             sock.settimeout(30)
             code, _, body, closed = read_response(sock, check_closed=False)
             assert code == 200 and not closed, body
+
+
+# === H: clients that go away, plain HTTP on the HTTPS port: one log line each, no traceback ===
+
+def _self_signed(tmp_path):
+    import shutil
+    import subprocess
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command-line tool is needed to make a test certificate (platform limit)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert.read_bytes(), key.read_bytes()
+
+
+def _reset(sock: socket.socket) -> None:
+    """Closes with an RST (SO_LINGER 0), as a killed client or a dropped network path does."""
+    import struct
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_disconnects_and_plain_http_on_https_log_no_traceback(rest_server, tmp_path, toy_version_dir, caplog,
+                                                               capfd):
+    import logging
+    caplog.set_level(logging.DEBUG, logger="bert_tf.serving")
+    port = rest_server.rest_api_port
+    events = 0
+    for _ in range(10):  # idle connections reset by the client
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        time.sleep(0.01)
+        _reset(sock)
+        events += 1
+    for _ in range(5):  # a request whose body never comes: the client goes away before the reply
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(PREDICT + b"Content-Length: 1000\r\n\r\n" + GOOD_BODY)
+        time.sleep(0.05)
+        _reset(sock)
+        events += 1
+    for _ in range(5):  # a request whose reply nobody reads: the server's write meets a reset connection
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        body = json.dumps({"instances": ["banana " * 200] * 200}).encode()
+        sock.sendall(PREDICT + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        _reset(sock)
+        events += 1
+    base = str(tmp_path / "toy")
+    copy_version(toy_version_dir, base, 1)
+    cert, key = _self_signed(tmp_path)
+    with ModelServer(model_name="toy", model_base_path=base, port=0, rest_api_port=0, ssl_cert=cert, ssl_key=key,
+                     file_system_poll_wait_seconds=-1) as tls_server:
+        for _ in range(5):  # plain HTTP to the HTTPS port
+            with socket.create_connection(("127.0.0.1", tls_server.rest_api_port), timeout=10) as sock:
+                sock.sendall(b"GET /v1/models/toy HTTP/1.1\r\nHost: x\r\n\r\n")
+                try:
+                    sock.recv(1024)  # whatever the server does, it must not be a traceback
+                except OSError:
+                    pass
+            events += 1
+        time.sleep(1.0)  # let the server threads log
+    good_request_works(port)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception occurred during processing" not in err, err[:3000]
+    records = [r for r in caplog.records if r.name == "bert_tf.serving"]
+    assert not [r for r in records if r.exc_info], [r.getMessage() for r in records if r.exc_info][:3]
+    assert all("\n" not in r.getMessage() for r in records)
+    connection_lines = [r for r in records if "REST connection" in r.getMessage()]
+    assert len(connection_lines) <= events, [r.getMessage() for r in connection_lines]
