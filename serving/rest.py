@@ -1,21 +1,26 @@
-"""REST front end (TF Serving's /v1 API) on a threaded `http.server`, with optional HTTPS.
+"""REST front end (TF Serving's /v1 API): an asyncio HTTP/1.1 server with a bounded handler pool, optional HTTPS.
 
 Routes (case-insensitive, as TF Serving's regexes):
     POST /v1/models/NAME[/versions/V | /labels/L]:predict | :classify | :regress
     GET  /v1/models/NAME[/versions/V | /labels/L][/metadata]
 Errors are `{"error": "..."}` with TF Serving's HTTP status for the code. Request bodies above
-`max_body_bytes` are refused with 413 before they are read.
+`max_body_bytes` are refused with 413 before they are read. Connections are read by one event loop and
+complete requests run on `num_threads` pool threads (see `RestServer`), so idle or slow clients hold no thread.
 """
 
 from __future__ import annotations
 
-import http.server
+import asyncio
+import concurrent.futures
+import email.utils
+import http
 import logging
+import os
 import re
-import socketserver
+import socket
 import ssl
-import sys
 import threading
+import time
 import urllib.parse
 
 from google.protobuf import json_format
@@ -157,63 +162,6 @@ class RestApi:
                 "\"metadata\": {\"signature_def\": " + json_format.MessageToJson(signature_map, **options) + "}\n}\n")
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "bert_tf-model-server"
-
-    def log_message(self, fmt, *args):  # keep stderr quiet; use logging
-        logger.debug("REST %s - " + fmt, self.address_string(), *args)
-
-    def _reply(self, code: int, text: str) -> None:
-        data = text.encode("utf-8", "surrogateescape")
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _discard_body(self, size: int) -> None:
-        """Reads and drops a refused body (up to _DISCARD_LIMIT bytes, _DISCARD_TIMEOUT s per read).
-
-        Closing a socket with unread bytes makes the kernel reset the connection, and a client still
-        sending then sees a broken pipe instead of the 413 it was sent."""
-        remaining = min(size, _DISCARD_LIMIT)
-        try:
-            self.connection.settimeout(_DISCARD_TIMEOUT)
-            while remaining > 0:
-                chunk = self.rfile.read(min(remaining, 1 << 16))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-        except OSError:
-            pass
-
-    def _process(self) -> None:
-        path = urllib.parse.urlsplit(self.path).path
-        size, code, error = body_length(self.headers.get_all("Content-Length") or [],
-                                        self.headers.get_all("Transfer-Encoding") or [])
-        if error is not None:
-            self.close_connection = True
-            self._reply(code, json_tensor.json.dumps({"error": error}))
-            return
-        if size > self.server.max_body_bytes:
-            self.close_connection = True
-            self._reply(413, json_tensor.json.dumps({"error": f"Request body of {size} bytes is larger than the "
-                                                     f"limit of {self.server.max_body_bytes} bytes"}))
-            self._discard_body(size)
-            return
-        body = self.rfile.read(size) if size else b""
-        if not _PATH.fullmatch(path):
-            self._reply(404, json_tensor.json.dumps({"error": f"Not found: {path}"}))
-            return
-        code, text = self.server.api.handle(self.command, path, body)
-        self._reply(code, text)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _process
-
-
 def describe_connection_error(error: BaseException) -> str | None:
     """One line for what a client, not the server, causes: a reset or closed connection, a timeout, a TLS
     handshake that fails (plain HTTP on the HTTPS port). None for anything else (a server bug)."""
@@ -224,24 +172,310 @@ def describe_connection_error(error: BaseException) -> str | None:
     return None
 
 
-class _ThreadingHTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
+# === HTTP/1.1 transport ===
+#
+# TF Serving's REST front end is libevent's evhttp: one event loop reads whole requests from any number of
+# connections, and only complete requests go to a fixed pool of --rest_api_num_threads handler threads. The same
+# here, on asyncio: an idle or slow connection costs a socket and a buffer, never a thread, so a few thousand of
+# them cannot starve the clients that send whole requests.
 
-    def handle_error(self, request, client_address) -> None:
-        """socketserver prints a traceback to stderr for every failed connection; a client going away or
-        speaking plain HTTP to HTTPS is one log line here, other errors keep their traceback in the log."""
-        error = sys.exc_info()[1]
-        line = describe_connection_error(error)
-        if line is not None:
-            logger.info("REST connection from %s ended: %s", client_address[0], line)
+DEFAULT_IDLE_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_CONNECTIONS = 1000
+_MAX_HEAD_BYTES = 64 * 1024  # request line + headers (http.server's per-line limit)
+_MAX_HEADERS = 100  # http.client's limit
+_READ_AHEAD = 64 * 1024  # bytes buffered beyond what the current request needs before reading pauses
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_LINE_END = re.compile(rb"\r?\n")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH"})  # the rest get 501, as http.server gave
+
+
+def default_num_threads() -> int:
+    """TF Serving's --rest_api_num_threads default: 4 per schedulable CPU."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return 4 * max(1, cpus)
+
+
+def _error_json(message: str) -> bytes:
+    return json_tensor.json.dumps({"error": message}, ensure_ascii=False).encode("utf-8", "surrogateescape")
+
+
+class _Request:
+    __slots__ = ("method", "target", "version", "headers", "keep_alive")
+
+    def __init__(self, method: str, target: str, version: tuple[int, int], headers: list[tuple[str, str]]):
+        self.method, self.target, self.version, self.headers = method, target, version, headers
+        tokens = {t.strip().lower() for value in self.get_all("connection") for t in value.split(",")}
+        self.keep_alive = "keep-alive" in tokens if version == (1, 0) else "close" not in tokens
+
+    def get_all(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key == name]
+
+
+class _HttpError(Exception):
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _parse_head(head: bytes) -> _Request:
+    """Request line and header fields (RFC 9112 sections 3 and 5); anything ambiguous is refused."""
+    lines = _LINE_END.split(head)
+    words = lines[0].decode("latin-1").split(" ")
+    if len(words) != 3 or not all(words):
+        raise _HttpError(400, f"Bad request syntax: {lines[0][:200].decode('latin-1')!r}")
+    method, target, version_text = words
+    version = _VERSION.fullmatch(version_text)
+    if version is None:
+        raise _HttpError(400, f"Bad request version: {version_text[:50]!r}")
+    if version.group(1) != "1":
+        raise _HttpError(505, f"Invalid HTTP version: {version_text}")
+    if not _TOKEN.fullmatch(method):
+        raise _HttpError(400, f"Bad request method: {method[:50]!r}")
+    if len(lines) - 1 > _MAX_HEADERS:
+        raise _HttpError(431, f"More than {_MAX_HEADERS} header fields")
+    headers = []
+    for line in lines[1:]:
+        if line[:1] in (b" ", b"\t"):  # obsolete line folding: section 5.2 allows refusing it
+            raise _HttpError(400, "Header field line folding is not supported")
+        name, colon, value = line.decode("latin-1").partition(":")
+        if not colon or not _TOKEN.fullmatch(name):  # "Content-Length : 5" must be a 400 (section 5.1)
+            raise _HttpError(400, f"Bad header field: {line[:100].decode('latin-1')!r}")
+        headers.append((name.lower(), value.strip(" \t")))
+    return _Request(method, target, (1, min(int(version.group(2)), 1)), headers)
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: reads whole requests, hands each to the worker pool, writes the reply."""
+
+    def __init__(self, server: "RestServer"):
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.buffer = bytearray()
+        self.state = "new"  # idle (between requests) | reading | busy (handler running, reply being written)
+        self.last_active = time.monotonic()
+        self.closed_by_client = False  # EOF or connection lost: the client can no longer read a reply
+        self._want = 0  # bytes the current read still needs
+        self._discard = 0  # bytes of a refused body still to read and drop
+        self._paused = False
+        self._data = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._task: asyncio.Task | None = None
+
+    # --- asyncio.Protocol callbacks (event loop thread) ---
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if peer else "?"
+        if not self.server._admit(self):
+            return
+        self._task = asyncio.get_running_loop().create_task(self._serve())
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
+        if self._discard > 0:
+            self._discard -= len(data)
         else:
-            logger.error("REST connection from %s failed", client_address[0], exc_info=error)
+            self.buffer += data
+            if not self._paused and len(self.buffer) > self._want + _READ_AHEAD:
+                self._paused = True
+                self.transport.pause_reading()
+        self._data.set()
+
+    def eof_received(self):
+        # The client closed its side. As with libevent under TF Serving, that ends the request it sent: its
+        # work stops at the next chunk boundary and no reply is written.
+        self.closed_by_client = True
+        self._data.set()
+        return None  # close the transport
+
+    def connection_lost(self, exc) -> None:
+        self.closed_by_client = True
+        self._data.set()
+        self._writable.set()
+        self.server._connections.discard(self)
+        if exc is not None:
+            line = describe_connection_error(exc)
+            if line is not None:
+                logger.info("REST connection from %s ended: %s", self.peer, line)
+            else:
+                logger.error("REST connection from %s failed", self.peer, exc_info=exc)
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    def is_active(self) -> bool:
+        """Whether the client can still read a reply (read from handler threads)."""
+        return not self.closed_by_client
+
+    # --- the request loop ---
+    async def _serve(self) -> None:
+        try:
+            while True:
+                request = await self._read_request()
+                if request is None or not await self._respond(request):
+                    break
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # a bug here must not take the event loop down
+            logger.exception("REST connection from %s failed", self.peer)
+        finally:
+            self.close()
+
+    def close(self, abort: bool = False) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.abort() if abort else self.transport.close()
+
+    async def _wait_data(self, timeout: float) -> bool:
+        """Waits for more bytes; False on timeout or when the client closed."""
+        if self.closed_by_client:
+            return False
+        if self._paused and len(self.buffer) <= self._want + _READ_AHEAD:
+            self._paused = False
+            self.transport.resume_reading()
+        self._data.clear()
+        try:
+            await asyncio.wait_for(self._data.wait(), max(timeout, 0.0))
+        except asyncio.TimeoutError:
+            return False
+        return not self.closed_by_client
+
+    async def _read_request(self) -> _Request | None:
+        timeout = self.server.idle_timeout
+        self.state, self._want = "idle", 0
+        while not self.buffer.lstrip(b"\r\n"):  # (RFC 9112 2.2: ignore empty lines before a request)
+            self.buffer.clear()
+            if not await self._wait_data(timeout):
+                if not self.closed_by_client:
+                    logger.debug("REST connection from %s closed after %.0f s idle", self.peer, timeout)
+                return None
+        del self.buffer[:len(self.buffer) - len(self.buffer.lstrip(b"\r\n"))]
+        self.state = "reading"
+        deadline = time.monotonic() + timeout  # the whole head within the timeout: no slow drip of headers
+        scanned = 0
+        while True:
+            end = _HEAD_END.search(self.buffer, max(0, scanned - 3), _MAX_HEAD_BYTES + 4)
+            if end is not None:
+                break
+            scanned = len(self.buffer)  # a head sent a byte at a time is still scanned once
+            if len(self.buffer) > _MAX_HEAD_BYTES:
+                line_end = _LINE_END.search(self.buffer, 0, _MAX_HEAD_BYTES)
+                await self._refuse(414 if line_end is None else 431, "Request line too long" if line_end is None
+                                   else "Request header fields too large")
+                return None
+            if not await self._wait_data(deadline - time.monotonic()):
+                if not self.closed_by_client:
+                    await self._refuse(408, f"Request head not received within {timeout:g} s")
+                return None
+        head = bytes(self.buffer[:end.start()])
+        del self.buffer[:end.end()]
+        try:
+            return _parse_head(head)
+        except _HttpError as e:
+            await self._refuse(e.code, e.message)
+            return None
+
+    async def _read_body(self, size: int) -> bytes | None:
+        timeout = self.server.idle_timeout
+        self._want = size
+        while len(self.buffer) < size:
+            if not await self._wait_data(timeout):  # a timeout between reads, as libevent's read timeout
+                if not self.closed_by_client:
+                    await self._refuse(408, f"Request body stalled for {timeout:g} s")
+                return None
+        body = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        self._want = 0
+        return body
+
+    async def _respond(self, request: _Request) -> bool:
+        """Reads the body, runs the request, writes the reply. True to keep the connection for another one."""
+        size, code, error = body_length(request.get_all("content-length"), request.get_all("transfer-encoding"))
+        if error is not None:
+            await self._refuse(code, error, request)
+            return False
+        max_body = self.server.max_body_bytes
+        if size > max_body:
+            await self._refuse(413, f"Request body of {size} bytes is larger than the limit of {max_body} bytes",
+                               request)
+            await self._drop_body(size)
+            return False
+        if size and request.version == (1, 1) and \
+                any(v.lower() == "100-continue" for v in request.get_all("expect")):
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = await self._read_body(size)
+        if body is None or self.closed_by_client:
+            return False
+        path = urllib.parse.urlsplit(request.target).path
+        if request.method not in _METHODS:
+            code, data = 501, _error_json(f"Unsupported method ('{request.method}')")
+        elif not _PATH.fullmatch(path):
+            code, data = 404, _error_json(f"Not found: {path}")
+        else:
+            self.state = "busy"
+            code, data = await asyncio.get_running_loop().run_in_executor(
+                self.server.pool, self.server.run_request, request.method, path, body, self.is_active)
+        if self.closed_by_client:
+            logger.info("REST client %s went away before the reply to %s %s", self.peer, request.method, path)
+            return False
+        logger.debug('REST %s - "%s %s HTTP/1.%d" %d', self.peer, request.method, request.target,
+                     request.version[1], code)
+        return await self._write(code, data, request, keep_alive=request.keep_alive)
+
+    async def _refuse(self, code: int, message: str, request: _Request | None = None) -> None:
+        logger.debug("REST %s - refused with %d: %s", self.peer, code, message)
+        await self._write(code, _error_json(message), request, keep_alive=False)
+
+    async def _write(self, code: int, data: bytes, request: _Request | None, keep_alive: bool) -> bool:
+        if self.transport.is_closing():
+            return False
+        if not keep_alive:
+            connection = "Connection: close\r\n"
+        elif request is not None and request.version == (1, 0):
+            connection = "Connection: keep-alive\r\n"
+        else:
+            connection = ""
+        head = (f"HTTP/1.1 {code} {http.HTTPStatus(code).phrase}\r\nServer: {SERVER_NAME}\r\n"
+                f"Date: {email.utils.formatdate(usegmt=True)}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\n{connection}\r\n").encode("latin-1")
+        if request is not None and request.method == "HEAD":
+            data = b""
+        self.transport.writelines([head, data])
+        if not self._writable.is_set():
+            try:
+                await asyncio.wait_for(self._writable.wait(), self.server.idle_timeout)
+            except asyncio.TimeoutError:
+                logger.info("REST client %s stopped reading its reply; connection closed", self.peer)
+                self.close(abort=True)
+                return False
+        return keep_alive and not self.closed_by_client
+
+    async def _drop_body(self, size: int) -> None:
+        """Reads and drops a refused body (up to _DISCARD_LIMIT bytes, _DISCARD_TIMEOUT s per read) before the
+        close: closing a socket with unread bytes makes the kernel reset the connection, and a client still
+        sending then sees a broken pipe instead of the 413 it was sent."""
+        self._discard = min(size, _DISCARD_LIMIT) - len(self.buffer)
+        self.buffer.clear()
+        while self._discard > 0:
+            if not await self._wait_data(_DISCARD_TIMEOUT):
+                break
+
+
+SERVER_NAME = "bert_tf-model-server"
 
 
 class RestServer:
-    """A threaded HTTP(S) server for the REST API.
+    """An HTTP(S) server for the REST API: an asyncio event loop reads requests, a bounded pool runs them.
 
     Args:
         core: ServingCore.
@@ -249,24 +483,119 @@ class RestServer:
         port: int. 0 picks a free port (see `.port`).
         ssl_context: ssl.SSLContext or None. Serve HTTPS when given.
         max_body_bytes: int. Larger request bodies get 413. Defaults to 64 MiB.
+        num_threads: int or None. Threads running requests (TF Serving's --rest_api_num_threads); requests
+            beyond them wait, already read, for a free thread. Defaults to 4 per CPU, as TF Serving.
+        idle_timeout: float. Seconds a connection may stay silent between requests, a request head may take
+            to arrive, and a body or a reply may stall, before the connection is closed (408 when a request
+            was under way). Defaults to 30.
+        max_connections: int. Open connections at most; beyond it a new connection closes the longest-idle
+            one between requests, or, when none is idle, gets 503 and is closed. Defaults to 1000.
     """
 
     def __init__(self, core: ServingCore, host: str = "127.0.0.1", port: int = 0,
-                 ssl_context: ssl.SSLContext | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
-        self._httpd = _ThreadingHTTPServer((host, port), _Handler)
-        if ssl_context is not None:
-            self._httpd.socket = ssl_context.wrap_socket(self._httpd.socket, server_side=True,
-                                                           do_handshake_on_connect=False)
-        self._httpd.api = RestApi(core)
-        self._httpd.max_body_bytes = int(max_body_bytes)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="rest", daemon=True)
+                 ssl_context: ssl.SSLContext | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                 num_threads: int | None = None, idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS):
+        if idle_timeout <= 0:
+            raise ValueError(f"REST idle timeout must be positive, got {idle_timeout}")
+        if max_connections < 1:
+            raise ValueError(f"REST max_connections must be at least 1, got {max_connections}")
+        self.api = RestApi(core)
+        self.max_body_bytes = int(max_body_bytes)
+        self.num_threads = int(num_threads) if num_threads else default_num_threads()
+        self.idle_timeout = float(idle_timeout)
+        self.max_connections = int(max_connections)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.create_server((host, port), family=family, backlog=128)
+        self.port = self._socket.getsockname()[1]
+        self._ssl_context = ssl_context
+        self._connections: set[_Connection] = set()
+        self._refused = 0
+        self._refused_logged = 0.0
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.num_threads, thread_name_prefix="rest")
+        self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(self._loop_error)
+        self._server: asyncio.base_events.Server | None = None
+        self._thread = threading.Thread(target=self._run, name="rest", daemon=True)
+        self._started = threading.Event()
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    def run_request(self, method: str, path: str, body: bytes, is_active) -> tuple[int, bytes]:
+        """Runs one request on a pool thread: (HTTP status, UTF-8 JSON)."""
+        del is_active  # (cancellation between batches: see issue 14 B)
+        code, text = self.api.handle(method, path, body)
+        return code, text.encode("utf-8", "surrogateescape")
+
+    # --- event loop ---
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._server = self._loop.run_until_complete(self._loop.create_server(
+                lambda: _Connection(self), sock=self._socket, ssl=self._ssl_context, backlog=128,
+                ssl_handshake_timeout=self.idle_timeout if self._ssl_context is not None else None))
+        finally:
+            self._started.set()
+        self._loop.run_forever()
+
+    def _admit(self, connection: _Connection) -> bool:
+        """Counts a new connection in; at the limit, closes the longest-idle one or refuses this one."""
+        if len(self._connections) >= self.max_connections:
+            idle = [c for c in self._connections if c.state in ("new", "idle") and not c.buffer]
+            if idle:
+                victim = min(idle, key=lambda c: c.last_active)
+                logger.debug("REST connection limit (%d): closing the longest-idle connection, from %s",
+                             self.max_connections, victim.peer)
+                self._connections.discard(victim)
+                victim.close()
+            else:
+                self._refused += 1
+                now = time.monotonic()
+                if now - self._refused_logged >= 10.0:
+                    logger.warning("REST connection limit (%d) reached with every connection busy: %d "
+                                   "connection(s) refused with 503 so far", self.max_connections, self._refused)
+                    self._refused_logged = now
+                head = (f"HTTP/1.1 503 Service Unavailable\r\nServer: {SERVER_NAME}\r\nContent-Type: "
+                        "application/json\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n")
+                data = _error_json(f"Too many connections (limit {self.max_connections}); retry later")
+                connection.transport.write(head.replace("{n}", str(len(data))).encode("latin-1") + data)
+                connection.transport.close()
+                return False
+        self._connections.add(connection)
+        return True
+
+    def _loop_error(self, loop, context) -> None:
+        error = context.get("exception")
+        line = describe_connection_error(error) if error is not None else None
+        if line is not None or isinstance(error, OSError):
+            logger.warning("REST server: %s: %s", context.get("message", "error"), line or error)
+        else:
+            logger.error("REST server: %s", context.get("message", "error"), exc_info=error)
 
     def start(self) -> None:
         self._thread.start()
+        self._started.wait()
+        if self._server is None:
+            raise OSError(f"could not start the REST server on port {self.port}")
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            async def shutdown():
+                if self._server is not None:
+                    self._server.close()
+                for connection in list(self._connections):
+                    connection.close(abort=True)
+                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                self._loop.stop()
+
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
+            self._thread.join(timeout=10)
+        if not self._loop.is_running():
+            self._loop.close()
+        self._socket.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)

@@ -185,3 +185,102 @@ def test_disconnects_and_plain_http_on_https_log_no_traceback(rest_server, tmp_p
     assert all("\n" not in r.getMessage() for r in records)
     connection_lines = [r for r in records if "REST connection" in r.getMessage()]
     assert len(connection_lines) <= events, [r.getMessage() for r in connection_lines]
+
+
+# === I: idle and slow connections hold no thread, time out, and are capped ===
+
+@pytest.fixture(scope="module")
+def core_server(tmp_path_factory, toy_version_dir):
+    """A model server without REST: the tests below start RestServers with their own limits on its core."""
+    base = str(tmp_path_factory.mktemp("rest_limits") / "toy")
+    copy_version(toy_version_dir, base, 1)
+    with ModelServer(model_name="toy", model_base_path=base, port=0, rest_api_port=None,
+                     file_system_poll_wait_seconds=-1) as server:
+        yield server
+
+
+def _closed_by_server(sock: socket.socket, deadline: float) -> bool:
+    """Reads until the server closes (True) or the deadline passes (False); a 408 reply before the close is fine."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        sock.settimeout(remaining)
+        try:
+            if not sock.recv(65536):
+                return True
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+
+
+def test_idle_and_slow_connections_hold_no_thread_and_time_out(core_server):
+    import threading
+    from serving.rest import RestServer
+    rest = RestServer(core_server.core, num_threads=4, idle_timeout=2.0)
+    rest.start()
+    sockets = []
+    try:
+        good_request_works(rest.port)
+        baseline = threading.active_count()
+        opened = time.monotonic()
+        for _ in range(300):  # connect and say nothing
+            sockets.append(socket.create_connection(("127.0.0.1", rest.port), timeout=10))
+        for _ in range(50):  # slowloris: a request head that never ends
+            sock = socket.create_connection(("127.0.0.1", rest.port), timeout=10)
+            sock.sendall(PREDICT + b"Content-Length: 100\r\n")
+            sockets.append(sock)
+        for _ in range(50):  # a body that never arrives
+            sock = socket.create_connection(("127.0.0.1", rest.port), timeout=10)
+            sock.sendall(PREDICT + b"Content-Length: 1000\r\n\r\n{\"instances\"")
+            sockets.append(sock)
+        started = time.monotonic()
+        good_request_works(rest.port)
+        assert time.monotonic() - started < 1.0, "a good request waited behind idle connections"
+        assert threading.active_count() <= baseline + 4, threading.active_count()  # the pool, nothing per socket
+        assert rest.connection_count == 401
+        deadline = time.monotonic() + 20
+        assert all(_closed_by_server(sock, deadline) for sock in sockets), "an idle socket was left open"
+        assert time.monotonic() - opened >= 2.0  # closed by the timeout, not at once
+        assert rest.connection_count == 0
+        good_request_works(rest.port)
+    finally:
+        for sock in sockets:
+            sock.close()
+        rest.stop()
+
+
+def test_connection_limit_closes_idle_connections_first_then_refuses_with_503(core_server):
+    from serving.rest import RestServer
+    rest = RestServer(core_server.core, num_threads=2, idle_timeout=30.0, max_connections=20)
+    rest.start()
+    sockets = []
+    try:
+        for _ in range(40):  # twice the limit, all idle: the longest-idle ones make room for the newer ones
+            sockets.append(socket.create_connection(("127.0.0.1", rest.port), timeout=10))
+            time.sleep(0.005)
+        deadline = time.monotonic() + 10
+        assert all(_closed_by_server(sock, deadline) for sock in sockets[:20])
+        good_request_works(rest.port)  # a good client gets in: an idle connection is closed for it
+        assert rest.connection_count <= 20
+        for sock in sockets:
+            sock.close()
+        sockets = []
+        for _ in range(20):  # every slot busy with a request under way: no idle one to close
+            sock = socket.create_connection(("127.0.0.1", rest.port), timeout=10)
+            sock.sendall(PREDICT + b"Content-Length: 100\r\n")
+            sockets.append(sock)
+        time.sleep(0.5)
+        code, _, body, closed = exchange(rest.port, PREDICT + b"Content-Length: %d\r\n\r\n" % len(GOOD_BODY)
+                                         + GOOD_BODY, check_closed=True)
+        assert code == 503 and closed, body
+        assert "Too many connections" in json.loads(body)["error"]
+        for sock in sockets:
+            sock.close()
+        time.sleep(0.3)
+        good_request_works(rest.port)
+    finally:
+        for sock in sockets:
+            sock.close()
+        rest.stop()
