@@ -87,6 +87,8 @@ FRAMING_CASES = [
     ("content_length_and_other_coding", b"Content-Length: %d\r\nTransfer-Encoding: gzip, chunked\r\n"
      % len(GOOD_BODY)),
     ("chunked_not_last", b"Transfer-Encoding: chunked, gzip\r\n"),
+    ("space_before_colon", b"Content-Length : %d\r\n" % len(GOOD_BODY)),  # section 5.1: MUST be a 400
+    ("obsolete_line_folding", b"Content-Length: %d\r\nX-Note: a\r\n b\r\n" % len(GOOD_BODY)),
 ]
 
 
