@@ -37,6 +37,12 @@ flags.DEFINE_string("ssl_cert", None, "PEM server certificate (with --ssl_key): 
 flags.DEFINE_string("ssl_key", None, "PEM server private key.")
 flags.DEFINE_integer("grpc_max_message_bytes", 2 ** 31 - 1, "gRPC send and receive message limit.")
 flags.DEFINE_integer("rest_max_body_bytes", 64 * 1024 * 1024, "Largest REST request body (413 above).")
+flags.DEFINE_integer("rest_api_num_threads", 0, "REST handler threads (TF Serving's flag); 0: 4 per CPU, as TF "
+                     "Serving. Idle or slow connections hold none.")
+flags.DEFINE_float("rest_api_idle_timeout_seconds", 30, "Close a REST connection silent this long between "
+                   "requests, a request head not complete in this time (408), or a body or reply stalled this long.")
+flags.DEFINE_integer("rest_api_max_connections", 1000, "Open REST connections at most; beyond it the longest-idle "
+                     "one is closed for a new one, or the new one gets 503 when none is idle.")
 flags.DEFINE_integer("grpc_max_threads", 16, "gRPC handler threads.")
 flags.DEFINE_string("port_file", None, "If set, write 'GRPC_PORT REST_PORT' here once serving (for scripts).")
 
@@ -62,6 +68,9 @@ def main(argv):
         allow_version_labels_for_unavailable_models=FLAGS.allow_version_labels_for_unavailable_models,
         enable_signature_method_name_check=FLAGS.enable_signature_method_name_check,
         grpc_max_message_bytes=FLAGS.grpc_max_message_bytes, rest_max_body_bytes=FLAGS.rest_max_body_bytes,
+        rest_api_num_threads=FLAGS.rest_api_num_threads or None,
+        rest_api_idle_timeout_seconds=FLAGS.rest_api_idle_timeout_seconds,
+        rest_api_max_connections=FLAGS.rest_api_max_connections,
         grpc_max_workers=FLAGS.grpc_max_threads)
     try:
         if FLAGS.ssl_config_file:

@@ -28,7 +28,7 @@ from serving import status
 from serving.core import ServingCore
 from serving.grpc_service import ModelServicer, PredictionServicer
 from serving.model_manager import ModelManager
-from serving.rest import DEFAULT_MAX_BODY_BYTES, RestServer
+from serving.rest import DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, RestServer
 
 logger = logging.getLogger("bert_tf.serving")
 
@@ -63,6 +63,12 @@ class ModelServer:
         ssl_client_verify: bool. Require client certificates signed by `ssl_custom_ca`.
         grpc_max_message_bytes: int. gRPC send and receive limit. Defaults to 2**31 - 1.
         rest_max_body_bytes: int. Largest REST request body. Defaults to 64 MiB.
+        rest_api_num_threads: int or None. REST handler threads (TF Serving's flag); complete requests wait for
+            a free one, idle connections hold none. Defaults to 4 per CPU, as TF Serving.
+        rest_api_idle_timeout_seconds: float. A REST connection silent this long between requests, a request
+            head not complete in this time, or a body or reply stalled this long is closed. Defaults to 30.
+        rest_api_max_connections: int. Open REST connections at most (then the longest-idle one is closed for
+            a new one, or the new one gets 503 when none is idle). Defaults to 1000.
         grpc_max_workers: int. gRPC handler threads. Defaults to 16.
     """
 
@@ -76,6 +82,9 @@ class ModelServer:
                  enable_signature_method_name_check: bool = False,
                  ssl_cert=None, ssl_key=None, ssl_custom_ca=None, ssl_client_verify: bool = False,
                  grpc_max_message_bytes: int = DEFAULT_GRPC_MAX_MESSAGE_BYTES,
+                 rest_api_num_threads: int | None = None,
+                 rest_api_idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
+                 rest_api_max_connections: int = DEFAULT_MAX_CONNECTIONS,
                  rest_max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, grpc_max_workers: int = 16):
         sources = sum(x is not None for x in (model_base_path, model_config_file, model_config))
         if sources != 1:
@@ -101,6 +110,9 @@ class ModelServer:
         self.file_system_poll_wait_seconds = file_system_poll_wait_seconds
         self.grpc_max_message_bytes = int(grpc_max_message_bytes)
         self.rest_max_body_bytes = int(rest_max_body_bytes)
+        self.rest_api_num_threads = rest_api_num_threads
+        self.rest_api_idle_timeout_seconds = float(rest_api_idle_timeout_seconds)
+        self.rest_api_max_connections = int(rest_api_max_connections)
         self.grpc_max_workers = grpc_max_workers
         self.tls = ssl_cert is not None or ssl_key is not None
         if self.tls and (ssl_cert is None or ssl_key is None):
@@ -180,7 +192,10 @@ class ModelServer:
                     if self._client_verify:
                         context.verify_mode = ssl.CERT_REQUIRED
             self._rest_server = RestServer(self.core, self.host, self.requested_rest_port, ssl_context=context,
-                                           max_body_bytes=self.rest_max_body_bytes)
+                                           max_body_bytes=self.rest_max_body_bytes,
+                                           num_threads=self.rest_api_num_threads,
+                                           idle_timeout=self.rest_api_idle_timeout_seconds,
+                                           max_connections=self.rest_api_max_connections)
             self.rest_api_port = self._rest_server.port
             self._rest_server.start()
         logger.info("Running gRPC ModelServer at %s:%d%s", self.host, self.port, " (TLS)" if self.tls else "")

@@ -286,3 +286,17 @@ def test_connection_limit_closes_idle_connections_first_then_refuses_with_503(co
         for sock in sockets:
             sock.close()
         rest.stop()
+
+
+def test_model_server_passes_its_rest_limits(tmp_path, toy_version_dir):
+    base = str(tmp_path / "toy")
+    copy_version(toy_version_dir, base, 1)
+    with ModelServer(model_name="toy", model_base_path=base, port=0, rest_api_port=0, file_system_poll_wait_seconds=-1,
+                     rest_api_num_threads=3, rest_api_idle_timeout_seconds=1.0, rest_api_max_connections=7) as server:
+        rest = server._rest_server
+        assert (rest.num_threads, rest.idle_timeout, rest.max_connections) == (3, 1.0, 7)
+        with socket.create_connection(("127.0.0.1", server.rest_api_port), timeout=10) as sock:
+            started = time.monotonic()
+            assert _closed_by_server(sock, started + 10)
+            assert 0.9 <= time.monotonic() - started < 5
+        good_request_works(server.rest_api_port)
