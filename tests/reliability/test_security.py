@@ -254,3 +254,26 @@ def test_serve_script_listens_on_loopback_by_default_and_host_flag_exposes_it(tm
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.communicate()
+
+
+def test_keras_requirement_excludes_releases_with_safe_mode_bypasses():
+    """Issue 14 L: setup.cfg allowed keras>=3.10, i.e. releases with the safe-mode bypasses CVE-2025-8747 and
+    CVE-2025-9906 (fixed in 3.11.0) and the later ones (see the comment in setup.cfg). The installed Keras
+    must still satisfy the requirement."""
+    import configparser
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+
+    config = configparser.ConfigParser()
+    config.read(os.path.join(REPO, "setup.cfg"))
+    requirements = [Requirement(line) for line in config["options"]["install_requires"].splitlines() if line.strip()]
+    keras_requirement = next(r for r in requirements if r.name == "keras")
+    vulnerable = {"3.10.0": "CVE-2025-8747, CVE-2025-9906", "3.10.9": "CVE-2025-8747, CVE-2025-9906",
+                  "3.11.2": "CVE-2025-49655, CVE-2025-9905", "3.11.3": "CVE-2025-12060",
+                  "3.12.0": "CVE-2026-1462", "3.13.1": "CVE-2026-1462", "3.14.0": "pickling fixes of 3.15.1",
+                  "3.15.0": "pickling fixes of 3.15.1"}
+    allowed = {v: why for v, why in vulnerable.items() if keras_requirement.specifier.contains(v)}
+    assert not allowed, f"{keras_requirement} allows {allowed}"
+    assert keras_requirement.specifier.contains(importlib.metadata.version("keras"))
+    assert not keras_requirement.specifier.contains("4.0.0")
