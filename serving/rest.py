@@ -451,10 +451,13 @@ class _Connection(asyncio.Protocol):
         if request is not None and request.method == "HEAD":
             data = b""
         self.transport.writelines([head, data])
-        if not self._writable.is_set():
+        while not self._writable.is_set():  # a large reply: the client must keep reading it
+            pending = self.transport.get_write_buffer_size()
             try:
                 await asyncio.wait_for(self._writable.wait(), self.server.idle_timeout)
             except asyncio.TimeoutError:
+                if self.transport.get_write_buffer_size() < pending:
+                    continue
                 logger.info("REST client %s stopped reading its reply; connection closed", self.peer)
                 self.close(abort=True)
                 return False

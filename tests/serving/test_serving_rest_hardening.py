@@ -253,6 +253,26 @@ def test_idle_and_slow_connections_hold_no_thread_and_time_out(core_server):
         rest.stop()
 
 
+def test_a_reply_nobody_reads_is_dropped_after_the_timeout(core_server):
+    from serving.rest import RestServer
+    rest = RestServer(core_server.core, num_threads=2, idle_timeout=1.0)
+    rest.start()
+    try:
+        body = json.dumps({"signature_name": "echo", "instances": ["a" * (1 << 20)] * 16}).encode()
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", rest.port))
+        sock.sendall(PREDICT + b"Content-Length: %d\r\n\r\n" % len(body) + body)  # ~22 MB reply, never read
+        deadline = time.monotonic() + 30
+        while rest.connection_count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert rest.connection_count == 0
+        sock.close()
+        good_request_works(rest.port)
+    finally:
+        rest.stop()
+
+
 def test_connection_limit_closes_idle_connections_first_then_refuses_with_503(core_server):
     from serving.rest import RestServer
     rest = RestServer(core_server.core, num_threads=2, idle_timeout=30.0, max_connections=20)
