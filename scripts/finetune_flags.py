@@ -8,7 +8,16 @@ from bert_tf.finetuning.common import TrainingOptions
 
 def define_common_flags():
     flags.DEFINE_string("train_file", None, "Training data.")
-    flags.DEFINE_string("eval_file", None, "Evaluation data (evaluated after every epoch; the best epoch is kept).")
+    flags.DEFINE_string("eval_file", None, "Evaluation (test) data, scored once with the chosen model; never used to "
+                        "choose the epoch or learning rate.")
+    flags.DEFINE_string("dev_file", None, "Dev data (same format as --train_file), evaluated after every epoch: the "
+                        "epoch and learning rate with the best dev metric are kept.")
+    flags.DEFINE_float("dev_fraction", None, "Instead of --dev_file, carve this fraction of --train_file (fixed split "
+                       "seed) as the dev set. A learning-rate sweep without either carves 0.1; one rate without "
+                       "either keeps the final model.")
+    flags.DEFINE_enum("head_initializer", "glorot_uniform", ["glorot_uniform", "truncated_normal"],
+                      "Kernel initializer of the task head: glorot_uniform (Keras'/keras-hub's default; bert_tf's "
+                      "recipe) or truncated_normal (stddev initializer_range=0.02: google-research/bert's recipe).")
     flags.DEFINE_string("predict_file", None, "Data to predict (--do_predict).")
     flags.DEFINE_string("init_checkpoint", None,
                         "Pre-trained weights in any format bert_tf loads (Hugging Face/bert_tf directory, Google TF1 "
@@ -23,7 +32,7 @@ def define_common_flags():
     flags.DEFINE_integer("train_batch_size", 32, "Training batch size.")
     flags.DEFINE_integer("eval_batch_size", 64, "Evaluation/prediction batch size.")
     flags.DEFINE_string("learning_rate", "5e-5", "Peak learning rate, or a comma-separated list (the paper's sweep, "
-                        "e.g. 5e-5,4e-5,3e-5,2e-5): one run per rate, the best on --eval_file is kept.")
+                        "e.g. 5e-5,4e-5,3e-5,2e-5): one run per rate, the best on the dev set is kept.")
     flags.DEFINE_float("num_train_epochs", 3.0, "Training epochs.")
     flags.DEFINE_integer("max_train_steps", None, "Cap on optimizer steps (quick runs).")
     flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of steps with linear learning-rate warmup.")
@@ -71,7 +80,8 @@ def common_kwargs(FLAGS):
                 num_train_epochs=FLAGS.num_train_epochs, max_train_steps=FLAGS.max_train_steps,
                 warmup_proportion=FLAGS.warmup_proportion, output_dir=FLAGS.output_dir,
                 distribution_strategy=FLAGS.distribution_strategy, save_formats=tuple(FLAGS.save_formats),
-                seed=FLAGS.seed, evals_per_epoch=FLAGS.evals_per_epoch,
+                seed=FLAGS.seed, evals_per_epoch=FLAGS.evals_per_epoch, dev_file=FLAGS.dev_file,
+                dev_fraction=FLAGS.dev_fraction, head_initializer=FLAGS.head_initializer,
                 training_options=TrainingOptions(dtype_policy=FLAGS.dtype_policy, jit_compile=FLAGS.jit_compile,
                                                  grad_accum_steps=FLAGS.grad_accum_steps,
                                                  optimizer_type=FLAGS.optimizer,

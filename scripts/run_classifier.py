@@ -62,11 +62,14 @@ def main(argv):
                 logging.warning("--num_labels=%d but the training data has %d labels", FLAGS.num_labels,
                                 len(result.label_names))
             model, tokenizer = result.model, result.tokenizer
+            r = result.eval_results
             print(f"eval results: {os.path.join(result.output_dir, common.EVAL_RESULTS)}")
-            for key in ("accuracy", "macro_f1", "mcc", "pearson", "spearman", "learning_rate"):
-                if key in result.eval_results:
-                    print(f"  {key} = {result.eval_results[key]:.4f}" if key != "learning_rate"
-                          else f"  {key} = {result.eval_results[key]:g}")
+            print(f"  chosen: learning rate {r['learning_rate']:g}, step {r['best_step']} ({r['selection']})")
+            for name, values in (("dev", r.get("dev") or {}), (f"eval ({r['eval_file']})", r)):
+                shown = [f"{key} = {values[key]:.4f}" for key in ("accuracy", "macro_f1", "mcc", "pearson", "spearman")
+                         if key in values]
+                if shown:
+                    print(f"  {name}: " + ", ".join(shown))
         else:
             model = common.load_task_model(FLAGS.init_checkpoint)
             if model is None:

@@ -30,7 +30,9 @@ class ClassifierResult:
         model: the trained `BertClassifier` (or `BertRegressor`), the best epoch of the best learning rate.
         tokenizer: the `BertTokenizer` it was trained with.
         label_names: class names in output order (empty for regression).
-        eval_results: dict, the best run's eval metrics plus `learning_rate`, `best_step`, `sweep`.
+        eval_results: dict, the chosen model's metrics on the eval file (scored once) plus `dev` (its dev
+            metrics), `dev_source`, `selection`, `learning_rate`, `best_step`, `sweep` (see
+            `common.selection_results`).
         output_dir: where `best_model.keras`, `eval_results.json`, `training_curves.png`, summaries went.
         max_seq_length: the packing length used.
     """
@@ -77,8 +79,9 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
                         max_train_steps: int | None = None, warmup_proportion: float = 0.1,
                         dropout: float = 0.1, output_dir: str | None = None, distribution_strategy: str = "off",
                         save_formats: Sequence[str] = ("keras",), seed: int = 0, evals_per_epoch: int = 1,
-                        max_train_examples: int | None = None,
-        training_options: common.TrainingOptions | None = None) -> ClassifierResult:
+                        max_train_examples: int | None = None, dev_file: str | None = None,
+                        dev_fraction: float | None = None, head_initializer: str = "glorot_uniform",
+                        training_options: common.TrainingOptions | None = None) -> ClassifierResult:
     """Fine-tunes BERT for sentence(-pair) classification or regression and returns the best model.
 
     With no `train_file`, trains on the bundled Banking77 sample (`bert_tf/resources/banking77`, 77 intents,
@@ -86,8 +89,8 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
 
     Args:
         train_file: str or None. Training data (see `data_format`). Defaults to the bundled Banking77 train.csv.
-        eval_file: str or None. Evaluated after every epoch; the best epoch is kept. Defaults to Banking77's
-            test.csv when `train_file` is None.
+        eval_file: str or None. Scored once, with the chosen model (never used to choose). Defaults to
+            Banking77's test.csv when `train_file` is None.
         data_format: str. One of `bert_tf.data.DATA_FORMATS` (`csv`, `tsv`, `jsonl`, `nsmc`, `klue_nli`,
             `korsts`, `klue_sts`, `banking77`, `poem_sentiment`). Defaults to `banking77` for the bundled data,
             else guessed from the file extension (`.csv`, `.tsv`, `.jsonl`).
@@ -114,6 +117,13 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
         seed: int. Shuffling and initialization seed.
         evals_per_epoch: int. Evaluations (and curve points) per epoch. Defaults to 1.
         max_train_examples: int or None. Use only the first N training examples (after shuffling with `seed`).
+        dev_file: str or None. Evaluated after every epoch (`evals_per_epoch`); the epoch and learning rate with
+            the best dev metric are kept. Same format as `train_file`.
+        dev_fraction: float or None. Carve this fraction of the training examples as the dev set instead (fixed
+            split seed, see `common.select_dev`). A sweep of several learning rates with neither carves 0.1.
+            With one learning rate and no dev set the final model is kept.
+        head_initializer: str. `"glorot_uniform"` (default, as keras-hub and Keras' Dense) or
+            `"truncated_normal"` (google-research/bert's stddev-0.02 head), see README "Fine-tuning recipe".
 
     Returns:
         `ClassifierResult` (model, tokenizer, label_names, eval_results, output_dir, max_seq_length).
@@ -145,6 +155,9 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
     label_names = [] if regression else readers.label_names_of(train_examples)
     if not regression and len(label_names) < 2:
         raise DataError(f"{train_file}: classification needs at least 2 labels, found {label_names}")
+    train_examples, dev_examples, dev_source = common.select_dev(
+        train_examples, _read(dev_file, data_format, columns, regression) if dev_file else None, dev_file=dev_file,
+        dev_fraction=dev_fraction, num_learning_rates=len(learning_rates))
 
     vocab_file = common.resolve_vocab(vocab_file, init_checkpoint)
     pretrained_task = common.load_task_model(init_checkpoint) if init_checkpoint else None
@@ -172,15 +185,16 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
         train_y = np.array([float(e.label) for e in train_examples], np.float32)
     else:
         train_y = classification_features.label_ids(train_examples, label_names, split="train")
-    evaluate = None
-    if eval_examples is not None:
-        eval_x = classification_features.encode_examples(tokenizer, eval_examples, max_seq_length)
-        eval_y = (np.array([float(e.label) for e in eval_examples], np.float64) if regression
-                  else classification_features.label_ids(eval_examples, label_names))
+    def scorer(examples):
+        if examples is None:
+            return None
+        x = classification_features.encode_examples(tokenizer, examples, max_seq_length)
+        y = (np.array([float(e.label) for e in examples], np.float64) if regression
+             else classification_features.label_ids(examples, label_names))
+        return lambda model: classification_eval(model, x, y, regression=regression, batch_size=eval_batch_size,
+                                                 num_classes=len(label_names))
 
-        def evaluate(model):
-            return classification_eval(model, eval_x, eval_y, regression=regression, batch_size=eval_batch_size,
-                                       num_classes=len(label_names))
+    evaluate, score_eval = scorer(dev_examples), scorer(eval_examples)
 
     encoder_config = base.get_config()
     encoder_weights = base.get_weights()
@@ -189,10 +203,10 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
         # A fresh copy of the starting encoder for every learning rate of the sweep.
         encoder = common.copy_encoder(encoder_config, encoder_weights)
         if regression:
-            model = BertRegressor(encoder, pooling=pooling, dropout=dropout)
+            model = BertRegressor(encoder, pooling=pooling, dropout=dropout, head_initializer=head_initializer)
         else:
             model = BertClassifier(encoder, len(label_names), pooling=pooling, dropout=dropout,
-                                   label_names=label_names)
+                                   label_names=label_names, head_initializer=head_initializer)
         if pretrained_task is not None and type(pretrained_task) is type(model):
             model.head.set_weights(pretrained_task.head.get_weights())
         return model
@@ -204,10 +218,11 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
                         train_batch_size=train_batch_size, warmup_proportion=warmup_proportion,
                         max_train_steps=max_train_steps, strategy=strategy, seed=seed,
                         evals_per_epoch=evals_per_epoch)
-    eval_results = {**best.best_metrics, "learning_rate": best.learning_rate, "best_step": best.best_step,
-                    "sweep": best.sweep, "pooling": pooling, "task_type": "regression" if regression else
-                    "classification", "train_file": train_file, "eval_file": eval_file,
-                    "num_train_examples": len(train_examples)}
+    eval_results = common.selection_results(best, main_metric=main_metric, dev_source=dev_source,
+                                            eval_file=eval_file, eval_metrics=score_eval and score_eval(best.model))
+    eval_results.update({"pooling": pooling, "head_initializer": head_initializer,
+                         "task_type": "regression" if regression else "classification", "train_file": train_file,
+                         "num_train_examples": len(train_examples)})
     eval_results["exports"] = common.export_formats(best.model, output_dir, save_formats, vocab_file)
     common.write_json_atomic(os.path.join(output_dir, common.EVAL_RESULTS), eval_results)
     return ClassifierResult(best.model, tokenizer, label_names, eval_results, output_dir, max_seq_length)

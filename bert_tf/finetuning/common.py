@@ -125,6 +125,60 @@ def make_tokenizer(vocab_file: str, do_lower_case: bool):
     return BertTokenizer(vocab_file, lowercase=bool(do_lower_case))
 
 
+# === Model selection ===
+DEFAULT_DEV_FRACTION = 0.1
+DEV_SPLIT_SEED = 0  # the carved dev set does not change with the training seed: runs of several seeds compare
+
+
+def select_dev(train_items: list, dev_items: list | None = None, *, dev_file: str | None = None,
+               dev_fraction: float | None = None, num_learning_rates: int = 1, what: str = "examples"):
+    """Where the epoch and learning rate are chosen: `(train_items, dev_items or None, description)`.
+
+    `dev_items` (read from `dev_file`) wins; else `dev_fraction` of the training items, drawn with the fixed
+    seed `DEV_SPLIT_SEED`, becomes the dev set and leaves the training set. A sweep over several learning rates
+    without either carves `DEFAULT_DEV_FRACTION` (the eval file is never used to choose). With one learning rate
+    and no dev set, nothing is chosen: the final model is kept (google-research/bert's behaviour).
+    """
+    if dev_items is not None:
+        if dev_fraction:
+            raise FinetuneError("give a dev file or a dev fraction, not both")
+        if not dev_items:
+            raise FinetuneError(f"dev file {dev_file} has no {what}")
+        return train_items, dev_items, f"dev_file {dev_file} ({len(dev_items)} {what})"
+    if dev_fraction is None and num_learning_rates > 1:
+        dev_fraction = DEFAULT_DEV_FRACTION
+        logger.warning("%d learning rates and no dev set: choosing on %g of the training %s (seed %d); the eval "
+                       "file is scored once, with the chosen model", num_learning_rates, dev_fraction, what,
+                       DEV_SPLIT_SEED)
+    if not dev_fraction:
+        return train_items, None, None
+    if not 0 < dev_fraction < 1:
+        raise FinetuneError(f"dev_fraction must be between 0 and 1, got {dev_fraction!r}")
+    n_dev = max(1, int(round(len(train_items) * dev_fraction)))
+    if n_dev >= len(train_items):
+        raise FinetuneError(f"dev_fraction {dev_fraction:g} of {len(train_items)} training {what} leaves none to "
+                            "train on")
+    dev_index = set(np.random.default_rng(DEV_SPLIT_SEED).permutation(len(train_items))[:n_dev].tolist())
+    train = [x for i, x in enumerate(train_items) if i not in dev_index]
+    dev = [x for i, x in enumerate(train_items) if i in dev_index]
+    return train, dev, (f"{dev_fraction:g} of the training data ({len(dev)} of {len(train_items)} {what}, "
+                        f"split seed {DEV_SPLIT_SEED})")
+
+
+def selection_results(best: "RunResult", *, main_metric: str, dev_source: str | None, eval_file: str | None,
+                      eval_metrics: dict | None) -> dict:
+    """The part of `eval_results.json` that says which set each number comes from: the top-level metrics are the
+    eval file's, computed once with the chosen model; `dev` holds the chosen model's dev metrics."""
+    results = dict(eval_metrics or {})
+    results.update({
+        "eval_file": eval_file, "scored_on": "eval_file" if eval_metrics else None,
+        "dev": best.best_metrics if dev_source else None, "dev_source": dev_source,
+        "selection": (f"best dev {main_metric} over epochs and learning rates" if dev_source
+                      else "final step (no dev set: nothing chosen)"),
+        "learning_rate": best.learning_rate, "best_step": best.best_step, "sweep": best.sweep})
+    return results
+
+
 # === Training ===
 @dataclasses.dataclass
 class RunResult:
@@ -149,7 +203,40 @@ def write_json_atomic(path, values):
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(values, f, indent=2, ensure_ascii=False, default=float)
         f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())  # else a crash soon after the rename can leave an empty or truncated file
     os.replace(tmp, path)
+
+
+def read_history(path: str) -> dict:
+    """A run's `history.json`. One that is unreadable (truncated by a crash, overwritten with garbage) or not a
+    history is a `FinetuneError` naming the file and the problem, not a silent fresh history: it records which
+    evaluation saved `best_model.keras`, and without it the next evaluation would replace that model even when
+    worse. The message says how to go on."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        history = json.loads(raw.decode("utf-8"))
+        problem = None
+    except OSError as e:
+        problem = f"cannot be read ({e.strerror or e})"
+    except UnicodeDecodeError as e:
+        problem = f"not UTF-8 text (byte {e.start} is 0x{raw[e.start]:02x})"
+    except ValueError as e:  # json.JSONDecodeError: truncated, garbled
+        problem = f"not valid JSON ({str(e)[:200]})"
+    if problem is None:
+        best = history.get("best") if isinstance(history, dict) else None
+        if not (isinstance(history, dict) and isinstance(history.get("train"), list)
+                and isinstance(history.get("eval"), list)
+                and (best is None or (isinstance(best, dict) and isinstance(best.get("step"), int)
+                                      and isinstance(best.get("metrics"), dict)))):
+            problem = "not a training history (an object with 'train' and 'eval' lists and a 'best' entry)"
+    if problem is not None:
+        raise FinetuneError(
+            f"{path} is unreadable: {problem}. It records this run's evaluations and which one saved "
+            f"{BEST_MODEL}: restore it, or delete it to resume from the newest checkpoint with a new history (the "
+            "best model is then chosen among the evaluations from there on), or train in another output directory")
+    return history
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,8 +320,7 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
     history = {"train": [], "eval": [], "best": None, "done": False, "num_train_steps": num_train_steps,
                "learning_rate": learning_rate}
     if os.path.isfile(history_path):
-        with open(history_path, encoding="utf-8") as f:
-            history = json.load(f)
+        history = read_history(history_path)
     best_path = os.path.join(run_dir, BEST_MODEL)
     keras.utils.set_random_seed(seed)
     previous_policy = keras.config.dtype_policy()
@@ -315,8 +401,8 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
     if interrupted:
         raise TrainingInterrupted(f"training stopped at step {step} of {num_train_steps} by a signal; the "
                                   f"checkpoint is in {run_dir}: rerun the same command to resume")
-    if evaluate is None or not os.path.isfile(best_path):
-        _save_keras_atomic(model, best_path)
+    if evaluate is None or best is None or not os.path.isfile(best_path):  # best None: history.json deleted
+        _save_keras_atomic(model, best_path)                                # after the last evaluation
         best = best or {"step": step, "metrics": {}}
     history["best"] = best
     history["done"] = True

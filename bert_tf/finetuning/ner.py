@@ -56,10 +56,12 @@ def finetune_ner(train_file: str, eval_file: str | None = None, *, data_format: 
                  learning_rate=5e-5, num_train_epochs: float = 3.0, max_train_steps: int | None = None,
                  warmup_proportion: float = 0.1, dropout: float = 0.1, output_dir: str | None = None,
                  distribution_strategy: str = "off", save_formats: Sequence[str] = ("keras",), seed: int = 0,
-                 evals_per_epoch: int = 1,
-        training_options: common.TrainingOptions | None = None) -> NerResult:
+                 evals_per_epoch: int = 1, dev_file: str | None = None, dev_fraction: float | None = None,
+                 head_initializer: str = "glorot_uniform",
+                 training_options: common.TrainingOptions | None = None) -> NerResult:
     """Fine-tunes a `BertTokenClassifier` (tags on first word-pieces; KLUE-NER: on every piece, scored on
-    characters). The model with the best eval entity F1 is kept. Arguments as `finetune_classifier`;
+    characters). The model with the best dev entity F1 is kept (`dev_file`/`dev_fraction`, see
+    `common.select_dev`) and scored once on `eval_file`. Arguments as `finetune_classifier`;
     `data_format` is `"conll"` (word<TAB>tag, blank line between sentences; BIO or BIOES) or `"klue_ner"`."""
     from bert_tf.tasks import BertTokenClassifier
     from bert_tf.tokenization import load_vocab
@@ -68,6 +70,10 @@ def finetune_ner(train_file: str, eval_file: str | None = None, *, data_format: 
     train_examples = read_tagged(train_file, data_format)
     eval_examples = read_tagged(eval_file, data_format) if eval_file else None
     tag_names = ner_features.tag_names_of(train_examples)
+    learning_rates = common.parse_learning_rates(learning_rate)
+    train_examples, dev_examples, dev_source = common.select_dev(
+        train_examples, read_tagged(dev_file, data_format) if dev_file else None, dev_file=dev_file,
+        dev_fraction=dev_fraction, num_learning_rates=len(learning_rates), what="sentences")
     vocab_file = common.resolve_vocab(vocab_file, init_checkpoint)
     strategy = common.get_strategy(distribution_strategy, training_options)
     with strategy.scope():
@@ -79,29 +85,33 @@ def finetune_ner(train_file: str, eval_file: str | None = None, *, data_format: 
     tokenizer = common.make_tokenizer(vocab_file, do_lower_case)
     train = ner_features.encode_tagged(tokenizer, train_examples, max_seq_length, tag_names, split="train")
     evaluate = None
-    if eval_examples is not None:
-        eval_feats = ner_features.encode_tagged(tokenizer, eval_examples, max_seq_length, tag_names)
+    if dev_examples is not None:
+        dev_feats = ner_features.encode_tagged(tokenizer, dev_examples, max_seq_length, tag_names)
 
         def evaluate(model):
-            return ner_eval(model, tokenizer, eval_examples, eval_feats, tag_names, eval_batch_size)[0]
+            return ner_eval(model, tokenizer, dev_examples, dev_feats, tag_names, eval_batch_size)[0]
 
     config, weights = base.get_config(), base.get_weights()
 
     def build_model():
         encoder = common.copy_encoder(config, weights)
-        return BertTokenClassifier(encoder, len(tag_names), dropout=dropout, label_names=tag_names)
+        return BertTokenClassifier(encoder, len(tag_names), dropout=dropout, label_names=tag_names,
+                                   head_initializer=head_initializer)
 
     best = common.sweep(build_model, train.inputs, train.labels, training_options=training_options,
-                        learning_rates=common.parse_learning_rates(
-        learning_rate), output_dir=output_dir, evaluate=evaluate, main_metric="f1",
+                        learning_rates=learning_rates, output_dir=output_dir, evaluate=evaluate, main_metric="f1",
         num_train_epochs=num_train_epochs, train_batch_size=train_batch_size, warmup_proportion=warmup_proportion,
         max_train_steps=max_train_steps, strategy=strategy, seed=seed, evals_per_epoch=evals_per_epoch)
-    eval_results = {**best.best_metrics, "learning_rate": best.learning_rate, "best_step": best.best_step,
-                    "sweep": best.sweep, "data_format": data_format, "tags": tag_names,
-                    "num_train_sentences": len(train_examples)}
+    eval_metrics = None
     if eval_examples is not None:
-        _, predicted = ner_eval(best.model, tokenizer, eval_examples, eval_feats, tag_names, eval_batch_size)
+        eval_feats = ner_features.encode_tagged(tokenizer, eval_examples, max_seq_length, tag_names)
+        eval_metrics, predicted = ner_eval(best.model, tokenizer, eval_examples, eval_feats, tag_names,
+                                           eval_batch_size)
         write_tagged(os.path.join(output_dir, "eval_predictions.txt"), eval_examples, predicted)
+    eval_results = common.selection_results(best, main_metric="f1", dev_source=dev_source, eval_file=eval_file,
+                                            eval_metrics=eval_metrics)
+    eval_results.update({"data_format": data_format, "tags": tag_names, "head_initializer": head_initializer,
+                         "num_train_sentences": len(train_examples)})
     eval_results["exports"] = common.export_formats(best.model, output_dir, save_formats, vocab_file)
     common.write_json_atomic(os.path.join(output_dir, common.EVAL_RESULTS), eval_results)
     return NerResult(best.model, tokenizer, tag_names, eval_results, output_dir)

@@ -72,11 +72,14 @@ def finetune_squad(train_file: str, predict_file: str | None = None, *, init_che
                    num_train_epochs: float = 2.0, max_train_steps: int | None = None,
                    warmup_proportion: float = 0.1, output_dir: str | None = None,
                    distribution_strategy: str = "off", save_formats: Sequence[str] = ("keras",), seed: int = 0,
-                   evals_per_epoch: int = 1,
-        training_options: common.TrainingOptions | None = None) -> SquadResult:
-    """Fine-tunes a `BertSpanQA` on SQuAD-format data; evaluates (official EM/F1) on `predict_file` after every
-    epoch when it has answers, keeps the best, and writes its predictions.json / nbest_predictions.json /
-    null_odds.json. Defaults are google-research/bert's run_squad.py values."""
+                   evals_per_epoch: int = 1, dev_file: str | None = None, dev_fraction: float | None = None,
+                   head_initializer: str = "glorot_uniform",
+                   training_options: common.TrainingOptions | None = None) -> SquadResult:
+    """Fine-tunes a `BertSpanQA` on SQuAD-format data. The epoch and learning rate with the best dev F1 are kept
+    (`dev_file`, or `dev_fraction` of the training *articles*, written to `output_dir/dev_split/`; see
+    `common.select_dev`); `predict_file` is scored once (official EM/F1, when it has answers) with the chosen
+    model, which writes its predictions.json / nbest_predictions.json / null_odds.json. Defaults are
+    google-research/bert's run_squad.py values."""
     from bert_tf.tasks import BertSpanQA
     from bert_tf.tokenization import load_vocab
 
@@ -92,6 +95,9 @@ def finetune_squad(train_file: str, predict_file: str | None = None, *, init_che
     if do_lower_case is None:
         do_lower_case = base.bert_config.lowercase
     tokenizer = common.make_tokenizer(vocab_file, do_lower_case)
+    learning_rates = common.parse_learning_rates(learning_rate)
+    train_file, dev_file, dev_source = _split_articles(train_file, dev_file, dev_fraction, len(learning_rates),
+                                                       output_dir)
     train_examples = squad_data.read_squad(train_file, version_2_with_negative=version_2_with_negative,
                                            is_training=True)
     train_feats = squad_data.convert_examples_to_features(
@@ -100,27 +106,52 @@ def finetune_squad(train_file: str, predict_file: str | None = None, *, init_che
     train_x, train_y = squad_data.features_to_arrays(train_feats, max_seq_length)
     main_metric = "f1"
     evaluate = None
-    if predict_file:
+    if dev_file:
         def evaluate(model):
-            return predict_squad(model, tokenizer, predict_file, options, batch_size=eval_batch_size)[3]
+            return predict_squad(model, tokenizer, dev_file, options, batch_size=eval_batch_size)[3]
 
     config, weights = base.get_config(), base.get_weights()
 
     def build_model():
         encoder = common.copy_encoder(config, weights)
-        return BertSpanQA(encoder)
+        return BertSpanQA(encoder, head_initializer=head_initializer)
 
     best = common.sweep(build_model, train_x, train_y, training_options=training_options,
-                        learning_rates=common.parse_learning_rates(learning_rate),
-                        output_dir=output_dir, evaluate=evaluate, main_metric=main_metric,
+                        learning_rates=learning_rates, output_dir=output_dir, evaluate=evaluate, main_metric=main_metric,
                         num_train_epochs=num_train_epochs, train_batch_size=train_batch_size,
                         warmup_proportion=warmup_proportion, max_train_steps=max_train_steps, strategy=strategy,
                         seed=seed, evals_per_epoch=evals_per_epoch)
-    eval_results = {**best.best_metrics, "learning_rate": best.learning_rate, "best_step": best.best_step,
-                    "sweep": best.sweep, "num_train_questions": len(train_examples),
-                    "num_train_features": len(train_feats), **dataclasses.asdict(options)}
+    eval_metrics = None
     if predict_file:
-        predict_squad(best.model, tokenizer, predict_file, options, batch_size=eval_batch_size, output_dir=output_dir)
+        eval_metrics = predict_squad(best.model, tokenizer, predict_file, options, batch_size=eval_batch_size,
+                                     output_dir=output_dir)[3]
+    eval_results = common.selection_results(best, main_metric=main_metric, dev_source=dev_source,
+                                            eval_file=predict_file, eval_metrics=eval_metrics)
+    eval_results.update({"num_train_questions": len(train_examples), "num_train_features": len(train_feats),
+                         "head_initializer": head_initializer, **dataclasses.asdict(options)})
     eval_results["exports"] = common.export_formats(best.model, output_dir, save_formats, vocab_file)
     common.write_json_atomic(os.path.join(output_dir, common.EVAL_RESULTS), eval_results)
     return SquadResult(best.model, tokenizer, eval_results, output_dir)
+
+
+def _split_articles(train_file, dev_file, dev_fraction, num_learning_rates, output_dir):
+    """`(train_file, dev_file or None, dev description)`: a carved dev set is a fixed-seed share of the training
+    file's articles (questions on one article share its context, so they stay on one side), written as SQuAD JSON
+    files under `output_dir/dev_split/`."""
+    if dev_file:
+        if dev_fraction:
+            raise common.FinetuneError("give a dev file or a dev fraction, not both")
+        questions = squad_data.read_squad(dev_file)  # a clear error now, not after the first epoch
+        return train_file, dev_file, f"dev_file {dev_file} ({len(questions)} questions)"
+    articles = squad_data.dataset_json(train_file)
+    train_articles, dev_articles, source = common.select_dev(
+        articles, dev_fraction=dev_fraction, num_learning_rates=num_learning_rates, what="articles")
+    if dev_articles is None:
+        return train_file, None, None
+    split_dir = os.path.join(output_dir, "dev_split")
+    os.makedirs(split_dir, exist_ok=True)
+    paths = []
+    for name, data in (("train.json", train_articles), ("dev.json", dev_articles)):
+        paths.append(os.path.join(split_dir, name))
+        common.write_json_atomic(paths[-1], {"version": "1.1", "data": data})
+    return paths[0], paths[1], f"{source} of {train_file}"

@@ -2,6 +2,7 @@
 
 import keras
 
+from bert_tf.heads.head_initializer import head_kernel_initializer
 from bert_tf.heads.sequence_pooling import SequencePooling
 
 
@@ -16,6 +17,9 @@ class ClassificationHead(keras.layers.Layer):
             as all-MiniLM-L6-v2 were trained with it) or `"max"`. Defaults to `"cls"`.
         dropout: float. Dropout before the output layer. Defaults to 0.1.
         initializer_range: float. Stddev of the truncated-normal kernel initializer. Defaults to 0.02.
+        kernel_initializer: str or None. `"glorot_uniform"` or `"truncated_normal"` (stddev
+            `initializer_range`, google-research/bert), see `head_initializer.HEAD_INITIALIZERS`. Defaults to
+            None: `"truncated_normal"`.
 
     Call arguments:
         sequence_output: float `(B, T, H)`.
@@ -32,7 +36,8 @@ class ClassificationHead(keras.layers.Layer):
     (2, 5)
     """
 
-    def __init__(self, num_classes, pooling="cls", dropout=0.1, initializer_range=0.02, **kwargs):
+    def __init__(self, num_classes, pooling="cls", dropout=0.1, initializer_range=0.02, kernel_initializer=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
@@ -40,11 +45,12 @@ class ClassificationHead(keras.layers.Layer):
         self.pooling = pooling
         self.dropout = dropout
         self.initializer_range = initializer_range
+        self.kernel_initializer = kernel_initializer
         # === Layers ===
         self.pooling_layer = SequencePooling(pooling, dtype=self.dtype_policy, name="pooling")
         self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
         self.dense = keras.layers.Dense(
-            num_classes, kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
+            num_classes, kernel_initializer=head_kernel_initializer(kernel_initializer, initializer_range),
             dtype=self.dtype_policy, name="logits")
 
     def build(self, sequence_output_shape, pooled_output_shape=None, padding_mask_shape=None):
@@ -61,4 +67,5 @@ class ClassificationHead(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "pooling": self.pooling,
-                "dropout": self.dropout, "initializer_range": self.initializer_range}
+                "dropout": self.dropout, "initializer_range": self.initializer_range,
+                "kernel_initializer": self.kernel_initializer}

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from bert_tf.heads.head_initializer import head_kernel_initializer
 from bert_tf.heads.sequence_pooling import SequencePooling
 
 
@@ -19,6 +20,9 @@ class MultipleChoiceHead(keras.layers.Layer):
         pooling: str. See `SequencePooling`. Defaults to `"cls"`.
         dropout: float. Dropout before the scoring layer. Defaults to 0.1.
         initializer_range: float. Stddev of the truncated-normal kernel initializer. Defaults to 0.02.
+        kernel_initializer: str or None. `"glorot_uniform"` or `"truncated_normal"` (stddev
+            `initializer_range`, google-research/bert), see `head_initializer.HEAD_INITIALIZERS`. Defaults to
+            None: `"truncated_normal"`.
 
     Call arguments:
         sequence_output: float `(B*C, T, H)`.
@@ -36,16 +40,17 @@ class MultipleChoiceHead(keras.layers.Layer):
     (2, 4)
     """
 
-    def __init__(self, pooling="cls", dropout=0.1, initializer_range=0.02, **kwargs):
+    def __init__(self, pooling="cls", dropout=0.1, initializer_range=0.02, kernel_initializer=None, **kwargs):
         super().__init__(**kwargs)
         self.pooling = pooling
         self.dropout = dropout
         self.initializer_range = initializer_range
+        self.kernel_initializer = kernel_initializer
         # === Layers ===
         self.pooling_layer = SequencePooling(pooling, dtype=self.dtype_policy, name="pooling")
         self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
         self.dense = keras.layers.Dense(
-            1, kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
+            1, kernel_initializer=head_kernel_initializer(kernel_initializer, initializer_range),
             dtype=self.dtype_policy, name="choice_score")
 
     def build(self, sequence_output_shape, num_choices_source_shape=None, pooled_output_shape=None,
@@ -66,4 +71,5 @@ class MultipleChoiceHead(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "pooling": self.pooling, "dropout": self.dropout,
-                "initializer_range": self.initializer_range}
+                "initializer_range": self.initializer_range,
+                "kernel_initializer": self.kernel_initializer}

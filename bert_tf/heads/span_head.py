@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from bert_tf.heads.head_initializer import head_kernel_initializer
+
 
 @keras.saving.register_keras_serializable(package="bert_tf")
 class SpanHead(keras.layers.Layer):
@@ -14,6 +16,9 @@ class SpanHead(keras.layers.Layer):
 
     Args:
         initializer_range: float. Stddev of the truncated-normal kernel initializer. Defaults to 0.02.
+        kernel_initializer: str or None. `"glorot_uniform"` or `"truncated_normal"` (stddev
+            `initializer_range`, google-research/bert), see `head_initializer.HEAD_INITIALIZERS`. Defaults to
+            None: `"truncated_normal"`.
 
     Call arguments:
         sequence_output: float `(B, T, H)`.
@@ -28,12 +33,13 @@ class SpanHead(keras.layers.Layer):
     ((2, 7), (2, 7))
     """
 
-    def __init__(self, initializer_range=0.02, **kwargs):
+    def __init__(self, initializer_range=0.02, kernel_initializer=None, **kwargs):
         super().__init__(**kwargs)
         self.initializer_range = initializer_range
+        self.kernel_initializer = kernel_initializer
         # === Layers ===
         self.dense = keras.layers.Dense(
-            2, kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
+            2, kernel_initializer=head_kernel_initializer(kernel_initializer, initializer_range),
             dtype=self.dtype_policy, name="span_logits")
 
     def build(self, sequence_output_shape, padding_mask_shape=None):
@@ -55,4 +61,5 @@ class SpanHead(keras.layers.Layer):
         return shape, shape
 
     def get_config(self):
-        return {**super().get_config(), "initializer_range": self.initializer_range}
+        return {**super().get_config(), "initializer_range": self.initializer_range,
+                "kernel_initializer": self.kernel_initializer}

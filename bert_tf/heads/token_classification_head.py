@@ -2,6 +2,8 @@
 
 import keras
 
+from bert_tf.heads.head_initializer import head_kernel_initializer
+
 
 @keras.saving.register_keras_serializable(package="bert_tf")
 class TokenClassificationHead(keras.layers.Layer):
@@ -11,6 +13,9 @@ class TokenClassificationHead(keras.layers.Layer):
         num_classes: int. Number of tags (e.g. 13 for BIO over 6 entity types).
         dropout: float. Dropout before the output layer. Defaults to 0.1.
         initializer_range: float. Stddev of the truncated-normal kernel initializer. Defaults to 0.02.
+        kernel_initializer: str or None. `"glorot_uniform"` or `"truncated_normal"` (stddev
+            `initializer_range`, google-research/bert), see `head_initializer.HEAD_INITIALIZERS`. Defaults to
+            None: `"truncated_normal"`.
 
     Call arguments:
         sequence_output: float `(B, T, H)`.
@@ -23,17 +28,18 @@ class TokenClassificationHead(keras.layers.Layer):
     (2, 7, 5)
     """
 
-    def __init__(self, num_classes, dropout=0.1, initializer_range=0.02, **kwargs):
+    def __init__(self, num_classes, dropout=0.1, initializer_range=0.02, kernel_initializer=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
         self.num_classes = num_classes
         self.dropout = dropout
         self.initializer_range = initializer_range
+        self.kernel_initializer = kernel_initializer
         # === Layers ===
         self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
         self.dense = keras.layers.Dense(
-            num_classes, kernel_initializer=keras.initializers.TruncatedNormal(stddev=initializer_range),
+            num_classes, kernel_initializer=head_kernel_initializer(kernel_initializer, initializer_range),
             dtype=self.dtype_policy, name="logits")
 
     def build(self, sequence_output_shape):
@@ -48,4 +54,5 @@ class TokenClassificationHead(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "dropout": self.dropout,
-                "initializer_range": self.initializer_range}
+                "initializer_range": self.initializer_range,
+                "kernel_initializer": self.kernel_initializer}

@@ -21,6 +21,9 @@ class BertClassifier(Task):
             trained with (sentence-transformers' `1_Pooling/config.json`); `finetune_classifier` and
             `scripts/run_classifier.py` use it when no pooling is given. Defaults to `"cls"`.
         dropout: float. Dropout on the pooled vector. Defaults to 0.1.
+        head_initializer: str. The head's kernel initializer: `"glorot_uniform"` (Keras' Dense default, as
+            keras-hub) or `"truncated_normal"` (google-research/bert: stddev `initializer_range`). Defaults to
+            `"glorot_uniform"` (see README, "Fine-tuning recipe").
         label_names: optional list of str, one per class, stored with the model (used by exports/serving).
 
     Inputs: dict of int32 `(B, T)` `token_ids`, `segment_ids`, `padding_mask`. Output: logits `(B, num_classes)`.
@@ -36,7 +39,8 @@ class BertClassifier(Task):
     (1, 5)
     """
 
-    def __init__(self, encoder, num_classes, pooling="cls", dropout=0.1, label_names=None, **kwargs):
+    def __init__(self, encoder, num_classes, pooling="cls", dropout=0.1, label_names=None,
+                 head_initializer="glorot_uniform", **kwargs):
         self._check_encoder(encoder, type(self).__name__)
         if label_names is not None:
             label_names = [str(name) for name in label_names]
@@ -46,7 +50,8 @@ class BertClassifier(Task):
 
         # === Layers ===
         head = ClassificationHead(num_classes, pooling=pooling, dropout=dropout,
-                                  initializer_range=encoder.bert_config.initializer_range, dtype=dtype,
+                                  initializer_range=encoder.bert_config.initializer_range,
+                                  kernel_initializer=head_initializer, dtype=dtype,
                                   name="classification_head")
 
         # === Functional Model ===
@@ -59,6 +64,7 @@ class BertClassifier(Task):
         # === Config ===
         self.encoder = encoder
         self.head = head
+        self.head_initializer = head_initializer
         self.num_classes = num_classes
         self.pooling = pooling
         self.dropout = dropout
@@ -71,5 +77,6 @@ class BertClassifier(Task):
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def get_config(self):
-        return {**self._base_config(), "num_classes": self.num_classes, "pooling": self.pooling,
+        return {**self._base_config(), "head_initializer": self.head_initializer,
+                "num_classes": self.num_classes, "pooling": self.pooling,
                 "dropout": self.dropout, "label_names": self.label_names}

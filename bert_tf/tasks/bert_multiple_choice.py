@@ -28,6 +28,9 @@ class BertMultipleChoice(Task):
         encoder: `BertEncoder`.
         pooling: str. See `BertClassifier`. Defaults to `"cls"`.
         dropout: float. Dropout before the scoring layer. Defaults to 0.1.
+        head_initializer: str. The head's kernel initializer: `"glorot_uniform"` (Keras' Dense default, as
+            keras-hub) or `"truncated_normal"` (google-research/bert: stddev `initializer_range`). Defaults to
+            `"glorot_uniform"` (see README, "Fine-tuning recipe").
 
     Inputs: dict of int32 `(B, C, T)` `token_ids`, `segment_ids`, `padding_mask`. Output: logits `(B, C)`.
     Labels: int `(B,)`, the index of the right choice.
@@ -41,14 +44,15 @@ class BertMultipleChoice(Task):
     (1, 3)
     """
 
-    def __init__(self, encoder, pooling="cls", dropout=0.1, **kwargs):
+    def __init__(self, encoder, pooling="cls", dropout=0.1, head_initializer="glorot_uniform", **kwargs):
         self._check_encoder(encoder, type(self).__name__)
         dtype = kwargs.pop("dtype", None) or encoder.dtype_policy
 
         # === Layers ===
         flatten = {name: _FlattenChoices(name=f"flatten_{name}") for name in features.ENCODER_INPUTS}
         head = MultipleChoiceHead(pooling=pooling, dropout=dropout,
-                                  initializer_range=encoder.bert_config.initializer_range, dtype=dtype,
+                                  initializer_range=encoder.bert_config.initializer_range,
+                                  kernel_initializer=head_initializer, dtype=dtype,
                                   name="multiple_choice_head")
 
         # === Functional Model ===
@@ -63,6 +67,7 @@ class BertMultipleChoice(Task):
         # === Config ===
         self.encoder = encoder
         self.head = head
+        self.head_initializer = head_initializer
         self.pooling = pooling
         self.dropout = dropout
 
@@ -73,4 +78,5 @@ class BertMultipleChoice(Task):
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def get_config(self):
-        return {**self._base_config(), "pooling": self.pooling, "dropout": self.dropout}
+        return {**self._base_config(), "head_initializer": self.head_initializer,
+                "pooling": self.pooling, "dropout": self.dropout}

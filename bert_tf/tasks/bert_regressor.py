@@ -15,6 +15,9 @@ class BertRegressor(Task):
         encoder: `BertEncoder`.
         pooling: str. See `BertClassifier`. Defaults to `"cls"`.
         dropout: float. Dropout on the pooled vector. Defaults to 0.1.
+        head_initializer: str. The head's kernel initializer: `"glorot_uniform"` (Keras' Dense default, as
+            keras-hub) or `"truncated_normal"` (google-research/bert: stddev `initializer_range`). Defaults to
+            `"glorot_uniform"` (see README, "Fine-tuning recipe").
 
     Inputs: dict of int32 `(B, T)` `token_ids`, `segment_ids`, `padding_mask`. Output: scores `(B, 1)`.
     Default metrics: mean squared error, mean absolute error (Pearson/Spearman are corpus-level: compute
@@ -29,13 +32,14 @@ class BertRegressor(Task):
     (1, 1)
     """
 
-    def __init__(self, encoder, pooling="cls", dropout=0.1, **kwargs):
+    def __init__(self, encoder, pooling="cls", dropout=0.1, head_initializer="glorot_uniform", **kwargs):
         self._check_encoder(encoder, type(self).__name__)
         dtype = kwargs.pop("dtype", None) or encoder.dtype_policy
 
         # === Layers ===
         head = ClassificationHead(1, pooling=pooling, dropout=dropout,
-                                  initializer_range=encoder.bert_config.initializer_range, dtype=dtype,
+                                  initializer_range=encoder.bert_config.initializer_range,
+                                  kernel_initializer=head_initializer, dtype=dtype,
                                   name="regression_head")
 
         # === Functional Model ===
@@ -48,6 +52,7 @@ class BertRegressor(Task):
         # === Config ===
         self.encoder = encoder
         self.head = head
+        self.head_initializer = head_initializer
         self.pooling = pooling
         self.dropout = dropout
 
@@ -58,4 +63,5 @@ class BertRegressor(Task):
         return [keras.metrics.MeanSquaredError(name="mse"), keras.metrics.MeanAbsoluteError(name="mae")]
 
     def get_config(self):
-        return {**self._base_config(), "pooling": self.pooling, "dropout": self.dropout}
+        return {**self._base_config(), "head_initializer": self.head_initializer,
+                "pooling": self.pooling, "dropout": self.dropout}

@@ -22,6 +22,9 @@ class BertSpanQA(Task):
 
     Args:
         encoder: `BertEncoder`.
+        head_initializer: str. The head's kernel initializer: `"glorot_uniform"` (Keras' Dense default, as
+            keras-hub) or `"truncated_normal"` (google-research/bert: stddev `initializer_range`). Defaults to
+            `"glorot_uniform"` (see README, "Fine-tuning recipe").
 
     Inputs: dict of int32 `(B, T)` `token_ids`, `segment_ids`, `padding_mask`.
     Outputs: dict `start_logits` `(B, T)`, `end_logits` `(B, T)` (padding positions are -10000).
@@ -36,12 +39,13 @@ class BertSpanQA(Task):
     ((1, 6), (1, 6))
     """
 
-    def __init__(self, encoder, **kwargs):
+    def __init__(self, encoder, head_initializer="glorot_uniform", **kwargs):
         self._check_encoder(encoder, type(self).__name__)
         dtype = kwargs.pop("dtype", None) or encoder.dtype_policy
 
         # === Layers ===
-        head = SpanHead(initializer_range=encoder.bert_config.initializer_range, dtype=dtype, name="span_head")
+        head = SpanHead(initializer_range=encoder.bert_config.initializer_range, kernel_initializer=head_initializer,
+                        dtype=dtype, name="span_head")
 
         # === Functional Model ===
         inputs = self._encoder_inputs()
@@ -52,6 +56,7 @@ class BertSpanQA(Task):
         # === Config ===
         self.encoder = encoder
         self.head = head
+        self.head_initializer = head_initializer
 
     def default_loss(self):
         return {START_LOGITS: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -65,4 +70,4 @@ class BertSpanQA(Task):
                 END_LOGITS: [keras.metrics.SparseCategoricalAccuracy(name="end_accuracy")]}
 
     def get_config(self):
-        return self._base_config()
+        return {**self._base_config(), "head_initializer": self.head_initializer}

@@ -23,6 +23,9 @@ class BertTokenClassifier(Task):
         encoder: `BertEncoder`.
         num_classes: int. Number of tags.
         dropout: float. Dropout before the output layer. Defaults to 0.1.
+        head_initializer: str. The head's kernel initializer: `"glorot_uniform"` (Keras' Dense default, as
+            keras-hub) or `"truncated_normal"` (google-research/bert: stddev `initializer_range`). Defaults to
+            `"glorot_uniform"` (see README, "Fine-tuning recipe").
         label_names: optional list of str, the tag names (`"O"`, `"B-PER"`, ...; BIO or BIOES).
 
     Inputs: dict of int32 `(B, T)` `token_ids`, `segment_ids`, `padding_mask`. Output: logits `(B, T, num_classes)`.
@@ -36,7 +39,8 @@ class BertTokenClassifier(Task):
     (1, 5, 5)
     """
 
-    def __init__(self, encoder, num_classes, dropout=0.1, label_names=None, **kwargs):
+    def __init__(self, encoder, num_classes, dropout=0.1, label_names=None, head_initializer="glorot_uniform",
+                 **kwargs):
         self._check_encoder(encoder, type(self).__name__)
         if label_names is not None:
             label_names = [str(name) for name in label_names]
@@ -46,7 +50,8 @@ class BertTokenClassifier(Task):
 
         # === Layers ===
         head = TokenClassificationHead(num_classes, dropout=dropout,
-                                       initializer_range=encoder.bert_config.initializer_range, dtype=dtype,
+                                       initializer_range=encoder.bert_config.initializer_range,
+                                  kernel_initializer=head_initializer, dtype=dtype,
                                        name="token_classification_head")
 
         # === Functional Model ===
@@ -58,6 +63,7 @@ class BertTokenClassifier(Task):
         # === Config ===
         self.encoder = encoder
         self.head = head
+        self.head_initializer = head_initializer
         self.num_classes = num_classes
         self.dropout = dropout
         self.label_names = label_names
@@ -69,5 +75,6 @@ class BertTokenClassifier(Task):
         return [TokenAccuracy(ignore_class=IGNORE_LABEL)]
 
     def get_config(self):
-        return {**self._base_config(), "num_classes": self.num_classes, "dropout": self.dropout,
+        return {**self._base_config(), "head_initializer": self.head_initializer,
+                "num_classes": self.num_classes, "dropout": self.dropout,
                 "label_names": self.label_names}
