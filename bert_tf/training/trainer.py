@@ -21,15 +21,32 @@ optimizer, so the optimizer's `global_clipnorm` clips the global gradient (Keras
 share) and with equal micro-batches and a mean loss the update equals one step on the large batch. Under
 `mixed_float16` the optimizer is wrapped in `keras.optimizers.LossScaleOptimizer`.
 
-Checkpoints (`tf.train.Checkpoint` of model, optimizer, step counter and, with one replica, the *input
-iterator*; multi-replica runs re-position the input by skipping the consumed batches) are written by a
-`tf.train.CheckpointManager` every `save_checkpoints_steps`, at the end, and when SIGINT/SIGTERM arrives (the
+Checkpoints (`tf.train.Checkpoint` of model, optimizer, step counter, the *resume state* and, with one replica,
+the *input iterator*; multi-replica runs re-position the input by skipping the consumed batches) are written by
+a `tf.train.CheckpointManager` every `save_checkpoints_steps`, at the end, and when SIGINT/SIGTERM arrives (the
 handler sets a flag; the loop finishes its step, saves and returns `interrupted=True`). Rerunning the same
-command restores the latest checkpoint: step, weights, optimizer slots and the dataset position. TF writes a
-checkpoint's files first and only then rewrites the `checkpoint` state file (atomically), so a crash mid-save
-leaves the previous checkpoint as the latest; a checkpoint that is present but unreadable (truncated, corrupt)
-is reported and the previous good one is used. Under multi-worker training every worker takes part in saving
-(TF requires it) but only the chief's copy is kept; only the chief writes summaries and `eval_results.json`.
+command restores the latest checkpoint: step, weights, optimizer slots, the dataset position (with the
+shuffle buffer and its RNG) and the resume state: every Keras `SeedGenerator` of the model (the dropout RNG
+states, which `tf.train.Checkpoint` does not reach through Keras 3 layers) and the running loss/metric sums of
+the current logging window. So with one replica a resumed run takes the same steps as an uninterrupted one:
+the same batches, the same dropout masks, bit-identical losses and weights (tests/training/test_trainer.py).
+Not exact, and why: multi-replica runs re-create the input and skip the consumed batches (exact only for a
+deterministic pipeline, e.g. a seeded shuffle); parameter-server runs restart the input (which worker ran which
+step is not recorded); random ops with stateful RNG *inside* the input pipeline (e.g. pre-training's
+`--dynamic_masking`) are not in tf.data's iterator checkpoint; a checkpoint written before the resume state
+existed restores without it (a warning says so).
+
+Which checkpoint: the newest readable one among those the `checkpoint` state file lists and the
+`ckpt-<step>.index` files (with all their data shards) in the directory, so a state file that is missing,
+unreadable (garbled, binary) or stale does not restart training at step 0 (a warning names what was found;
+an unreadable state file with no checkpoint beside it is a `CheckpointError`). TF writes a checkpoint's files
+first and only then rewrites the state file (atomically), so a crash mid-save leaves the previous checkpoint
+as the latest; a checkpoint that is present but unreadable (truncated, corrupt) is reported and the previous
+good one is used. Nothing newer than the restored checkpoint is ever deleted or overwritten: unreadable newer
+ones are renamed `ckpt-<step>.unreadable-<time>.*` (kept for inspection), and the state file is rewritten to
+list the restored checkpoint and the older ones, which the manager then rotates as usual. Under multi-worker
+training every worker takes part in saving (TF requires it) but only the chief's copy is kept (and only the
+chief renames or rewrites anything); only the chief writes summaries and `eval_results.json`.
 
 Under `ParameterServerStrategy` (asynchronous) the trainer runs on the chief only: it schedules each step on
 whichever worker is free through a `ClusterCoordinator` (every step up to the next log or checkpoint point,
@@ -43,6 +60,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import signal
 import sys
@@ -51,14 +69,19 @@ import time
 
 import keras
 import tensorflow as tf
+from google.protobuf import text_format
 from tensorflow.core.framework import summary_pb2
+from tensorflow.python.training.checkpoint_state_pb2 import CheckpointState
 
 from bert_tf.training import distribute
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "ckpt"
+STATE_FILE = "checkpoint"  # tf.train.CheckpointManager's state file
 EVAL_RESULTS_FILE = "eval_results.json"
+_CHECKPOINT_PREFIX = re.compile(rf"^{re.escape(CHECKPOINT_NAME)}-(\d+)$")
+_DATA_SHARD = re.compile(r"\.data-(\d{5})-of-(\d{5})$")
 
 
 class CheckpointError(RuntimeError):
@@ -176,14 +199,18 @@ class Trainer:
         trackables = {"model": model, "optimizer": self.optimizer, "step": self.step}
         if self.iterator_in_checkpoint and self._train_iterator is not None:
             trackables["train_iterator"] = self._train_iterator
-        self.checkpoint = tf.train.Checkpoint(**trackables)
+        # Restored on its own (`restore`), so a checkpoint written before it existed still restores.
+        resume_variables = self._resume_variables()
+        self._resume_state = tf.train.Checkpoint(**{f"v{i}": v for i, v in enumerate(resume_variables)})
+        self._has_resume_state = bool(resume_variables)
+        self._core_checkpoint = tf.train.Checkpoint(**trackables)
+        self._resume_checkpoint = tf.train.Checkpoint(resume_state=self._resume_state)
+        self.checkpoint = tf.train.Checkpoint(**trackables, resume_state=self._resume_state)  # what is saved
         if self.is_chief:
             self._save_dir = model_dir
         else:  # Every worker must save (collectives), but only the chief's files are kept.
             self._save_dir = os.path.join(model_dir, ".worker_tmp", f"worker_{distribute.task_id(self.strategy)}")
-        self.manager = tf.train.CheckpointManager(self.checkpoint, directory=self._save_dir,
-                                                  max_to_keep=self.max_checkpoints_to_keep,
-                                                  checkpoint_name=CHECKPOINT_NAME)
+        self.manager = None  # made by `restore` (which first repairs a missing or unreadable state file)
         self._grad_fn = tf.function(self._forward_backward, jit_compile=True) if self.jit_compile \
             else self._forward_backward
         self._train_loop_fn = tf.function(self._train_loop)
@@ -200,6 +227,20 @@ class Trainer:
                 f"{type(inner).__name__} has no _all_reduce_sum_gradients: this Keras version is not supported "
                 "for multi-replica training by bert_tf's Trainer (gradients would be all-reduced twice)")
         inner._all_reduce_sum_gradients = lambda grads_and_vars: list(grads_and_vars)
+
+    def _resume_variables(self):
+        """What a bit-exact resume needs beyond weights, optimizer, step and input: the state of every Keras
+        `SeedGenerator` of the model (`model.variables` minus `model.weights`: the dropout RNGs) and the running
+        sums of the training loss and the model's metrics (the current logging window). In a fixed order: the
+        same model gives the same list."""
+        weights = {id(w) for w in self.model.weights}
+        seeds = [v for v in self.model.variables if id(v) not in weights]
+        found, seen = [], set()
+        for v in seeds + list(self._train_loss.variables) + list(self.model.metrics_variables):
+            if id(v) not in seen:
+                seen.add(id(v))
+                found.append(v)
+        return found
 
     def _build_model_state(self, dataset):
         """One eager forward pass on one batch so lazily-built losses/metrics create their variables here,
@@ -294,37 +335,117 @@ class Trainer:
     def restore(self):
         """Restores the newest readable checkpoint in `model_dir`, if any. Returns its path or None.
 
-        A checkpoint listed in the state file whose files are missing, truncated or corrupt is skipped with a
-        warning naming it and the problem; the previous one is tried. If checkpoints exist and none is
-        readable, raises `CheckpointError`.
+        The candidates are the checkpoints the `checkpoint` state file lists and the `ckpt-<step>` checkpoints
+        found on disk (an index file and all its data shards), newest step first: a missing, unreadable or
+        stale state file does not hide them (a warning names the state file and the checkpoints found). A
+        candidate whose files are missing, truncated or corrupt is skipped with a warning naming it and the
+        problem; the previous one is tried. Raises `CheckpointError` if checkpoints exist and none is readable,
+        or if the state file is unreadable and there is no checkpoint at all.
+
+        On the chief, unreadable candidates newer than the restored one are renamed aside (never deleted or
+        overwritten by the steps trained next) and the state file is rewritten when it did not list exactly
+        the restored checkpoint and the older ones.
         """
         self._restored = True
-        state = tf.train.get_checkpoint_state(self.model_dir)
-        if state is None or not state.model_checkpoint_path:
+        state_path = os.path.join(self.model_dir, STATE_FILE)
+        state, state_problem = _read_state_file(self.model_dir)
+        listed = _state_paths(state, self.model_dir) if state is not None else []
+        on_disk = _scan_checkpoints(self.model_dir)
+        candidates = _newest_first(listed + [p for p in on_disk if p not in listed])
+        if state_problem is not None or (state is None and candidates):
+            what = f"is unreadable ({state_problem})" if state_problem is not None else "is missing"
+            if not candidates:
+                raise CheckpointError(
+                    f"the checkpoint state file {state_path} {what} and {self.model_dir} holds no "
+                    f"{CHECKPOINT_NAME}-<step> checkpoint to resume from; delete {state_path} to start training "
+                    "afresh in this directory")
+            self._warn(f"the checkpoint state file {state_path} {what}; found "
+                       f"{', '.join(os.path.basename(p) for p in candidates)} in {self.model_dir}: restoring the "
+                       "newest readable one")
+        elif listed:
+            unlisted = [p for p in on_disk if p not in listed and _step_of(p) > _step_of(listed[-1])]
+            if unlisted:
+                self._warn(f"{', '.join(os.path.basename(p) for p in unlisted)} in {self.model_dir} "
+                           f"{'is' if len(unlisted) == 1 else 'are'} newer than the state file's latest "
+                           f"{os.path.basename(listed[-1])} (a save interrupted before it was recorded?): trying "
+                           f"{'it' if len(unlisted) == 1 else 'them'} first")
+        if not candidates:
+            self._make_manager()
             return None
-        candidates = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
-        if state.model_checkpoint_path not in candidates:
-            candidates.append(state.model_checkpoint_path)
-        candidates = [c if os.path.isabs(c) else os.path.join(self.model_dir, c) for c in candidates]
         problems = []
-        for path in reversed(candidates):
+        for i, path in enumerate(candidates):
             try:
-                status = self.checkpoint.restore(path)
-                status.assert_existing_objects_matched()
+                # expect_partial: the resume state is restored next, by its own root (no "unused value" warnings)
+                self._core_checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
             except (tf.errors.OpError, ValueError, AssertionError, IndexError, KeyError, OSError) as e:
-                message = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-                problem = f"checkpoint {path} is unreadable ({type(e).__name__}: {message})"
+                problem = f"checkpoint {path} is unreadable ({_first_line(e)})"
                 problems.append(problem)
-                logger.warning("%s; trying the previous checkpoint", problem)
-                print(f"WARNING: {problem}; trying the previous checkpoint", file=sys.stderr)
+                self._warn(f"{problem}; trying the previous checkpoint")
                 continue
+            self._restore_resume_state(path)
             self.restored_from = path
             logger.info("restored %s at step %d", path, int(self.step.numpy()))
+            if self.is_chief:
+                self._settle_checkpoints(path, newer=candidates[:i], older=candidates[i + 1:], state=state)
+            self._make_manager()
             return path
         raise CheckpointError(f"no readable checkpoint in {self.model_dir}: " + "; ".join(problems))
 
+    def _restore_resume_state(self, path):
+        """The dropout RNG states and metric sums (see `_resume_variables`); a checkpoint without them (written
+        before they were saved) still restores, with a warning that the resume is not bit-exact."""
+        if not self._has_resume_state:
+            return
+        try:
+            self._resume_checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
+        except (tf.errors.OpError, ValueError, AssertionError, IndexError, KeyError, OSError) as e:
+            self._warn(f"checkpoint {path} has no usable resume state ({_first_line(e)}): the dropout RNG and the "
+                       "logged averages restart, so this run is not bit-identical to an uninterrupted one")
+
+    def _settle_checkpoints(self, restored, newer, older, state):
+        """Chief only, after restoring `restored`: renames the unreadable `newer` candidates aside (so the steps
+        trained next cannot overwrite them, nor the manager delete them) and rewrites the state file when it
+        does not list exactly `older` + `restored`, so the manager rotates those as usual."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for path in newer:
+            moved = _move_checkpoint_aside(path, f"unreadable-{stamp}")
+            if moved:
+                self._warn(f"kept the unreadable checkpoint {path} as {moved}.* (nothing newer than the restored "
+                           f"{os.path.basename(restored)} is deleted or overwritten)")
+        keep = list(reversed(older)) + [restored]
+        if state is not None and _state_paths(state, self.model_dir) == keep and \
+                _state_paths(state, self.model_dir, latest_only=True) == [restored]:
+            return
+        timestamps = [_mtime(p) for p in keep]
+        tf.__internal__.train.update_checkpoint_state(
+            self.model_dir, model_checkpoint_path=restored, all_model_checkpoint_paths=keep,
+            all_model_checkpoint_timestamps=timestamps, last_preserved_timestamp=min(timestamps) - 1.0,
+            save_relative_paths=True)
+        logger.info("rewrote %s: %s", os.path.join(self.model_dir, STATE_FILE),
+                    ", ".join(os.path.basename(p) for p in keep))
+
+    def _make_manager(self):
+        """The `CheckpointManager` that writes and rotates checkpoints (reads the state file: after `restore`)."""
+        if not self.is_chief:  # a temporary folder emptied after every save: a leftover is stale
+            shutil.rmtree(self._save_dir, ignore_errors=True)
+        else:
+            _, problem = _read_state_file(self._save_dir)
+            if problem is not None:
+                raise CheckpointError(f"the checkpoint state file {os.path.join(self._save_dir, STATE_FILE)} is "
+                                      f"unreadable ({problem}): call restore() first, which rebuilds it")
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory=self._save_dir,
+                                                  max_to_keep=self.max_checkpoints_to_keep,
+                                                  checkpoint_name=CHECKPOINT_NAME)
+
+    @staticmethod
+    def _warn(message):
+        logger.warning("%s", message)
+        print(f"WARNING: {message}", file=sys.stderr)
+
     def save(self):
         """Writes a checkpoint at the current step (every worker calls this; only the chief's is kept)."""
+        if self.manager is None:
+            self._make_manager()
         step = int(self.step.numpy())
         path = self.manager.save(checkpoint_number=step)
         if not self.is_chief:
@@ -521,6 +642,104 @@ class Trainer:
             for name, value in logs.items():
                 if isinstance(value, (int, float)):
                     _write_scalar(name, value, step)
+
+
+def _first_line(e):
+    """`Type: first line of the message` (at most 300 characters) of an exception."""
+    message = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+    return f"{type(e).__name__}: {message}" if message else type(e).__name__
+
+
+def _read_state_file(directory):
+    """`(CheckpointState or None, problem or None)` of `directory/checkpoint`; `(None, None)` if there is none.
+
+    Unlike `tf.train.get_checkpoint_state` (which turns a garbled file into None, i.e. "no checkpoint", and
+    raises `UnicodeDecodeError` on a binary one), every unreadable file is reported as a problem."""
+    path = os.path.join(directory, STATE_FILE)
+    try:
+        if not tf.io.gfile.exists(path):
+            return None, None
+        with tf.io.gfile.GFile(path, "rb") as f:
+            raw = f.read()
+    except (tf.errors.OpError, OSError) as e:
+        return None, f"cannot be read: {_first_line(e)}"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return None, f"not UTF-8 text: byte {e.start} is 0x{raw[e.start]:02x}"
+    state = CheckpointState()
+    try:
+        text_format.Parse(text, state)
+    except text_format.ParseError as e:
+        return None, f"not a checkpoint state: {str(e).splitlines()[0][:200]}"
+    if not state.model_checkpoint_path:
+        return None, "it names no checkpoint"
+    return state, None
+
+
+def _state_paths(state, directory, latest_only=False):
+    """The state file's checkpoints, oldest first, as paths in `directory` (the latest one last); with
+    `latest_only`, just `[the latest]`."""
+    if latest_only:
+        paths = [state.model_checkpoint_path]
+    else:
+        paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
+        if state.model_checkpoint_path not in paths:
+            paths.append(state.model_checkpoint_path)
+    return [p if os.path.isabs(p) else os.path.join(directory, p) for p in paths]
+
+
+def _scan_checkpoints(directory):
+    """The `ckpt-<step>` checkpoints in `directory` that have an index file and every data shard, oldest first."""
+    try:
+        names = set(tf.io.gfile.listdir(directory))
+    except (tf.errors.OpError, OSError):
+        return []
+    found = []
+    for name in names:
+        if not name.endswith(".index"):
+            continue
+        prefix = name[:-len(".index")]
+        if not _CHECKPOINT_PREFIX.match(prefix):
+            continue
+        shards = [_DATA_SHARD.search(n) for n in names if n.startswith(prefix + ".data-")]
+        counts = {int(m.group(2)) for m in shards if m}
+        if len(counts) != 1 or {int(m.group(1)) for m in shards if m} != set(range(counts.pop())):
+            continue
+        found.append(os.path.join(directory, prefix))
+    return sorted(found, key=_step_of)
+
+
+def _step_of(path):
+    match = _CHECKPOINT_PREFIX.match(os.path.basename(path))
+    return int(match.group(1)) if match else -1
+
+
+def _newest_first(paths):
+    """Highest step first; paths not named `ckpt-<step>` last, latest listed first (a stable sort)."""
+    return [p for _, p in sorted(enumerate(paths), key=lambda ip: (_step_of(ip[1]), ip[0]), reverse=True)]
+
+
+def _mtime(prefix):
+    try:
+        return tf.io.gfile.stat(prefix + ".index").mtime_nsec / 1e9
+    except (tf.errors.OpError, OSError):
+        return time.time()
+
+
+def _move_checkpoint_aside(prefix, tag):
+    """Renames the files of checkpoint `prefix` to `prefix.<tag>.*` (still a loadable checkpoint prefix, no
+    longer `ckpt-<step>`); returns the new prefix, or None if it had no files."""
+    directory, base = os.path.split(prefix)
+    try:
+        names = [n for n in tf.io.gfile.listdir(directory) if n.startswith(base + ".") and (
+            n == base + ".index" or n.startswith(base + ".data-"))]
+    except (tf.errors.OpError, OSError):
+        return None
+    for name in names:
+        tf.io.gfile.rename(os.path.join(directory, name),
+                           os.path.join(directory, f"{base}.{tag}{name[len(base):]}"), overwrite=False)
+    return f"{prefix}.{tag}" if names else None
 
 
 def _write_scalar(name, value, step):

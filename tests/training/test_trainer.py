@@ -4,6 +4,7 @@ checkpoints, signals, eval results, summaries, mixed precision and XLA."""
 import glob
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -193,3 +194,174 @@ def test_jit_compile_matches_eager_graph(tmp_path):
     xla.train()
     for a, b in zip(plain.model.get_weights(), xla.model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+# === Issue 14 E: the checkpoint state file missing, garbled or binary; stale; newer checkpoints never lost ===
+def _damage_state_file(model_dir, how):
+    path = model_dir / "checkpoint"
+    if how == "deleted":
+        path.unlink()
+    elif how == "garbled":
+        path.write_text("model_checkpoint_path: ckpt-30\nthis is {{ not a checkpoint state\n")
+    else:  # binary garbage
+        path.write_bytes(bytes(range(256)) * 8)
+
+
+def _checkpoint_files(model_dir, step):
+    return {p.name: p.read_bytes() for p in model_dir.iterdir() if p.name.startswith(f"ckpt-{step}.")}
+
+
+@pytest.mark.parametrize("how", ["deleted", "garbled", "binary"])
+def test_state_file_lost_resumes_from_the_newest_checkpoint_on_disk(tmp_path, capsys, how):
+    _trainer(tmp_path, steps=30, save_checkpoints_steps=10, max_checkpoints_to_keep=2).train()
+    ckpt_30 = _checkpoint_files(tmp_path, 30)
+    assert ckpt_30 and _checkpoint_files(tmp_path, 20) and not _checkpoint_files(tmp_path, 10)
+    _damage_state_file(tmp_path, how)
+    capsys.readouterr()
+
+    trainer = _trainer(tmp_path, steps=40, save_checkpoints_steps=10, max_checkpoints_to_keep=2)
+    result = trainer.train()
+    # Resumed at 30 (not restarted at 0), with a warning naming the state file and what was found.
+    assert trainer.restored_from == str(tmp_path / "ckpt-30") and result["step"] == 40
+    err = capsys.readouterr().err
+    state = tmp_path / "checkpoint"
+    assert f"the checkpoint state file {state} {'is missing' if how == 'deleted' else 'is unreadable'}" in err, err
+    assert "found ckpt-30, ckpt-20" in err and "restoring the newest readable one" in err, err
+    if how == "binary":
+        assert "not UTF-8" in err
+    # ckpt-30 was not overwritten; the rebuilt state file made ckpt-20 a managed checkpoint again, so the
+    # manager rotated it out as usual (max_checkpoints_to_keep=2) and lists 30 and 40.
+    assert _checkpoint_files(tmp_path, 30) == ckpt_30
+    assert tf.train.get_checkpoint_state(str(tmp_path)).all_model_checkpoint_paths == [
+        str(tmp_path / "ckpt-30"), str(tmp_path / "ckpt-40")]
+    assert not _checkpoint_files(tmp_path, 20) and not _checkpoint_files(tmp_path, 10)
+
+
+@pytest.mark.parametrize("how", ["garbled", "binary"])
+def test_unreadable_state_file_without_checkpoints_is_a_clear_error(tmp_path, how):
+    (tmp_path / "checkpoint").write_text("")
+    _damage_state_file(tmp_path, how)
+    with pytest.raises(CheckpointError, match=f"the checkpoint state file {tmp_path / 'checkpoint'} is unreadable"
+                                              r" \(.*\) and .* holds no ckpt-<step> checkpoint"):
+        _trainer(tmp_path, steps=5).train()
+    # Missing, with no checkpoint: a fresh start, as always.
+    (tmp_path / "checkpoint").unlink()
+    assert _trainer(tmp_path, steps=2).train()["step"] == 2
+
+
+def test_stale_state_file_does_not_hide_a_newer_checkpoint(tmp_path, capsys):
+    _trainer(tmp_path, steps=30, save_checkpoints_steps=10).train()
+    ckpt_30 = _checkpoint_files(tmp_path, 30)
+    # As if killed after ckpt-30's files were written but before the state file named it.
+    tf.__internal__.train.update_checkpoint_state(str(tmp_path), "ckpt-20", ["ckpt-10", "ckpt-20"],
+                                                  save_relative_paths=True)
+    trainer = _trainer(tmp_path, steps=40, save_checkpoints_steps=10)
+    assert trainer.restore() == str(tmp_path / "ckpt-30") and int(trainer.step.numpy()) == 30
+    assert "ckpt-30 in" in capsys.readouterr().err
+    trainer.train()
+    assert _checkpoint_files(tmp_path, 30) == ckpt_30
+    assert [os.path.basename(p) for p in tf.train.get_checkpoint_state(str(tmp_path)).all_model_checkpoint_paths] \
+        == ["ckpt-10", "ckpt-20", "ckpt-30", "ckpt-40"]
+
+
+def test_unreadable_newer_checkpoint_is_kept_aside_not_overwritten(tmp_path, capsys):
+    _trainer(tmp_path, steps=6, save_checkpoints_steps=3).train()
+    data_file = glob.glob(str(tmp_path / "ckpt-6.data-*"))[0]
+    with open(data_file, "r+b") as f:
+        f.truncate(os.path.getsize(data_file) // 2)
+    damaged = _checkpoint_files(tmp_path, 6)
+    trainer = _trainer(tmp_path, steps=9, save_checkpoints_steps=3)
+    result = trainer.train()
+    assert trainer.restored_from.endswith("ckpt-3") and result["step"] == 9
+    err = capsys.readouterr().err
+    assert "ckpt-6 is unreadable" in err and "kept the unreadable checkpoint" in err
+    # The damaged files survive under another name (still a checkpoint prefix, no longer ckpt-<step>) ...
+    aside = sorted(p.name for p in tmp_path.iterdir() if ".unreadable-" in p.name)
+    assert len(aside) == 2 and all(name.startswith("ckpt-6.unreadable-") for name in aside), aside
+    assert sorted(damaged.values()) == sorted((tmp_path / name).read_bytes() for name in aside)
+    # ... and training wrote a new, readable ckpt-6 beside them.
+    assert _trainer(tmp_path, steps=6).restore().endswith("ckpt-9")
+    assert tf.train.load_checkpoint(str(tmp_path / "ckpt-6")).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 6
+
+
+# === Issue 14 F: resume is bit-exact (dropout RNG state, input position, logging window) ===
+def _bert_trainer(model_dir, total, **kwargs):
+    """A tiny BERT classifier with dropout (hidden 12, heads 3, intermediate 37, vocab 41, seq 7), built from
+    the same seed every time: what a rerun of the same command builds before it restores."""
+    from bert_tf import BertConfig, BertEncoder
+    from bert_tf.tasks import BertClassifier
+
+    rng = np.random.default_rng(3)
+    ids = rng.integers(4, 41, size=(24, 7)).astype("int32")
+    mask = np.ones_like(ids)
+    mask[::3, 5:] = 0
+    x = {"token_ids": ids * mask, "segment_ids": np.zeros_like(ids), "padding_mask": mask}
+    y = rng.integers(0, 5, size=(24,)).astype("int32")
+    keras.utils.set_random_seed(5)
+    encoder = BertEncoder.from_bert_config(BertConfig.preset("test", vocab_size=41))
+    assert encoder.bert_config.hidden_dropout_prob > 0
+    model = BertClassifier(encoder, num_classes=5)
+    model.compile()
+    ds = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(24, seed=1, reshuffle_each_iteration=True).repeat()
+          .batch(4))
+    kwargs.setdefault("progress", False)
+    kwargs.setdefault("handle_signals", False)
+    return Trainer(model, create_optimizer(1e-3, total, 2), ds, model_dir=str(model_dir), num_train_steps=total,
+                   eval_dataset=tf.data.Dataset.from_tensor_slices((x, y)).batch(8), **kwargs)
+
+
+def _step_losses(trainer, first, last, save_at=None):
+    """Trains steps first..last one segment at a time; the loss of each step (log_every_steps=1)."""
+    losses = []
+    for step in range(first, last + 1):
+        trainer.num_train_steps = step
+        losses.append(trainer.train(save_at_end=step == save_at)["metrics"]["loss"])
+    return losses
+
+
+def test_resume_is_bit_exact(tmp_path):
+    """Stopped after step K and resumed, the steps after K have the same losses, the model the same weights and
+    optimizer state, bit for bit. Exact equality, no tolerance: both runs do the same float operations in the
+    same order, and a different dropout mask moves this tiny model's loss by ~1e-4 (the check below), far
+    above any rounding."""
+    total, k = 10, 4
+    straight = _bert_trainer(tmp_path / "straight", total, log_every_steps=1, save_checkpoints_steps=100)
+    expected = _step_losses(straight, 1, total)
+
+    first = _bert_trainer(tmp_path / "resumed", total, log_every_steps=1, save_checkpoints_steps=100)
+    assert _step_losses(first, 1, k, save_at=k) == expected[:k]
+    resumed = _bert_trainer(tmp_path / "resumed", total, log_every_steps=1, save_checkpoints_steps=100)
+    assert resumed.restore().endswith(f"ckpt-{k}")
+    assert _step_losses(resumed, k + 1, total) == expected[k:]
+    for a, b in zip(straight.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(straight.optimizer.variables, resumed.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert straight.evaluate() == resumed.evaluate()
+
+    # The comparison has teeth: without the dropout RNG state the resumed steps draw other masks.
+    blind = _bert_trainer(tmp_path / "blind", total, log_every_steps=1, save_checkpoints_steps=100)
+    blind._has_resume_state = False  # restores weights, optimizer, step and input position only
+    shutil.copytree(tmp_path / "resumed", tmp_path / "blind", dirs_exist_ok=True)
+    for name in os.listdir(tmp_path / "blind"):
+        if name.startswith(f"ckpt-{total}."):
+            os.remove(tmp_path / "blind" / name)
+    tf.__internal__.train.update_checkpoint_state(str(tmp_path / "blind"), f"ckpt-{k}", [f"ckpt-{k}"],
+                                                  save_relative_paths=True)
+    assert blind.restore().endswith(f"ckpt-{k}")
+    assert _step_losses(blind, k + 1, total) != expected[k:]
+
+
+def test_resume_mid_logging_window_logs_the_same_averages(tmp_path):
+    """A checkpoint between two log points (save every 3, log every 5): the resumed run's window average at
+    step 10 still covers steps 6-10, as the uninterrupted run's does."""
+    straight = _bert_trainer(tmp_path / "straight", 10, log_every_steps=5, save_checkpoints_steps=3)
+    expected = straight.train()["metrics"]
+    stopped = _bert_trainer(tmp_path / "resumed", 10, log_every_steps=5, save_checkpoints_steps=3)
+    stopped.num_train_steps = 7
+    stopped.train(save_at_end=False)  # checkpoints 3 and 6; step 7 is lost, as in a kill -9
+    resumed = _bert_trainer(tmp_path / "resumed", 10, log_every_steps=5, save_checkpoints_steps=3)
+    got = resumed.train()
+    assert resumed.restored_from.endswith("ckpt-6")
+    assert {k: v for k, v in got["metrics"].items() if k != "steps_per_second"} == {
+        k: v for k, v in expected.items() if k != "steps_per_second"}
