@@ -201,6 +201,16 @@ def _corrupt_run(d):
            '"ckpt-10"\nall_model_checkpoint_paths: "ckpt-20"\n')
 
 
+def _unreadable_run_state(d):
+    """Issue 14 E: run folders whose resume state is damaged and that hold no checkpoint: a binary `checkpoint`
+    state file (pre-training's `training/`), a garbled one (fine-tuning), and a truncated `history.json`."""
+    for run in ("state_binary_run/training", "state_garbled_run", "history_truncated_run"):
+        os.makedirs(os.path.join(d, run))
+    _write_bytes(os.path.join(d, "state_binary_run", "training", "checkpoint"), bytes(range(256)) * 4)
+    _write(os.path.join(d, "state_garbled_run", "checkpoint"), "model_checkpoint_path: ckpt-20 {{ garbage\n")
+    _write(os.path.join(d, "history_truncated_run", "history.json"), '{"train": [{"step": 10, "loss": 1.0')
+
+
 def write_bad_inputs(d):
     os.makedirs(d, exist_ok=True)
     tokens = _vocab_files(d)
@@ -212,5 +222,6 @@ def write_bad_inputs(d):
     _pretraining_files(d, tokens)
     _saved_classifier(d)
     _corrupt_run(d)
+    _unreadable_run_state(d)
     os.makedirs(os.path.join(d, "a_directory"))
     return d

@@ -130,6 +130,14 @@ CASES = [
      [*CLS, "--train_file={d}/train.csv", "--vocab_file={d}/vocab.txt", "--output_dir={d}/corrupt_run"],
      ["no readable checkpoint in {d}/corrupt_run", "checkpoint {d}/corrupt_run/ckpt-20 is unreadable",
       "checkpoint {d}/corrupt_run/ckpt-10 is unreadable"]),
+    # Issue 14 E: a damaged resume state and no checkpoint to resume from: a clear error, not a fresh start.
+    ("run_classifier.py", "output_dir_state_file_garbled",
+     [*CLS, "--train_file={d}/train.csv", "--vocab_file={d}/vocab.txt", "--output_dir={d}/state_garbled_run"],
+     ["the checkpoint state file {d}/state_garbled_run/checkpoint is unreadable", "not a checkpoint state",
+      "holds no ckpt-<step> checkpoint"]),
+    ("run_classifier.py", "output_dir_history_truncated",
+     [*CLS, "--train_file={d}/train.csv", "--vocab_file={d}/vocab.txt", "--output_dir={d}/history_truncated_run"],
+     ["{d}/history_truncated_run/history.json is unreadable", "not valid JSON"]),
     # --- run_ner.py ---
     ("run_ner.py", "conll_line_without_tag",
      ["--do_train", *TINY, "--train_file={d}/ner_no_tag.conll", "--vocab_file={d}/vocab.txt"],
@@ -213,6 +221,10 @@ CASES = [
      [*PRE, "--input_file={d}/records_23.tfrecord", "--vocab_file={d}/vocab.txt",
       "--init_checkpoint={d}/other_arch.keras", "--max_seq_length=23", "--max_predictions_per_seq=5"],
      ["{d}/other_arch.keras", "Sequential"]),
+    ("run_pretraining.py", "output_dir_state_file_binary",
+     [*PRE, "--input_file={d}/records_23.tfrecord", "--vocab_file={d}/vocab.txt", "--preset=test",
+      "--max_seq_length=23", "--max_predictions_per_seq=5", "--output_dir={d}/state_binary_run"],
+     ["the checkpoint state file {d}/state_binary_run/training/checkpoint is unreadable", "not UTF-8"]),
     # --- create_pretraining_data.py ---
     ("create_pretraining_data.py", "vocab_missing",
      ["--input_file={d}/corpus.txt", "--output_file={d}/x.tfrecord", "--vocab_file={d}/nope.txt"],
