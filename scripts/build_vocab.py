@@ -34,6 +34,11 @@ flags.DEFINE_integer("max_unique_chars", 2000, "Most frequent characters kept as
                      "(Korean needs about 1,500-2,500; characters left out make their words [UNK]).")
 flags.DEFINE_integer("min_word_count", 2, "Words seen fewer times are ignored by the learner.")
 flags.DEFINE_integer("max_lines", 0, "Read at most this many lines (0: all).")
+flags.DEFINE_integer("upper_threshold", 10_000_000, "Upper end of the learner's binary search over the piece-count "
+                     "threshold (tensorflow-text's default 1e7). Every probe is a full pass over the words, so a "
+                     "bound near the expected threshold (a few thousand for a 60 MB corpus) saves passes.")
+flags.DEFINE_integer("max_input_words", 0, "Only the N most frequent words feed the learner (0: all above "
+                     "--min_word_count). The cost of each pass grows with the number of distinct words.")
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -61,15 +66,18 @@ def count_words(input_files, lowercase, max_lines=0):
     return counts
 
 
-def learn_vocab(word_counts, vocab_size, num_unused=0, max_unique_chars=2000, min_word_count=2):
+def learn_vocab(word_counts, vocab_size, num_unused=0, max_unique_chars=2000, min_word_count=2,
+                upper_threshold=10_000_000, max_input_words=0):
     """WordPiece vocabulary (list of tokens, specials first) from `{word: count}`."""
     from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 
     reserved = list(SPECIAL_TOKENS) + [f"[unused{i}]" for i in range(num_unused)]
     if vocab_size <= len(reserved):
         raise ValueError(f"vocab_size {vocab_size} leaves no room after {len(reserved)} reserved tokens")
-    vocab = learner.learn(sorted(word_counts.items()), vocab_size, reserved, lower_thresh=min_word_count,
-                          max_unique_chars=max_unique_chars, num_iterations=4, max_input_tokens=-1)
+    upper_threshold = max(int(upper_threshold), min_word_count + 1)
+    vocab = learner.learn(sorted(word_counts.items()), vocab_size, reserved, upper_thresh=upper_threshold,
+                          lower_thresh=min_word_count, max_unique_chars=max_unique_chars, num_iterations=4,
+                          max_input_tokens=max_input_words or -1)
     seen = set()
     tokens = []
     for token in reserved + [t for t in vocab if t not in reserved]:
@@ -103,7 +111,8 @@ def main(argv):
         sys.exit(f"build_vocab: {e}")
     if not counts:
         sys.exit(f"build_vocab: no words in {files}")
-    tokens = learn_vocab(counts, FLAGS.vocab_size, FLAGS.num_unused, FLAGS.max_unique_chars, FLAGS.min_word_count)
+    tokens = learn_vocab(counts, FLAGS.vocab_size, FLAGS.num_unused, FLAGS.max_unique_chars, FLAGS.min_word_count,
+                         FLAGS.upper_threshold, FLAGS.max_input_words)
     write_vocab(tokens, FLAGS.output_file)
     logging.info("wrote %d tokens (%d distinct words in %d files) to %s", len(tokens), len(counts), len(files),
                  FLAGS.output_file)

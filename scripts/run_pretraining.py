@@ -50,6 +50,9 @@ flags.DEFINE_integer("num_train_steps", 100000, "Number of training steps.")
 flags.DEFINE_integer("num_warmup_steps", 10000, "Number of warmup steps.")
 flags.DEFINE_integer("save_checkpoints_steps", 1000, "How often to save a checkpoint.")
 flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval batches (0: the whole eval set).")
+flags.DEFINE_integer("eval_every_steps", 0, "With --do_train --do_eval: also evaluate on --eval_input_file every N "
+                     "steps (a checkpoint is written there), appending to eval_history.json and the eval "
+                     "TensorBoard scalars: held-out loss over training. 0: only at the end.")
 flags.DEFINE_integer("log_every_steps", 100, "Interval of TensorBoard scalars.")
 flags.DEFINE_integer("steps_per_loop", 1, "Steps per tf.function call.")
 flags.DEFINE_bool("nsp", True, "Next sentence prediction head and loss (false: the paper's 'No NSP' ablation).")
@@ -93,6 +96,41 @@ def _config(vocab_size):
     if FLAGS.max_seq_length > config.max_position_embeddings:
         _fail(f"--max_seq_length {FLAGS.max_seq_length} > max_position_embeddings {config.max_position_embeddings}")
     return config
+
+
+def _train_with_evals(trainer, start_step):
+    """Trains to --num_train_steps in segments of --eval_every_steps, evaluating on the held-out records after
+    each (the steps, learning rate and input are those of one uninterrupted run: segments only pause it)."""
+    from bert_tf.training.trainer import write_json_atomic
+
+    history_path = os.path.join(FLAGS.output_dir, "eval_history.json")
+    history = []
+    if os.path.isfile(history_path):
+        try:
+            with open(history_path, encoding="utf-8") as f:
+                history = [h for h in json.load(f) if h["step"] <= start_step]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            logging.warning("%s is unreadable (%s): starting a new eval history", history_path, e)
+    total = trainer.num_train_steps
+    writer = trainer._summary_writer("eval")
+    step = start_step
+    result = {"step": step, "interrupted": False, "signal": None, "metrics": {}}
+    while step < total:
+        trainer.num_train_steps = min(total, (step // FLAGS.eval_every_steps + 1) * FLAGS.eval_every_steps)
+        result = trainer.train(save_at_end=True)
+        step = result["step"]
+        if result["interrupted"]:
+            break
+        metrics = trainer.evaluate(steps=FLAGS.max_eval_steps or None)
+        history.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
+        if trainer.is_chief:
+            trainer._write_summaries(writer, metrics, step)
+            writer.flush()
+            write_json_atomic(history_path, history)
+        print(f"step {step}: held-out " + ", ".join(f"{k} = {v:.4f}" for k, v in sorted(metrics.items())),
+              file=sys.stderr, flush=True)
+    trainer.num_train_steps = total
+    return result
 
 
 def main(argv):
@@ -185,7 +223,10 @@ def main(argv):
         print(f"resuming from {restored} at step {start_step}", file=sys.stderr)
     summary = {"restored_from": restored, "start_step": start_step}
     if FLAGS.do_train:
-        result = trainer.train()
+        if FLAGS.eval_every_steps and FLAGS.do_eval:
+            result = _train_with_evals(trainer, start_step)
+        else:
+            result = trainer.train()
         summary.update(step=result["step"], train_metrics=result["metrics"])
         if result["interrupted"]:
             print(json.dumps(summary))

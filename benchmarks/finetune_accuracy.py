@@ -1,0 +1,345 @@
+"""Fine-tuning accuracy, bert_tf against its peers on the same weights, data, budget and seeds.
+
+Every system gets the same pre-trained weights, the same token ids (bert_tf's tokenizer, which equals
+google-research/bert's and Hugging Face's on these vocabularies), the same batch size, peak learning rate, epochs
+and sequence length, and trains for the whole budget; the final model is scored once on the test file. Nothing
+is chosen on the test file: with one learning rate and a fixed number of epochs there is nothing to choose.
+
+Systems:
+    bert_tf            `bert_tf.finetuning` with its defaults (glorot-uniform head, AdamW + 10% warmup + linear
+                       decay, clipping at 1.0, weight decay 0.01)
+    bert_tf_google     the same with `head_initializer="truncated_normal"` (google-research/bert's stddev-0.02
+                       head: the recipe before issue 11)
+    keras_hub          keras-hub 0.32 `BertBackbone.from_preset(<the same HF directory>)` + the same pooling +
+                       Dropout(0.1) + Dense (Keras' default init), Keras AdamW(weight_decay=0.01) with linear
+                       decay, no warmup, no clipping, `model.fit` (classification and regression tasks)
+    hf_torch           Hugging Face transformers `BertFor{TokenClassification,QuestionAnswering}` in PyTorch with
+                       the defaults of HF's `Trainer` (AdamW eps 1e-8, no weight decay, no warmup, linear decay,
+                       grad-norm clipping 1.0) in a plain loop (NER and QA tasks; needs the `bench` extra)
+
+Tasks (data copied into benchmarks/data/ and bert_tf/resources/, licenses in their READMEs):
+    banking77   77 intents, 5,000 train / 1,000 test, MiniLM, mean pooling, seq 64, batch 32, lr 1e-4, 3 epochs
+    poem        poem sentiment, 892 train / 105 dev-as-test, MiniLM, seq 64, batch 16, lr 1e-4, 3 epochs
+    korsts      KorSTS, 3,000 train / 500 dev-as-test, Spearman, the built-in Korean BERT, seq 64, batch 32,
+                lr 1e-4, 5 epochs
+    wnut17      WNUT-17 sample, 2,000 / 500 sentences, entity F1, MiniLM, seq 128, batch 32, lr 1e-4, 3 epochs
+    squad       SQuAD v1.1 sample, 1,000 / 304 questions, EM/F1, MiniLM, seq 256 / stride 128, batch 16,
+                lr 1e-4, 3 epochs
+
+Each (task, system, seed) runs in its own process (TensorFlow and PyTorch never share one) and is appended to
+the results JSON as it finishes; rerunning the same command skips the runs already there, so an interrupted
+benchmark resumes.
+
+    python benchmarks/finetune_accuracy.py --tasks=banking77,poem --systems=bert_tf,bert_tf_google,keras_hub \
+        --seeds=0,1,2 --output=benchmarks/results/finetune_accuracy.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import REPO, machine_info, write_json  # noqa: E402
+
+DATA = os.path.join(REPO, "benchmarks", "data")
+RESOURCES = os.path.join(REPO, "bert_tf", "resources")
+
+TASKS = {
+    "banking77": dict(kind="classification", data_format="banking77", model="minilm",
+                      train=os.path.join(RESOURCES, "banking77", "train.csv"),
+                      test=os.path.join(RESOURCES, "banking77", "test.csv"),
+                      seq=64, batch=32, lr=1e-4, epochs=3, metric="accuracy"),
+    "poem": dict(kind="classification", data_format="poem_sentiment", model="minilm",
+                 train=os.path.join(DATA, "poem_sentiment", "train.tsv"),
+                 test=os.path.join(DATA, "poem_sentiment", "dev.tsv"),
+                 seq=64, batch=16, lr=1e-4, epochs=3, metric="accuracy"),
+    "korsts": dict(kind="regression", data_format="korsts", model="korean",
+                   train=os.path.join(DATA, "korsts", "sts-train.tsv"),
+                   test=os.path.join(DATA, "korsts", "sts-dev.tsv"),
+                   seq=64, batch=32, lr=1e-4, epochs=5, metric="spearman"),
+    "wnut17": dict(kind="ner", data_format="conll", model="minilm",
+                   train=os.path.join(DATA, "wnut17", "wnut17train.sample.conll"),
+                   test=os.path.join(DATA, "wnut17", "emerging.dev.sample.conll"),
+                   seq=128, batch=32, lr=1e-4, epochs=3, metric="f1"),
+    "squad": dict(kind="qa", model="minilm",
+                  train=os.path.join(DATA, "squad", "train-v1.1-sample.json"),
+                  test=os.path.join(DATA, "squad", "dev-v1.1-sample.json"),
+                  seq=256, stride=128, batch=16, lr=1e-4, epochs=3, metric="f1"),
+}
+SYSTEMS = ("bert_tf", "bert_tf_google", "keras_hub", "hf_torch")
+PEERS_FOR = {"classification": ("keras_hub",), "regression": ("keras_hub",), "ner": ("hf_torch",),
+             "qa": ("hf_torch",)}
+
+
+def model_dir(name):
+    from bert_tf import pretrained
+    return pretrained.minilm_l6_dir() if name == "minilm" else pretrained.korean_bert_dir()
+
+
+# === One run (in a child process) ===
+
+def run_bert_tf(task, seed, head_initializer, work_dir):
+    from bert_tf import finetuning
+    t = TASKS[task]
+    common = dict(init_checkpoint=model_dir(t["model"]), max_seq_length=t["seq"], train_batch_size=t["batch"],
+                  learning_rate=t["lr"], num_train_epochs=t["epochs"], seed=seed, output_dir=work_dir,
+                  head_initializer=head_initializer)
+    if t["kind"] in ("classification", "regression"):
+        r = finetuning.finetune_classifier(t["train"], t["test"], data_format=t["data_format"], **common)
+    elif t["kind"] == "ner":
+        r = finetuning.finetune_ner(t["train"], t["test"], data_format=t["data_format"], **common)
+    else:
+        r = finetuning.finetune_squad(t["train"], t["test"], doc_stride=t["stride"], **common)
+    return {k: v for k, v in r.eval_results.items() if isinstance(v, (int, float))}
+
+
+def _classification_data(task):
+    import numpy as np
+    from bert_tf import checkpoints
+    from bert_tf.data import classification_features, readers
+    from bert_tf.tokenization import BertTokenizer
+    t = TASKS[task]
+    path = model_dir(t["model"])
+    config = checkpoints.load_encoder(path).bert_config
+    tokenizer = BertTokenizer(checkpoints.find_vocab(path), lowercase=config.lowercase)
+    regression = t["kind"] == "regression"
+    train = readers.read_examples(t["train"], t["data_format"], regression=regression)
+    test = readers.read_examples(t["test"], t["data_format"], regression=regression)
+    names = [] if regression else readers.label_names_of(train)
+
+    def arrays(examples):
+        x = classification_features.encode_examples(tokenizer, examples, t["seq"])
+        y = (np.array([float(e.label) for e in examples], np.float32) if regression
+             else classification_features.label_ids(examples, names))
+        return x, y
+
+    return path, names, arrays(train), arrays(test)
+
+
+def run_keras_hub(task, seed, work_dir):
+    """keras-hub's BertBackbone on the same HF directory, a plain Keras head and `fit`: what a keras-hub user
+    writes. Pooling as bert_tf's default for the checkpoint (mean for MiniLM, the pooler otherwise)."""
+    import keras
+    import keras_hub
+    import numpy as np
+    from bert_tf import metrics as metrics_lib
+    from bert_tf.finetuning import common
+    from bert_tf.tasks import default_pooling
+    t = TASKS[task]
+    keras.utils.set_random_seed(seed)
+    path, names, (train_x, train_y), (test_x, test_y) = _classification_data(task)
+    pooling = default_pooling(path)
+    backbone = keras_hub.models.BertBackbone.from_preset(path)
+    inputs = {k: keras.Input((None,), dtype="int32", name=k) for k in ("token_ids", "segment_ids", "padding_mask")}
+    out = backbone(inputs)
+    if pooling == "mean":
+        mask = keras.ops.cast(keras.ops.expand_dims(inputs["padding_mask"], -1), out["sequence_output"].dtype)
+        pooled = keras.ops.sum(out["sequence_output"] * mask, 1) / keras.ops.maximum(keras.ops.sum(mask, 1), 1.0)
+    else:
+        pooled = out["pooled_output"]
+    pooled = keras.layers.Dropout(0.1)(pooled)
+    regression = t["kind"] == "regression"
+    logits = keras.layers.Dense(1 if regression else len(names))(pooled)
+    model = keras.Model(inputs, logits)
+    steps = math.ceil(len(train_y) / t["batch"]) * t["epochs"]
+    schedule = keras.optimizers.schedules.PolynomialDecay(t["lr"], steps, end_learning_rate=0.0)
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01),
+                  loss="mse" if regression else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = {k: train_x[k] for k in inputs}
+    history = model.fit(x, train_y, batch_size=t["batch"], epochs=t["epochs"], shuffle=True, verbose=2)
+    outputs = model.predict({k: test_x[k] for k in inputs}, batch_size=64, verbose=0).astype(np.float64)
+    if regression:
+        scores = outputs.reshape(-1)
+        result = {"pearson": metrics_lib.pearson(test_y, scores), "spearman": metrics_lib.spearman(test_y, scores)}
+    else:
+        result = metrics_lib.classification_metrics(test_y, common.softmax(outputs).argmax(-1))
+    result["final_train_loss"] = float(history.history["loss"][-1])
+    result["pooling"] = pooling
+    return result
+
+
+def run_hf_torch(task, seed, work_dir):
+    """Hugging Face transformers' token-classification / QA models on the same features, trained with the
+    defaults of HF's `Trainer` in a plain PyTorch loop; decoded and scored with the same code as bert_tf."""
+    import numpy as np
+    import torch
+    import transformers
+    from bert_tf import checkpoints
+    from bert_tf import metrics as metrics_lib
+    from bert_tf.tokenization import BertTokenizer
+    t = TASKS[task]
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    torch.set_num_threads(os.cpu_count() or 1)
+    path = model_dir(t["model"])
+    config = checkpoints.load_encoder(path).bert_config
+    tokenizer = BertTokenizer(checkpoints.find_vocab(path), lowercase=config.lowercase)
+    if t["kind"] == "ner":
+        from bert_tf.data import conll, ner_features
+        train_ex, test_ex = conll.read_conll(t["train"]), conll.read_conll(t["test"])
+        tags = ner_features.tag_names_of(train_ex)
+        train = ner_features.encode_tagged(tokenizer, train_ex, t["seq"], tags, split="train")
+        test = ner_features.encode_tagged(tokenizer, test_ex, t["seq"], tags)
+        model = transformers.BertForTokenClassification.from_pretrained(path, num_labels=len(tags))
+        train_x, train_targets = train.inputs, {"labels": train.labels}
+        test_x = test.inputs
+    else:
+        from bert_tf.data import squad as squad_data
+        train_ex = squad_data.read_squad(t["train"], is_training=True)
+        test_ex = squad_data.read_squad(t["test"])
+        kw = dict(max_seq_length=t["seq"], doc_stride=t["stride"], max_query_length=64)
+        train_feats = squad_data.convert_examples_to_features(train_ex, tokenizer, is_training=True, **kw)
+        test_feats = squad_data.convert_examples_to_features(test_ex, tokenizer, **kw)
+        train_x, y = squad_data.features_to_arrays(train_feats, t["seq"])
+        test_x, _ = squad_data.features_to_arrays(test_feats, t["seq"])
+        train_targets = {"start_positions": y["start_logits"], "end_positions": y["end_logits"]}
+        model = transformers.BertForQuestionAnswering.from_pretrained(path)
+    n = len(train_x["token_ids"])
+    steps = math.ceil(n / t["batch"]) * t["epochs"]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=t["lr"], eps=1e-8, weight_decay=0.0)
+    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, 0, steps)
+    generator = np.random.default_rng(seed)
+
+    def batch(x, index):
+        return {"input_ids": torch.tensor(x["token_ids"][index], dtype=torch.long),
+                "token_type_ids": torch.tensor(x["segment_ids"][index], dtype=torch.long),
+                "attention_mask": torch.tensor(x["padding_mask"][index], dtype=torch.long)}
+
+    model.train()
+    losses = []
+    for _ in range(t["epochs"]):
+        order = generator.permutation(n)
+        for start in range(0, n, t["batch"]):
+            index = order[start:start + t["batch"]]
+            kwargs = {**batch(train_x, index),
+                      **{k: torch.tensor(v[index], dtype=torch.long) for k, v in train_targets.items()}}
+            loss = model(**kwargs).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            losses.append(float(loss))
+    model.eval()
+    outs = []
+    with torch.no_grad():
+        for start in range(0, len(test_x["token_ids"]), 64):
+            index = np.arange(start, min(start + 64, len(test_x["token_ids"])))
+            out = model(**batch(test_x, index))
+            outs.append(out.logits.numpy() if t["kind"] == "ner"
+                        else np.stack([out.start_logits.numpy(), out.end_logits.numpy()], -1))
+    logits = np.concatenate(outs)
+    if t["kind"] == "ner":
+        predicted = ner_features.decode_tags(test, test_ex, logits.argmax(-1), tags)
+        scores = metrics_lib.entity_scores([list(e.tags) for e in test_ex], predicted)
+        result = {"f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"]}
+    else:
+        mask = test_x["padding_mask"] == 0
+        start_logits = np.where(mask, -10000.0, logits[..., 0])
+        end_logits = np.where(mask, -10000.0, logits[..., 1])
+        predictions, _, _ = squad_data.postprocess(test_ex, test_feats, start_logits, end_logits)
+        m = metrics_lib.squad_v1_evaluate(squad_data.dataset_json(t["test"]), predictions)
+        result = {"exact_match": m["exact_match"], "f1": m["f1"]}
+    result["final_train_loss"] = float(np.mean(losses[-max(1, steps // t["epochs"] // 4):]))
+    return result
+
+
+def run_one(task, system, seed):
+    with tempfile.TemporaryDirectory(prefix=f"ft_acc_{task}_{system}_") as work_dir:
+        start = time.time()
+        if system == "bert_tf":
+            result = run_bert_tf(task, seed, "glorot_uniform", work_dir)
+        elif system == "bert_tf_google":
+            result = run_bert_tf(task, seed, "truncated_normal", work_dir)
+        elif system == "keras_hub":
+            result = run_keras_hub(task, seed, work_dir)
+        elif system == "hf_torch":
+            result = run_hf_torch(task, seed, work_dir)
+        else:
+            raise ValueError(f"unknown system {system!r}")
+        result["seconds"] = round(time.time() - start, 1)
+    return result
+
+
+# === Driver ===
+
+def summarize(runs: list[dict]) -> list[dict]:
+    rows = []
+    for task in TASKS:
+        metric = TASKS[task]["metric"]
+        for system in SYSTEMS:
+            values = [r["result"][metric] for r in runs if r["task"] == task and r["system"] == system
+                      and metric in r.get("result", {})]
+            if values:
+                rows.append({"task": task, "system": system, "metric": metric, "n": len(values),
+                             "mean": statistics.fmean(values),
+                             "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "values": values})
+    return rows
+
+
+def print_table(rows):
+    print(f"{'task':10} {'system':15} {'metric':9} {'mean':>8} {'sd':>7}  n  values")
+    for r in rows:
+        values = ", ".join(f"{v:.4f}" for v in r["values"])
+        print(f"{r['task']:10} {r['system']:15} {r['metric']:9} {r['mean']:8.4f} {r['sd']:7.4f}  {r['n']}  {values}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--systems", default="bert_tf,bert_tf_google,peers",
+                        help="comma list of " + ", ".join(SYSTEMS) + "; 'peers' = each task's peer")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--output", default=os.path.join(REPO, "benchmarks", "results", "finetune_accuracy.json"))
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # task:system:seed, run in this process
+    args = parser.parse_args(argv)
+    if args.one:
+        task, system, seed = args.one.split(":")
+        print("RESULT " + json.dumps(run_one(task, system, int(seed))))
+        return 0
+    payload = {"runs": []}
+    if os.path.isfile(args.output):
+        with open(args.output, encoding="utf-8") as f:
+            payload = json.load(f)
+    payload["command"] = "python " + " ".join([os.path.relpath(__file__, REPO)] + (argv or sys.argv[1:]))
+    payload["machine"] = machine_info()
+    payload["budgets"] = {k: {kk: vv for kk, vv in v.items() if kk not in ("train", "test")} for k, v in TASKS.items()}
+    done = {(r["task"], r["system"], r["seed"]) for r in payload["runs"]}
+    for task in args.tasks.split(","):
+        systems = []
+        for s in args.systems.split(","):
+            systems.extend(PEERS_FOR[TASKS[task]["kind"]] if s == "peers" else [s])
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            for system in systems:
+                if (task, system, seed) in done:
+                    continue
+                print(f"--- {task} {system} seed {seed}", flush=True)
+                proc = subprocess.run([sys.executable, os.path.abspath(__file__), f"--one={task}:{system}:{seed}"],
+                                      capture_output=True, text=True, cwd=REPO)
+                lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+                if proc.returncode or not lines:
+                    print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
+                    print(f"    FAILED (exit {proc.returncode})", flush=True)
+                    continue
+                result = json.loads(lines[-1][len("RESULT "):])
+                print(f"    {TASKS[task]['metric']} = {result.get(TASKS[task]['metric'])} ({result['seconds']} s)",
+                      flush=True)
+                payload["runs"].append({"task": task, "system": system, "seed": seed, "result": result})
+                payload["summary"] = summarize(payload["runs"])
+                write_json(args.output, payload)
+    payload["summary"] = summarize(payload["runs"])
+    write_json(args.output, payload)
+    print_table(payload["summary"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Rebuilds the built-in Korean BERT (bert_tf/resources/korean_bert) with the project's own scripts: split the
+# corpora by document (1% held out), learn a cased 16k WordPiece vocabulary, write whole-word-masked records,
+# pre-train BERT-Mini (MLM only, bf16) with held-out evaluation every 500 steps, then store the weights.
+# Every stage is skipped when its output exists, and pre-training resumes from its last checkpoint, so rerunning
+# the script continues an interrupted build. Usage:
+#   bash scripts/build_korean_bert.sh [WORK_DIR] [CORPUS_DIR]
+# CORPUS_DIR holds nsmc_unlabeled/nsmc_unlabeled.txt.gz and kowiki_pretrain/kowiki_sample.txt (the project's
+# shared data folder); WORK_DIR (default /work/runs/korean_bert) receives the intermediate files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+W=${1:-/work/runs/korean_bert}
+C=${2:-../shared/data}
+PY=${PYTHON:-.venv/bin/python}
+STEPS=${STEPS:-10000}
+mkdir -p "$W"
+[ -s "$W/train.txt" ] || $PY scripts/prepare_korean_corpus.py \
+    --input_file="$C/nsmc_unlabeled/nsmc_unlabeled.txt.gz,$C/kowiki_pretrain/kowiki_sample.txt" \
+    --train_output="$W/train.txt" --heldout_output="$W/heldout.txt"
+[ -s "$W/vocab.txt" ] || $PY scripts/build_vocab.py --input_file="$W/train.txt" --vocab_size=16000 \
+    --do_lower_case=false --max_unique_chars=2500 --min_word_count=5 --upper_threshold=3000 \
+    --max_input_words=300000 --output_file="$W/vocab.txt"
+for split in train heldout; do
+  dupe=2; [ $split = heldout ] && dupe=1
+  [ -s "$W/$split.tfrecord" ] || $PY scripts/create_pretraining_data.py --input_file="$W/$split.txt" \
+      --output_file="$W/$split.tfrecord" --vocab_file="$W/vocab.txt" --do_lower_case=false \
+      --do_whole_word_mask=true --max_seq_length=128 --max_predictions_per_seq=20 --dupe_factor=$dupe \
+      --random_seed=12345
+done
+$PY scripts/run_pretraining.py --do_train --do_eval --input_file="$W/train.tfrecord" \
+    --eval_input_file="$W/heldout.tfrecord" --vocab_file="$W/vocab.txt" --do_lower_case=false --preset=mini \
+    --nsp=false --dtype_policy=mixed_bfloat16 --max_seq_length=128 --max_predictions_per_seq=20 \
+    --train_batch_size=64 --learning_rate=5e-4 --num_train_steps=$STEPS --num_warmup_steps=500 \
+    --save_checkpoints_steps=500 --eval_every_steps=500 --max_eval_steps=50 --eval_batch_size=64 \
+    --output_dir="$W/model"

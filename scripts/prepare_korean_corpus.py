@@ -1,0 +1,66 @@
+"""Splits the Korean pre-training corpora into train and held-out text files, by document.
+
+The inputs are google-research/bert's pre-training text format (one sentence or review per line, a blank line
+between documents): NSMC's unlabeled reviews (`nsmc_unlabeled.txt.gz`, one document per movie) and the Korean
+Wikipedia sample. Every `--heldout_every`-th document of each corpus goes to the held-out file (deterministic,
+no shuffling), so the held-out MLM loss measures text whose documents the model never saw.
+
+Example (the built-in Korean model's recipe, see docs/RESULTS.md):
+  python scripts/prepare_korean_corpus.py \
+      --input_file=../shared/data/nsmc_unlabeled/nsmc_unlabeled.txt.gz,../shared/data/kowiki_pretrain/kowiki_sample.txt \
+      --train_output=/work/runs/korean_bert/train.txt --heldout_output=/work/runs/korean_bert/heldout.txt
+"""
+
+import gzip
+import json
+import os
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("input_file", None, "Comma-separated text files (.gz read transparently).")
+flags.DEFINE_string("train_output", None, "Where the training documents go.")
+flags.DEFINE_string("heldout_output", None, "Where the held-out documents go.")
+flags.DEFINE_integer("heldout_every", 100, "Every N-th document of each input is held out.")
+
+
+def read_documents(path):
+    """Yields each document of a corpus file as a list of non-blank lines."""
+    opener = gzip.open if path.endswith(".gz") else open
+    doc = []
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                doc.append(line)
+            elif doc:
+                yield doc
+                doc = []
+    if doc:
+        yield doc
+
+
+def main(argv):
+    del argv
+    stats = {"train_documents": 0, "train_lines": 0, "heldout_documents": 0, "heldout_lines": 0}
+    for out in (FLAGS.train_output, FLAGS.heldout_output):
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    tmp_train, tmp_heldout = FLAGS.train_output + ".tmp", FLAGS.heldout_output + ".tmp"
+    with open(tmp_train, "w", encoding="utf-8") as train, open(tmp_heldout, "w", encoding="utf-8") as heldout:
+        for path in FLAGS.input_file.split(","):
+            if not os.path.isfile(path):
+                sys.exit(f"prepare_korean_corpus: no file at {path}")
+            for i, doc in enumerate(read_documents(path)):
+                kind = "heldout" if i % FLAGS.heldout_every == FLAGS.heldout_every - 1 else "train"
+                (heldout if kind == "heldout" else train).write("\n".join(doc) + "\n\n")
+                stats[f"{kind}_documents"] += 1
+                stats[f"{kind}_lines"] += len(doc)
+    os.replace(tmp_train, FLAGS.train_output)
+    os.replace(tmp_heldout, FLAGS.heldout_output)
+    print(json.dumps(stats))
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["input_file", "train_output", "heldout_output"])
+    app.run(main)
