@@ -41,3 +41,29 @@ def minilm_l6_dir(verify: bool = True) -> str:
             raise PretrainedNotFoundError(
                 f"{weights} has SHA-256 {actual}, expected {MINILM_SHA256}; reinstall {MINILM_PIP_SPEC}")
     return model_dir
+
+
+KOREAN_BERT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "korean_bert")
+# SHA-256 of resources/korean_bert/model.safetensors, written by scripts/build_korean_bert.sh's last stage.
+KOREAN_BERT_SHA256 = None
+
+
+def korean_bert_dir(verify: bool = True) -> str:
+    """The directory of bert_tf's built-in Korean BERT (`config.json`, `bert_config.json`, `model.safetensors`,
+    `vocab.txt`, `README.md`: the model card), shipped inside the package.
+
+    A BERT-Mini (4 layers, hidden 256) with a cased 16k WordPiece vocabulary, pre-trained (masked LM, whole-word
+    masking) by bert_tf's own scripts on NSMC's unlabeled reviews and a Korean Wikipedia sample
+    (`scripts/build_korean_bert.sh`). Every script takes the directory as `--init_checkpoint`; casing comes from
+    its config. With `verify`, the SHA-256 of `model.safetensors` is checked.
+    """
+    weights = os.path.join(KOREAN_BERT_DIR, "model.safetensors")
+    if not os.path.isfile(weights):
+        raise PretrainedNotFoundError(f"{weights} is missing: the Korean BERT ships with bert_tf (reinstall it, "
+                                      "or rebuild the model with scripts/build_korean_bert.sh)")
+    if verify and KOREAN_BERT_SHA256 is not None:
+        actual = sha256_of(weights)
+        if actual != KOREAN_BERT_SHA256:
+            raise PretrainedNotFoundError(f"{weights} has SHA-256 {actual}, expected {KOREAN_BERT_SHA256}; "
+                                          "reinstall bert_tf")
+    return KOREAN_BERT_DIR

@@ -33,3 +33,12 @@ $PY scripts/run_pretraining.py --do_train --do_eval --input_file="$W/train.tfrec
     --train_batch_size=64 --learning_rate=5e-4 --num_train_steps=$STEPS --num_warmup_steps=500 \
     --save_checkpoints_steps=500 --eval_every_steps=500 --max_eval_steps=50 --eval_batch_size=64 \
     --output_dir="$W/model"
+# Ship it: the pre-trained model (encoder + MLM head, Hugging Face layout) stored in float16, and its SHA-256.
+$PY - "$W/model" bert_tf/resources/korean_bert <<'PYEOF'
+import sys
+from bert_tf.checkpoints import load_pretrainer, save_hf
+from bert_tf.pretrained import sha256_of
+src, dst = sys.argv[1], sys.argv[2]
+save_hf(load_pretrainer(src, nsp=False), dst, vocab_file=f"{src}/vocab.txt", dtype="float16")
+print("KOREAN_BERT_SHA256 =", sha256_of(f"{dst}/model.safetensors"))
+PYEOF

@@ -84,7 +84,7 @@ def _write_json(path, values):
         f.write("\n")
 
 
-def save_hf(model, directory: str, *, vocab_file: str | None = None) -> str:
+def save_hf(model, directory: str, *, vocab_file: str | None = None, dtype: str = "float32") -> str:
     """Writes a Hugging Face BERT directory (bert_tf's own checkpoint layout, see the module docstring).
 
     Args:
@@ -92,9 +92,13 @@ def save_hf(model, directory: str, *, vocab_file: str | None = None) -> str:
             an NSP head the `cls.seq_relationship.*` keys are absent and the architecture is `BertForMaskedLM`).
         directory: output directory; created, or its files replaced.
         vocab_file: optional `vocab.txt` to copy beside the weights.
+        dtype: str. `"float32"` (default) or `"float16"`: the stored precision (half the size; loaders cast
+            back to the model's dtype). Hugging Face reads either.
 
     Returns the directory.
     """
+    if dtype not in ("float32", "float16"):
+        raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
     encoder, has_mlm, has_nsp = _split(model)
     config = encoder.bert_config
     weights = model_weights.collect(model)
@@ -102,7 +106,7 @@ def save_hf(model, directory: str, *, vocab_file: str | None = None) -> str:
     tensors = {}
     for canonical, array in weights.items():
         key = names.foreign_name(names.HUGGING_FACE, canonical, config.num_hidden_layers, prefix)
-        tensors[key] = names.from_canonical(names.HUGGING_FACE, canonical, array, config).astype(np.float32)
+        tensors[key] = names.from_canonical(names.HUGGING_FACE, canonical, array, config).astype(np.float32).astype(dtype)
     architecture = "BertForPreTraining" if has_nsp else "BertForMaskedLM" if has_mlm else "BertModel"
     with _staged_directory(directory) as staging:
         _copy_vocab(vocab_file, staging, config)

@@ -20,6 +20,8 @@ TASK_TYPES = ("classification", "regression")
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
 BANKING77_TRAIN = os.path.join(RESOURCES, "banking77", "train.csv")
 BANKING77_TEST = os.path.join(RESOURCES, "banking77", "test.csv")
+NSMC_TRAIN = os.path.join(RESOURCES, "nsmc", "ratings_train.txt")  # the Korean demo's data (CC0)
+NSMC_TEST = os.path.join(RESOURCES, "nsmc", "ratings_test.txt")
 
 
 @dataclasses.dataclass
