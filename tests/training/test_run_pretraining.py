@@ -108,3 +108,21 @@ def test_sigterm_saves_and_exits_cleanly(data, tmp_path):
     assert "Traceback" not in stderr and "received SIGTERM" in stderr
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["step"] > 0 and _steps(out) == [summary["step"]]
+
+
+@pytest.mark.slow
+def test_eval_every_steps_records_held_out_loss_over_training(data, tmp_path):
+    """--eval_every_steps=3 over 7 steps: evaluations at steps 3, 6 and 7 (the end), each with the masked-LM loss
+    and accuracy, in eval_history.json; the run's steps are those of one uninterrupted run."""
+    output_dir = tmp_path / "evals"
+    command = _command(data, output_dir, steps=7, save_every=100) + [
+        "--eval_every_steps=3", f"--eval_input_file={data / 'train.tfrecord'}"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(output_dir / "eval_history.json") as f:
+        history = json.load(f)
+    assert [h["step"] for h in history] == [3, 6, 7]
+    for h in history:
+        assert np.isfinite(h["loss"]) and 0.0 <= h["masked_lm_accuracy"] <= 1.0, h
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["step"] == 7
