@@ -399,8 +399,9 @@ class Trainer:
         try:
             self._resume_checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
         except (tf.errors.OpError, ValueError, AssertionError, IndexError, KeyError, OSError) as e:
-            self._warn(f"checkpoint {path} has no usable resume state ({_first_line(e)}): the dropout RNG and the "
-                       "logged averages restart, so this run is not bit-identical to an uninterrupted one")
+            why = "none saved: an older bert_tf, or another model" if isinstance(e, AssertionError) else _first_line(e)
+            self._warn(f"checkpoint {path} has no usable resume state ({why}): the dropout RNG and the logged "
+                       "averages restart, so this run is not bit-identical to an uninterrupted one")
 
     def _settle_checkpoints(self, restored, newer, older, state):
         """Chief only, after restoring `restored`: renames the unreadable `newer` candidates aside (so the steps

@@ -365,3 +365,18 @@ def test_resume_mid_logging_window_logs_the_same_averages(tmp_path):
     assert resumed.restored_from.endswith("ckpt-6")
     assert {k: v for k, v in got["metrics"].items() if k != "steps_per_second"} == {
         k: v for k, v in expected.items() if k != "steps_per_second"}
+
+
+def test_checkpoint_without_resume_state_still_restores(tmp_path, capsys):
+    """A checkpoint written before the resume state was saved (model, optimizer, step, input only) restores,
+    with a warning that the resume is not bit-exact."""
+    trainer = _trainer(tmp_path, steps=4)
+    trainer.train(save_at_end=False)
+    tf.train.CheckpointManager(trainer._core_checkpoint, str(tmp_path), max_to_keep=2,
+                               checkpoint_name="ckpt").save(checkpoint_number=4)
+    resumed = _trainer(tmp_path, steps=6)
+    assert resumed.restore().endswith("ckpt-4") and int(resumed.step.numpy()) == 4
+    assert "has no usable resume state (none saved" in capsys.readouterr().err
+    for a, b in zip(trainer.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert resumed.train()["step"] == 6
