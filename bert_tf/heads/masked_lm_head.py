@@ -2,6 +2,7 @@
 
 import keras
 import keras_hub
+from keras import ops
 
 from bert_tf.layers import activations
 
@@ -62,6 +63,19 @@ class MaskedLMHead(keras_hub.layers.MaskedLMHead):
         self.hidden_act = hidden_act
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
+
+    def call(self, inputs, mask_positions):
+        """keras-hub's computation, with float32 logits: under a mixed policy keras-hub's `outputs + self._bias`
+        adds the float32 bias variable to bfloat16 logits (it is not autocast after the shared embedding's own
+        reverse call) and fails; and a 16k-30k-way softmax loss wants float32 logits anyway (8 mantissa bits of
+        bfloat16 cost the loss its precision). Identical to keras-hub's under float32."""
+        # x: (B, P, H) at the masked positions
+        x = ops.take_along_axis(inputs, ops.expand_dims(mask_positions, axis=-1), axis=1)
+        x = self._intermediate_layer_norm(self._intermediate_dense(x))
+        logits = self.token_embedding(x, reverse=True) if self.token_embedding else ops.matmul(x, self._kernel)
+        # logits: (B, P, V)
+        logits = ops.cast(logits, "float32") + ops.cast(self._bias, "float32")
+        return self.activation(logits) if self.activation is not None else logits
 
     # === Weights, by BERT's names (read by bert_tf.checkpoints) ===
     @property
