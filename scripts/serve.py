@@ -44,6 +44,13 @@ flags.DEFINE_float("rest_api_idle_timeout_seconds", 30, "Close a REST connection
 flags.DEFINE_integer("rest_api_max_connections", 1000, "Open REST connections at most; beyond it the longest-idle "
                      "one is closed for a new one, or the new one gets 503 when none is idle.")
 flags.DEFINE_integer("grpc_max_threads", 16, "gRPC handler threads.")
+flags.DEFINE_integer("max_request_rows", 1024, "Most rows (inputs' dimension 0, or tf.Examples) one gRPC or REST "
+                     "request may carry; larger requests get INVALID_ARGUMENT. 0 disables the limit.")
+flags.DEFINE_integer("max_num_load_retries", 5, "Retries of a failed version load after the first failure "
+                     "(TF Serving's flag); 0 tries once. A failed version is also loaded again when its files "
+                     "change.")
+flags.DEFINE_integer("load_retry_interval_micros", 60 * 1000 * 1000, "Wait between load retries, in "
+                     "microseconds (TF Serving's flag; default 1 minute); negative: no wait.")
 flags.DEFINE_string("port_file", None, "If set, write 'GRPC_PORT REST_PORT' here once serving (for scripts).")
 
 
@@ -71,7 +78,9 @@ def main(argv):
         rest_api_num_threads=FLAGS.rest_api_num_threads or None,
         rest_api_idle_timeout_seconds=FLAGS.rest_api_idle_timeout_seconds,
         rest_api_max_connections=FLAGS.rest_api_max_connections,
-        grpc_max_workers=FLAGS.grpc_max_threads)
+        grpc_max_workers=FLAGS.grpc_max_threads, max_request_rows=FLAGS.max_request_rows,
+        max_num_load_retries=FLAGS.max_num_load_retries,
+        load_retry_interval_micros=FLAGS.load_retry_interval_micros)
     try:
         if FLAGS.ssl_config_file:
             server = ModelServer.from_ssl_config_file(FLAGS.ssl_config_file, **kwargs)

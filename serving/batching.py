@@ -22,6 +22,8 @@ from serving import status
 DEFAULT_MAX_BATCH_SIZE = 1000
 DEFAULT_BATCH_TIMEOUT_MICROS = 0
 DEFAULT_MAX_ENQUEUED_BATCHES = 10
+# How often a queued task looks whether its caller is still there.
+CANCEL_POLL_SECONDS = 0.05
 
 
 class _Task:
@@ -101,8 +103,15 @@ class BatchScheduler:
                 raise status.invalid_argument("Batching Run() input tensors must have equal 0th-dimension size")
         return int(size)
 
-    def submit(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Runs `inputs` as part of a batch and returns its share of the outputs (blocks until done)."""
+    def submit(self, inputs: Mapping[str, np.ndarray], cancel=None) -> dict[str, np.ndarray]:
+        """Runs `inputs` as part of a batch and returns its share of the outputs (blocks until done).
+
+        `cancel` (`serving.limits.CancelCheck` or None): a task whose caller goes away while it is still queued
+        leaves the queue and fails with CANCELLED / DEADLINE_EXCEEDED; once its batch runs, it runs to the end
+        (the other tasks of the batch need it).
+        """
+        if cancel is not None:
+            cancel.check()
         size = self.task_size(inputs)
         if size > self.max_batch_size:
             raise status.invalid_argument(
@@ -120,7 +129,20 @@ class BatchScheduler:
             self._queue.append(task)
             self._queued_size += size
             self._cv.notify_all()
-        task.done.wait()
+        if cancel is None:
+            task.done.wait()
+        else:
+            while not task.done.wait(CANCEL_POLL_SECONDS):
+                error = cancel.error()
+                if error is None:
+                    continue
+                with self._cv:
+                    if task in self._queue:  # not taken by a batch thread yet
+                        self._queue.remove(task)
+                        self._queued_size -= task.size
+                        raise error
+                task.done.wait()  # already running in a batch
+                break
         if task.error is not None:
             raise task.error
         return task.result

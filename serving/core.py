@@ -17,6 +17,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
 from serving import status
 from serving.batching import BatchScheduler
 from serving.config import read_warmup_requests
+from serving.limits import DEFAULT_MAX_REQUEST_ROWS, CancelCheck, check_request_rows
 from serving.model_manager import ModelManager
 from serving.servable import Servable
 from serving.tensors import ndarray_to_proto, proto_to_ndarray
@@ -31,6 +32,8 @@ CLASSIFY_OUTPUT_SCORES = "scores"
 REGRESS_INPUTS = "inputs"
 REGRESS_OUTPUTS = "outputs"
 SIGNATURE_DEF_FIELD = "signature_def"
+# Rows per chunk when a large request runs unbatched (see ServingCore's chunk_rows).
+DEFAULT_CHUNK_ROWS = 64
 
 
 def _debug_string(message) -> str:
@@ -59,27 +62,42 @@ class ServingCore:
         batching_parameters: BatchingParameters proto or None. When given, Predict calls are batched.
         enable_signature_method_name_check: bool. TF Serving's flag of the same name (default off): require
             method_name tensorflow/serving/{classify,regress} for Classify/Regress signatures.
+        max_request_rows: int or None. Most rows (dimension 0, or tf.Examples) one request may carry; None or
+            <= 0: no limit. Front ends check it with `serving.limits.check_request_rows(rows,
+            core.max_request_rows, alias)` before building tensors.
+        chunk_rows: int or None. Without batching, a request with more rows than this runs in chunks of this
+            many rows (when its signature allows it), checking between chunks whether the caller is still
+            there. None or <= 0: never chunk.
+
+    The request methods take an optional `cancel` (`serving.limits.CancelCheck`): work stops between chunks
+    or while queued for a batch once it reports the caller gone (CANCELLED / DEADLINE_EXCEEDED).
     """
 
     def __init__(self, manager: ModelManager, batching_parameters=None,
-                 enable_signature_method_name_check: bool = False):
+                 enable_signature_method_name_check: bool = False,
+                 max_request_rows: int | None = DEFAULT_MAX_REQUEST_ROWS, chunk_rows: int | None = None):
         self.manager = manager
         self.batching_parameters = batching_parameters
         self.enable_signature_method_name_check = enable_signature_method_name_check
+        self.max_request_rows = max_request_rows
+        self.chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows is None else chunk_rows
 
     # === Predict ===
-    def predict(self, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+    def predict(self, request: predict_pb2.PredictRequest, cancel: CancelCheck | None = None
+                ) -> predict_pb2.PredictResponse:
         if not request.HasField("model_spec"):
             raise status.invalid_argument("Missing ModelSpec")
         with self.manager.serving(request.model_spec) as servable:
-            return self.predict_on(servable, request)
+            return self.predict_on(servable, request, cancel)
 
-    def predict_on(self, servable: Servable, request: predict_pb2.PredictRequest) -> predict_pb2.PredictResponse:
+    def predict_on(self, servable: Servable, request: predict_pb2.PredictRequest,
+                   cancel: CancelCheck | None = None) -> predict_pb2.PredictResponse:
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         signature = self._predict_signature(servable, signature_name)
         self._check_input_names(signature, request.inputs.keys())
-        arrays = {alias: proto_to_ndarray(request.inputs[alias], alias) for alias in sorted(signature.inputs)}
-        outputs = self.run_predict(servable, signature_name, arrays, list(request.output_filter))
+        arrays = {alias: proto_to_ndarray(request.inputs[alias], alias, self.max_request_rows)
+                  for alias in sorted(signature.inputs)}
+        outputs = self.run_predict(servable, signature_name, arrays, list(request.output_filter), cancel)
         response = predict_pb2.PredictResponse()
         response.model_spec.CopyFrom(make_model_spec(request.model_spec.name, signature_name, servable.version))
         for alias, value in outputs.items():
@@ -113,8 +131,12 @@ class ServingCore:
                     f"{{{_join(request_inputs)}}}, or default input alias set: ")
 
     def run_predict(self, servable: Servable, signature_name: str, arrays: Mapping[str, np.ndarray],
-                    output_filter: Sequence[str] = ()) -> dict[str, np.ndarray]:
-        """Validates the output filter and the inputs, then runs the signature (batched when enabled)."""
+                    output_filter: Sequence[str] = (), cancel: CancelCheck | None = None) -> dict[str, np.ndarray]:
+        """Validates the output filter and the inputs, then runs the signature (batched when enabled; in
+        chunks, stopping once `cancel` reports the caller gone, when not)."""
+        for alias in sorted(arrays):
+            if np.ndim(arrays[alias]):
+                check_request_rows(np.shape(arrays[alias])[0], self.max_request_rows, alias)
         signature = self._predict_signature(servable, signature_name)
         self._check_input_names(signature, arrays.keys())
         seen = set()
@@ -129,9 +151,9 @@ class ServingCore:
         servable.validate_inputs(signature_name, arrays)
         if self.batching_parameters is not None:
             batcher = servable.batcher(signature_name, self._make_batcher)
-            outputs = batcher.submit(arrays)
+            outputs = batcher.submit(arrays, cancel=cancel)
         else:
-            outputs = servable.run(signature_name, arrays)
+            outputs = servable.run(signature_name, arrays, cancel=cancel, chunk_rows=self.chunk_rows)
         aliases = list(output_filter) or sorted(signature.outputs)
         return {alias: outputs[alias] for alias in aliases}
 
@@ -140,10 +162,13 @@ class ServingCore:
                                               self.batching_parameters)
 
     # === Classify / Regress ===
-    @staticmethod
-    def _examples_tensor(input_proto) -> np.ndarray:
+    def _examples_tensor(self, input_proto) -> np.ndarray:
         """InputToSerializedExampleTensor: serialized Examples (context bytes prepended), or "Input is empty."."""
         kind = input_proto.WhichOneof("kind")
+        if kind == "example_list":
+            check_request_rows(len(input_proto.example_list.examples), self.max_request_rows)
+        elif kind == "example_list_with_context":
+            check_request_rows(len(input_proto.example_list_with_context.examples), self.max_request_rows)
         if kind == "example_list":
             serialized = [e.SerializeToString() for e in input_proto.example_list.examples]
         elif kind == "example_list_with_context":
@@ -198,11 +223,12 @@ class ServingCore:
                 raise status.invalid_argument(
                     f"No regression outputs found in SignatureDef: {_debug_string(signature)}")
 
-    def _run_examples(self, servable: Servable, signature_name: str, signature, examples: np.ndarray):
+    def _run_examples(self, servable: Servable, signature_name: str, signature, examples: np.ndarray,
+                      cancel: CancelCheck | None = None):
         input_alias = next(iter(signature.inputs))
         arrays = {input_alias: examples}
         servable.validate_inputs(signature_name, arrays)
-        return servable.run(signature_name, arrays)
+        return servable.run(signature_name, arrays, cancel=cancel, chunk_rows=self.chunk_rows)
 
     @staticmethod
     def _classification_result(outputs, num_examples: int, result: classification_pb2.ClassificationResult):
@@ -251,32 +277,36 @@ class ServingCore:
         for value in tensor.ravel():
             result.regressions.add().value = float(value)
 
-    def classify(self, request: classification_pb2.ClassificationRequest) -> classification_pb2.ClassificationResponse:
+    def classify(self, request: classification_pb2.ClassificationRequest, cancel: CancelCheck | None = None
+                 ) -> classification_pb2.ClassificationResponse:
         if not request.HasField("model_spec"):
             raise status.invalid_argument("Missing ModelSpec")
         with self.manager.serving(request.model_spec) as servable:
-            return self.classify_on(servable, request)
+            return self.classify_on(servable, request, cancel)
 
-    def classify_on(self, servable: Servable, request) -> classification_pb2.ClassificationResponse:
+    def classify_on(self, servable: Servable, request, cancel: CancelCheck | None = None
+                    ) -> classification_pb2.ClassificationResponse:
         signature_name, signature = self._method_signature(servable, request.model_spec, "classify")
         examples = self._examples_tensor(request.input)
-        outputs = self._run_examples(servable, signature_name, signature, examples)
+        outputs = self._run_examples(servable, signature_name, signature, examples, cancel)
         response = classification_pb2.ClassificationResponse()
         response.model_spec.CopyFrom(make_model_spec(request.model_spec.name, request.model_spec.signature_name,
                                                      servable.version))
         self._classification_result(outputs, len(examples), response.result)
         return response
 
-    def regress(self, request: regression_pb2.RegressionRequest) -> regression_pb2.RegressionResponse:
+    def regress(self, request: regression_pb2.RegressionRequest, cancel: CancelCheck | None = None
+                ) -> regression_pb2.RegressionResponse:
         if not request.HasField("model_spec"):
             raise status.invalid_argument("Missing ModelSpec")
         with self.manager.serving(request.model_spec) as servable:
-            return self.regress_on(servable, request)
+            return self.regress_on(servable, request, cancel)
 
-    def regress_on(self, servable: Servable, request) -> regression_pb2.RegressionResponse:
+    def regress_on(self, servable: Servable, request, cancel: CancelCheck | None = None
+                   ) -> regression_pb2.RegressionResponse:
         signature_name, signature = self._method_signature(servable, request.model_spec, "regress")
         examples = self._examples_tensor(request.input)
-        outputs = self._run_examples(servable, signature_name, signature, examples)
+        outputs = self._run_examples(servable, signature_name, signature, examples, cancel)
         response = regression_pb2.RegressionResponse()
         response.model_spec.CopyFrom(make_model_spec(request.model_spec.name, request.model_spec.signature_name,
                                                      servable.version))
@@ -284,13 +314,15 @@ class ServingCore:
         return response
 
     # === MultiInference ===
-    def multi_inference(self, request: inference_pb2.MultiInferenceRequest) -> inference_pb2.MultiInferenceResponse:
+    def multi_inference(self, request: inference_pb2.MultiInferenceRequest, cancel: CancelCheck | None = None
+                        ) -> inference_pb2.MultiInferenceResponse:
         spec = request.tasks[0].model_spec if request.tasks and request.tasks[0].HasField("model_spec") \
             else model_pb2.ModelSpec()
         with self.manager.serving(spec) as servable:
-            return self.multi_inference_on(servable, request)
+            return self.multi_inference_on(servable, request, cancel)
 
-    def multi_inference_on(self, servable: Servable, request) -> inference_pb2.MultiInferenceResponse:
+    def multi_inference_on(self, servable: Servable, request, cancel: CancelCheck | None = None
+                           ) -> inference_pb2.MultiInferenceResponse:
         model_name, input_alias, seen, plan = "", None, set(), []
         for task in request.tasks:
             if not task.model_spec.name:
@@ -323,7 +355,7 @@ class ServingCore:
         examples = self._examples_tensor(request.input)
         response = inference_pb2.MultiInferenceResponse()
         for task, signature_name, signature in plan:
-            outputs = self._run_examples(servable, signature_name, signature, examples)
+            outputs = self._run_examples(servable, signature_name, signature, examples, cancel)
             result = response.results.add()
             result.model_spec.CopyFrom(make_model_spec(task.model_spec.name, task.model_spec.signature_name,
                                                        servable.version))

@@ -10,6 +10,7 @@ from tensorflow_serving.apis import (model_management_pb2, model_service_pb2_grp
 
 from serving import status
 from serving.core import ServingCore
+from serving.limits import CancelCheck
 
 logger = logging.getLogger("bert_tf.serving")
 
@@ -33,17 +34,20 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, core: ServingCore):
         self.core = core
 
+    # Inference stops between chunks (or leaves the batching queue) once the client cancels or its deadline
+    # passes, as TF Serving passes the deadline to Session::Run as a timeout.
     def Predict(self, request, context):
-        return _call(context, self.core.predict, request, "Predict")
+        return _call(context, lambda r: self.core.predict(r, CancelCheck.for_grpc(context)), request, "Predict")
 
     def Classify(self, request, context):
-        return _call(context, self.core.classify, request, "Classify")
+        return _call(context, lambda r: self.core.classify(r, CancelCheck.for_grpc(context)), request, "Classify")
 
     def Regress(self, request, context):
-        return _call(context, self.core.regress, request, "Regress")
+        return _call(context, lambda r: self.core.regress(r, CancelCheck.for_grpc(context)), request, "Regress")
 
     def MultiInference(self, request, context):
-        return _call(context, self.core.multi_inference, request, "MultiInference")
+        return _call(context, lambda r: self.core.multi_inference(r, CancelCheck.for_grpc(context)), request,
+                     "MultiInference")
 
     def GetModelMetadata(self, request, context):
         return _call(context, self.core.get_model_metadata, request, "GetModelMetadata")

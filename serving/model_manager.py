@@ -6,12 +6,18 @@ Mirrors TF Serving's ServerCore + FileSystemStoragePathSource + AspiredVersionsM
 - policies `latest {num_versions: N}` (the default, N = 1), `all {}`, `specific {versions: [...]}`;
 - new versions are loaded (and warmed up) before old ones are unloaded, so a served model never disappears;
 - states START → LOADING → AVAILABLE → UNLOADING → END (END with an error status when a load fails);
+- a failed load is retried `max_num_load_retries` times, `load_retry_interval_micros` apart (TF Serving's
+  flags and defaults: 5 retries, 1 minute; the version stays LOADING meanwhile), and loaded afresh whenever
+  its files change (a half-copied version completed, or replaced by rm + rename);
+- a base path that cannot be read (renamed away, unmounted for a moment) keeps what is loaded, as TF
+  Serving's FileSystemStoragePathSource does; only an existing base path without versions unloads them;
 - labels map to versions and must point at AVAILABLE versions unless allowed otherwise.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import threading
@@ -28,6 +34,10 @@ logger = logging.getLogger("bert_tf.serving")
 
 State = get_model_status_pb2.ModelVersionStatus.State
 
+# TF Serving's --max_num_load_retries and --load_retry_interval_micros defaults.
+DEFAULT_MAX_NUM_LOAD_RETRIES = 5
+DEFAULT_LOAD_RETRY_INTERVAL_MICROS = 60 * 1000 * 1000
+
 
 class _VersionState:
     __slots__ = ("state", "error", "servable")
@@ -39,20 +49,72 @@ class _VersionState:
 
 
 def list_versions(base_path: str) -> list[int]:
-    """Integer version folders of `base_path` that contain a SavedModel, ascending."""
+    """Integer version folders of `base_path` that contain a SavedModel, ascending.
+
+    Raises OSError when `base_path` cannot be read (missing, not a folder, no permission) or keeps changing
+    identity while it is read (renamed away mid-scan): "no versions" is only ever an answer about a base
+    path that was there the whole time.
+    """
+    for _ in range(3):
+        before = _identity(os.stat(base_path))
+        versions = []
+        for name in os.listdir(base_path):
+            if not name.isdigit():
+                continue
+            folder = os.path.join(base_path, name)
+            if os.path.isfile(os.path.join(folder, "saved_model.pb")) or \
+                    os.path.isfile(os.path.join(folder, "saved_model.pbtxt")):
+                versions.append(int(name))
+        if _identity(os.stat(base_path)) == before:
+            return sorted(set(versions))
+    raise OSError(errno.EAGAIN, "base path changed while it was being read", base_path)
+
+
+def _identity(st: os.stat_result) -> tuple:
+    # ctime changes when the folder is renamed or its entries change, so a base path renamed away and back
+    # between the two stats is seen too.
+    return st.st_dev, st.st_ino, st.st_ctime_ns
+
+
+def version_fingerprint(path: str, max_entries: int = 10_000) -> tuple | None:
+    """What a version folder holds (relative path, size, mtime, inode of every entry), to notice that a
+    version which failed to load has changed on disk since. None when it cannot be read."""
+    entries = []
     try:
-        names = os.listdir(base_path)
+        for root, dirs, files in os.walk(path, onerror=_raise):
+            dirs.sort()
+            for name in sorted(dirs) + sorted(files):
+                full = os.path.join(root, name)
+                st = os.lstat(full)
+                entries.append((os.path.relpath(full, path), st.st_size, st.st_mtime_ns, st.st_ino))
+                if len(entries) > max_entries:
+                    return tuple(entries)
+        st = os.stat(path)
     except OSError:
-        return []
-    versions = []
-    for name in names:
-        if not name.isdigit():
-            continue
-        folder = os.path.join(base_path, name)
-        if os.path.isfile(os.path.join(folder, "saved_model.pb")) or \
-                os.path.isfile(os.path.join(folder, "saved_model.pbtxt")):
-            versions.append(int(name))
-    return sorted(set(versions))
+        return None
+    return (st.st_ino,) + tuple(entries)
+
+
+def _raise(error: OSError) -> None:
+    raise error
+
+
+class _Failure:
+    """A version whose load failed: how often, its files at the last attempt, its pending retry."""
+    __slots__ = ("attempts", "fingerprint", "timer", "due", "error")
+
+    def __init__(self):
+        self.attempts = 0
+        self.fingerprint = None
+        self.timer: threading.Timer | None = None
+        self.due = False
+        self.error: status.ServingError | None = None
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.due = False
 
 
 def aspired_versions(config: model_server_config_pb2.ModelConfig, on_disk: list[int]) -> list[int]:
@@ -75,14 +137,24 @@ class ModelManager:
         warmup_fn: callable(servable) or None. Replays the version's warmup requests; raising fails the load.
         allow_version_labels_for_unavailable_models: bool. Accept labels on versions that are not AVAILABLE.
         on_unload: callable(servable) or None. Called after a version leaves service.
+        max_num_load_retries: int. Retries of a failed load after the first failure (TF Serving's flag;
+            default 5; 0 tries once).
+        load_retry_interval_micros: int. Wait between retries, in microseconds (TF Serving's flag; default
+            one minute; negative: no wait).
     """
 
     def __init__(self, warmup_fn: Callable[[Servable], None] | None = None,
                  allow_version_labels_for_unavailable_models: bool = False,
-                 on_unload: Callable[[Servable], None] | None = None):
+                 on_unload: Callable[[Servable], None] | None = None,
+                 max_num_load_retries: int = DEFAULT_MAX_NUM_LOAD_RETRIES,
+                 load_retry_interval_micros: int = DEFAULT_LOAD_RETRY_INTERVAL_MICROS):
         self.warmup_fn = warmup_fn
         self.allow_version_labels_for_unavailable_models = allow_version_labels_for_unavailable_models
         self.on_unload = on_unload
+        self.max_num_load_retries = max(0, int(max_num_load_retries))
+        self.load_retry_interval_micros = int(load_retry_interval_micros)
+        self._failures: dict[tuple[str, int], _Failure] = {}
+        self._unreadable: set[str] = set()  # models whose base path could not be read at the last poll
         self._configs: dict[str, model_server_config_pb2.ModelConfig] = {}
         self._states: dict[str, dict[int, _VersionState]] = {}
         self._labels: dict[str, dict[str, int]] = {}
@@ -114,6 +186,7 @@ class ModelManager:
                 for name in new_configs:
                     self._states.setdefault(name, {})
             for name in removed:
+                self._forget_failures(name)
                 self._unload_all(name)
             self._poll_locked()
             self._update_labels(new_configs)
@@ -145,37 +218,76 @@ class ModelManager:
         with self._lock:
             configs = dict(self._configs)
         for name, config in configs.items():
-            on_disk = list_versions(config.base_path)
-            if not on_disk:
-                logger.warning("No versions of servable %s found under base path %s", name, config.base_path)
-            aspired = aspired_versions(config, on_disk)
-            if config.model_version_policy.WhichOneof("policy_choice") == "specific":
-                missing = set(config.model_version_policy.specific.versions) - set(on_disk)
-                if missing:
-                    logger.warning("Versions %s of model %s not found under %s", sorted(missing), name,
-                                   config.base_path)
-            for version in aspired:
-                with self._lock:
-                    existing = self._states[name].get(version)
-                if existing is not None and existing.state in (State.AVAILABLE, State.LOADING):
-                    continue
-                if existing is not None and existing.error is not None:
-                    continue  # a failed load is not retried until the version folder is replaced
-                self._load(name, version, os.path.join(config.base_path, str(version)))
-            with self._lock:
-                states = self._states[name]
-                # Availability preserving: old versions go only once an aspired one serves (or none is
-                # aspired any more), so a broken new version never takes a working model down.
-                aspired_up = any(states.get(v) is not None and states[v].state == State.AVAILABLE for v in aspired)
-                to_unload = [v for v, s in states.items() if s.state == State.AVAILABLE and v not in aspired] \
-                    if aspired_up or not aspired else []
-                # A version that failed and vanished from disk is forgotten, so a fixed re-export can load.
-                for v in [v for v, s in self._states[name].items() if s.error is not None and v not in on_disk]:
-                    del self._states[name][v]
-            for version in to_unload:
-                self._unload(name, version)
+            self._poll_model(name, config)
 
-    def _load(self, name: str, version: int, path: str) -> None:
+    def _poll_model(self, name: str, config) -> None:
+        """One model's pass: load its aspired versions (retrying failed ones when due), unload the others."""
+        try:
+            on_disk = list_versions(config.base_path)
+        except OSError as e:
+            if name not in self._unreadable:  # once per outage, not once per poll
+                self._unreadable.add(name)
+                logger.warning("Could not read base path %s of servable %s (%s); keeping the versions that are "
+                               "loaded until it can be read again", config.base_path, name, e.strerror or e)
+            return
+        if name in self._unreadable:
+            self._unreadable.discard(name)
+            logger.info("Base path %s of servable %s can be read again", config.base_path, name)
+        if not on_disk:
+            logger.warning("No versions of servable %s found under base path %s", name, config.base_path)
+        aspired = aspired_versions(config, on_disk)
+        if config.model_version_policy.WhichOneof("policy_choice") == "specific":
+            missing = set(config.model_version_policy.specific.versions) - set(on_disk)
+            if missing:
+                logger.warning("Versions %s of model %s not found under %s", sorted(missing), name,
+                               config.base_path)
+        for version in aspired:
+            path = os.path.join(config.base_path, str(version))
+            with self._lock:
+                existing = self._states[name].get(version)
+                failure = self._failures.get((name, version))
+            if existing is not None and existing.state == State.AVAILABLE:
+                continue
+            if failure is not None:
+                fingerprint = version_fingerprint(path)
+                if fingerprint is not None and fingerprint != failure.fingerprint:
+                    # Files completed, or the folder replaced (rm + rename): a fresh series of attempts.
+                    logger.info("Servable version {name: %s version: %d} changed on disk since its failed load; "
+                                "loading it again", name, version)
+                    failure.cancel()
+                    failure.attempts = 0
+                elif not failure.due:
+                    continue  # a retry is pending, or the retries are used up
+                failure.cancel()
+            elif existing is not None and existing.state == State.LOADING:
+                continue
+            self._load(name, version, path)
+        with self._lock:
+            states = self._states[name]
+            # Availability preserving: old versions go only once an aspired one serves (or none is
+            # aspired any more), so a broken new version never takes a working model down.
+            aspired_up = any(states.get(v) is not None and states[v].state == State.AVAILABLE for v in aspired)
+            to_unload = [v for v, s in states.items() if s.state == State.AVAILABLE and v not in aspired] \
+                if aspired_up or not aspired else []
+            for (model, v), failure in list(self._failures.items()):
+                if model != name or v in aspired:
+                    continue
+                failure.cancel()  # no longer wanted: stop retrying
+                del self._failures[(model, v)]
+                if v in on_disk:
+                    states[v] = _VersionState(State.END, error=failure.error)
+                else:
+                    states.pop(v, None)
+            # A version that failed and vanished from disk is forgotten, so a fixed re-export can load.
+            for v in [v for v, s in states.items() if s.error is not None and v not in on_disk]:
+                del states[v]
+        for version in to_unload:
+            self._unload(name, version)
+
+    def _load(self, name: str, version: int, path: str) -> bool:
+        """Loads (and warms up) a version; on failure, schedules a retry while retries remain (the version
+        stays LOADING, as in TF Serving's LoaderHarness), else marks it END with the error."""
+        fingerprint = version_fingerprint(path)  # taken before the attempt: a change during it counts
         with self._lock:
             self._states[name][version] = _VersionState(State.LOADING)
         logger.info("Loading servable version {name: %s version: %d} from %s", name, version, path)
@@ -185,20 +297,67 @@ class ModelManager:
             if self.warmup_fn is not None:
                 self.warmup_fn(servable)
         except status.ServingError as e:
-            logger.error("Loading servable: {name: %s version: %d} failed: %s", name, version, e)
-            with self._lock:
-                self._states[name][version] = _VersionState(State.END, error=e)
-            return
+            self._load_failed(name, version, e, fingerprint)
+            return False
         except Exception as e:  # a broken SavedModel must never take the server down
             logger.exception("Loading servable: {name: %s version: %d} failed", name, version)
-            with self._lock:
-                self._states[name][version] = _VersionState(
-                    State.END, error=status.ServingError(status.INTERNAL, f"{type(e).__name__}: {e}"))
-            return
+            self._load_failed(name, version, status.ServingError(status.INTERNAL, f"{type(e).__name__}: {e}"),
+                              fingerprint)
+            return False
         with self._lock:
+            failure = self._failures.pop((name, version), None)
+            if failure is not None:
+                failure.cancel()
             self._states[name][version] = _VersionState(State.AVAILABLE, servable=servable)
         logger.info("Successfully loaded servable version {name: %s version: %d} in %.2fs", name, version,
                     time.monotonic() - start)
+        return True
+
+    def _load_failed(self, name: str, version: int, error: status.ServingError, fingerprint) -> None:
+        with self._lock:
+            failure = self._failures.setdefault((name, version), _Failure())
+            failure.cancel()
+            failure.attempts += 1
+            failure.fingerprint = fingerprint
+            failure.error = error
+            retry = failure.attempts <= self.max_num_load_retries and not self._stop.is_set()
+            if retry:
+                delay = max(0.0, self.load_retry_interval_micros / 1e6)
+                timer = threading.Timer(delay, self._retry_due, args=(name, version, failure))
+                timer.daemon = True
+                failure.timer = timer
+                self._states[name][version] = _VersionState(State.LOADING)
+            else:
+                self._states[name][version] = _VersionState(State.END, error=error)
+        if retry:
+            logger.error("Loading servable: {name: %s version: %d} failed: %s; retry %d of %d in %.1f s", name,
+                         version, error, failure.attempts, self.max_num_load_retries, delay)
+            timer.start()
+        else:
+            logger.error("Loading servable: {name: %s version: %d} failed: %s%s", name, version, error,
+                         f" (after {failure.attempts - 1} retries; it is loaded again when its files change)"
+                         if self.max_num_load_retries else "")
+
+    def _retry_due(self, name: str, version: int, failure: _Failure) -> None:
+        """Timer callback: the next attempt of a failed load is due; run the model's pass now."""
+        with self._poll_lock:
+            with self._lock:
+                if self._stop.is_set() or self._failures.get((name, version)) is not failure:
+                    return
+                failure.timer = None
+                failure.due = True
+                config = self._configs.get(name)
+            if config is not None:
+                try:
+                    self._poll_model(name, config)
+                except Exception:  # keep the server up whatever happens
+                    logger.exception("Retrying the load of servable version {name: %s version: %d} failed",
+                                     name, version)
+
+    def _forget_failures(self, name: str) -> None:
+        with self._lock:
+            for key in [k for k in self._failures if k[0] == name]:
+                self._failures.pop(key).cancel()
 
     def _unload(self, name: str, version: int) -> None:
         with self._lock:
@@ -240,10 +399,12 @@ class ModelManager:
         if self._poll_thread is not None:
             self._poll_thread.join(timeout=30)
             self._poll_thread = None
-        with self._lock:
-            names = list(self._states)
-        for name in names:
-            self._unload_all(name)
+        with self._poll_lock:  # a pending load retry finishes first, then sees the stop
+            with self._lock:
+                names = list(self._states)
+            for name in names:
+                self._forget_failures(name)
+                self._unload_all(name)
 
     # === Lookups ===
     @contextlib.contextmanager
@@ -295,6 +456,11 @@ class ModelManager:
         """version → (ModelVersionStatus.State, error or None) for every version the model has had."""
         with self._lock:
             return {v: (s.state, s.error) for v, s in sorted(self._states.get(name, {}).items())}
+
+    def failed_loads(self, name: str) -> dict[int, int]:
+        """version → failed load attempts, for the versions of a model whose load has not succeeded yet."""
+        with self._lock:
+            return {v: f.attempts for (model, v), f in sorted(self._failures.items()) if model == name}
 
     def labels(self, name: str) -> dict[str, int]:
         with self._lock:

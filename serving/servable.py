@@ -72,6 +72,8 @@ class Servable:
         self._lock = threading.Lock()
         self._requests_done = threading.Condition(self._lock)
         self._in_flight = 0
+        self.function_calls = 0  # signature function calls made (a chunked request makes several)
+        self._chunkable = {key: _chunkable(signature) for key, signature in self.signature_defs.items()}
 
     # === Batching hooks ===
     def batcher(self, signature_name: str, factory):
@@ -121,24 +123,81 @@ class Servable:
                     f"expects {signature_shape_string(info.tensor_shape)}")
 
     def run(self, signature_name: str, inputs: Mapping[str, np.ndarray],
-            output_aliases: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-        """Runs a signature on validated numpy inputs; returns the requested outputs as numpy arrays."""
+            output_aliases: Sequence[str] | None = None, cancel=None,
+            chunk_rows: int | None = None) -> dict[str, np.ndarray]:
+        """Runs a signature on validated numpy inputs; returns the requested outputs as numpy arrays.
+
+        Args:
+            signature_name: str. The signature.
+            inputs: dict alias → numpy array, validated against the signature.
+            output_aliases: aliases to return; default all outputs.
+            cancel: `serving.limits.CancelCheck` or None. Checked before running and between chunks: once the
+                caller is gone, the rest of the work is skipped (CANCELLED / DEADLINE_EXCEEDED).
+            chunk_rows: int or None. Run more rows than this in chunks of this many rows, when the signature
+                allows it (see `_chunkable`); each chunk's outputs are joined along dimension 0.
+        """
         function = self._functions.get(signature_name)
         if function is None:
             raise status.ServingError(status.FAILED_PRECONDITION,
                                       f"Serving signature key \"{signature_name}\" not found.")
         signature = self.signature_defs[signature_name]
+        aliases = list(output_aliases) if output_aliases else list(signature.outputs)
+        if cancel is not None:
+            cancel.check()
+        rows = _common_rows(inputs) if self._chunkable.get(signature_name) else None
+        if rows is None or not chunk_rows or chunk_rows <= 0 or rows <= chunk_rows:
+            return self._call(function, signature, inputs, aliases)
+        parts = []
+        for start in range(0, rows, chunk_rows):
+            if start and cancel is not None:
+                cancel.check()
+            chunk = {alias: array[start:start + chunk_rows] for alias, array in inputs.items()}
+            size = min(chunk_rows, rows - start)
+            outputs = self._call(function, signature, chunk, aliases)
+            if any(np.ndim(v) == 0 or v.shape[0] != size or (parts and v.shape[1:] != parts[0][a].shape[1:])
+                   for a, v in outputs.items()):
+                if start == 0:  # the outputs do not follow the rows after all: run the request whole
+                    logger.warning("signature %s of %s version %d does not keep the batch dimension; large "
+                                   "requests run unchunked", signature_name, self.name, self.version)
+                    self._chunkable[signature_name] = False
+                    return self._call(function, signature, inputs, aliases)
+                raise status.ServingError(status.INTERNAL, f"Chunk outputs of signature \"{signature_name}\" "
+                                                           "changed shape between chunks")
+            parts.append(outputs)
+        return {alias: np.concatenate([part[alias] for part in parts], axis=0) for alias in aliases}
+
+    def _call(self, function, signature, inputs: Mapping[str, np.ndarray], aliases) -> dict[str, np.ndarray]:
         feeds = {alias: tf.constant(inputs[alias], dtype=tf.dtypes.as_dtype(signature.inputs[alias].dtype))
                  for alias in signature.inputs}
+        with self._lock:
+            self.function_calls += 1
         try:
             outputs = function(**feeds)
         except tf.errors.OpError as e:
             raise status.ServingError(e.error_code, status.clean_tf_message(e.message)) from None
         except (TypeError, ValueError) as e:
             raise status.invalid_argument(status.clean_tf_message(str(e))) from None
-        aliases = list(output_aliases) if output_aliases else list(signature.outputs)
-        result = {}
-        for alias in aliases:
-            value = outputs[alias].numpy()
-            result[alias] = value
-        return result
+        return {alias: outputs[alias].numpy() for alias in aliases}
+
+
+def _chunkable(signature) -> bool:
+    """Whether a signature's rows can run in separate calls and be joined: every input and output has a
+    batch dimension, and every output's other dimensions are fixed (outputs padded to the longest row of the
+    batch, such as token-level outputs, would not join)."""
+    if not signature.inputs or not signature.outputs:
+        return False
+    for info in signature.inputs.values():
+        if info.tensor_shape.unknown_rank or not info.tensor_shape.dim:
+            return False
+    for info in signature.outputs.values():
+        shape = info.tensor_shape
+        if shape.unknown_rank or not shape.dim or shape.dim[0].size > 0 or \
+                any(d.size < 0 for d in shape.dim[1:]):
+            return False
+    return True
+
+
+def _common_rows(inputs: Mapping[str, np.ndarray]) -> int | None:
+    """Dimension 0 shared by every input, or None."""
+    rows = {np.shape(array)[0] if np.ndim(array) else None for array in inputs.values()}
+    return rows.pop() if len(rows) == 1 else None

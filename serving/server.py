@@ -27,7 +27,9 @@ from serving import config as serving_config
 from serving import status
 from serving.core import ServingCore
 from serving.grpc_service import ModelServicer, PredictionServicer
-from serving.model_manager import ModelManager
+from serving.limits import DEFAULT_MAX_REQUEST_ROWS
+from serving.model_manager import (DEFAULT_LOAD_RETRY_INTERVAL_MICROS, DEFAULT_MAX_NUM_LOAD_RETRIES,
+                                   ModelManager)
 from serving.rest import DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, RestServer
 
 logger = logging.getLogger("bert_tf.serving")
@@ -70,6 +72,12 @@ class ModelServer:
         rest_api_max_connections: int. Open REST connections at most (then the longest-idle one is closed for
             a new one, or the new one gets 503 when none is idle). Defaults to 1000.
         grpc_max_workers: int. gRPC handler threads. Defaults to 16.
+        max_request_rows: int or None. Most rows one request may carry (gRPC and REST); None or <= 0: no
+            limit. Defaults to `serving.limits.DEFAULT_MAX_REQUEST_ROWS` (1024).
+        request_chunk_rows: int or None. Without batching, larger requests run in chunks of this many rows and
+            stop between chunks when the client cancels or its deadline passes. Defaults to 64; <= 0: never.
+        max_num_load_retries: int. TF Serving's flag: retries of a failed version load. Defaults to 5.
+        load_retry_interval_micros: int. TF Serving's flag: wait between load retries. Defaults to 1 minute.
     """
 
     def __init__(self, model_name: str | None = None, model_base_path: str | None = None,
@@ -85,7 +93,10 @@ class ModelServer:
                  rest_api_num_threads: int | None = None,
                  rest_api_idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS,
                  rest_api_max_connections: int = DEFAULT_MAX_CONNECTIONS,
-                 rest_max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, grpc_max_workers: int = 16):
+                 rest_max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, grpc_max_workers: int = 16,
+                 max_request_rows: int | None = DEFAULT_MAX_REQUEST_ROWS, request_chunk_rows: int | None = None,
+                 max_num_load_retries: int = DEFAULT_MAX_NUM_LOAD_RETRIES,
+                 load_retry_interval_micros: int = DEFAULT_LOAD_RETRY_INTERVAL_MICROS):
         sources = sum(x is not None for x in (model_base_path, model_config_file, model_config))
         if sources != 1:
             raise ValueError("give exactly one of model_base_path (with model_name), model_config_file or "
@@ -123,9 +134,12 @@ class ModelServer:
         if ssl_client_verify and self._ca is None:
             raise ValueError("ssl_client_verify needs ssl_custom_ca")
         self.manager = ModelManager(allow_version_labels_for_unavailable_models=
-                                    allow_version_labels_for_unavailable_models)
+                                    allow_version_labels_for_unavailable_models,
+                                    max_num_load_retries=max_num_load_retries,
+                                    load_retry_interval_micros=load_retry_interval_micros)
         self.core = ServingCore(self.manager, self.batching_parameters,
-                                enable_signature_method_name_check=enable_signature_method_name_check)
+                                enable_signature_method_name_check=enable_signature_method_name_check,
+                                max_request_rows=max_request_rows, chunk_rows=request_chunk_rows)
         if enable_model_warmup:
             self.manager.warmup_fn = self.core.warmup
         self._grpc_server = None

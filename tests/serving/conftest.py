@@ -21,6 +21,12 @@ def toy_version_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def toy_version2_dir(tmp_path_factory):
+    """The toy classifier with variant 2's bias: its answers differ from version 1's (copy it, never modify it)."""
+    return serving_toy_models.write_toy_classifier(str(tmp_path_factory.mktemp("toy_src2") / "2"), variant=2)
+
+
+@pytest.fixture(scope="session")
 def contract_target(tmp_path_factory, toy_version_dir):
     """(grpc address, REST url) of the server under test: env vars, else a local in-process server."""
     grpc_address = os.environ.get("BERT_TF_SERVING_GRPC")

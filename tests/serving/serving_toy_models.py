@@ -14,6 +14,12 @@ exported bert_tf classifier has, plus a few extra ones the protocol tests need:
 | calls | text [B] string | calls [B] int64: how many serving_default calls this version has run |
 
 The classifier's logits are `[len(text)/10, count("a")] @ W + b`, so outputs can be checked in numpy.
+`write_toy_classifier(dir, variant=2)` writes the same model with another bias (`BIASES[2]`), so an answer shows
+which version computed it (`reference_probabilities(texts, variant=2)`).
+
+`write_slow_model(dir)` writes a model whose work grows with the rows sent (for cancellation tests):
+| serving_default | text [B] string | y [B] float |
+| progress | text [B] string | rows [B] int64: rows serving_default has finished so far |
 
 Usage for a real server: `python tests/serving/toy_models.py OUT_DIR` writes OUT_DIR/toy/1, OUT_DIR/toy/2 and
 OUT_DIR/models.config (labels stable=1, canary=2), then:
@@ -34,20 +40,22 @@ import numpy as np
 LABELS = ("negative", "neutral", "positive")
 WEIGHTS = np.array([[0.5, -0.2, 0.1], [0.3, 0.4, -0.6]], np.float32)
 BIAS = np.array([0.05, -0.1, 0.2], np.float32)
+BIASES = {1: BIAS, 2: np.array([1.05, -0.1, -0.8], np.float32)}
 NUMERIC_W = np.arange(8, dtype=np.float32).reshape(4, 2) / 7.0
 
 
-def reference_probabilities(texts) -> np.ndarray:
-    """What the toy classifier computes, in numpy."""
+def reference_probabilities(texts, variant: int = 1) -> np.ndarray:
+    """What the toy classifier (of `variant`) computes, in numpy."""
     raw = [t.encode("utf-8") if isinstance(t, str) else t for t in texts]
     features = np.array([[len(t) / 10.0, t.count(b"a")] for t in raw], np.float32)
-    logits = features @ WEIGHTS + BIAS
+    logits = features @ WEIGHTS + BIASES[variant]
     e = np.exp(logits - logits.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
 
 
-def write_toy_classifier(export_dir: str) -> str:
-    """Writes the toy classifier SavedModel into `export_dir` (a version folder); returns it."""
+def write_toy_classifier(export_dir: str, variant: int = 1) -> str:
+    """Writes the toy classifier SavedModel into `export_dir` (a version folder); returns it. `variant` 2
+    has another bias, so its probabilities differ from variant 1's."""
     import tensorflow as tf
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -55,7 +63,7 @@ def write_toy_classifier(export_dir: str) -> str:
         def __init__(self):
             super().__init__()
             self.w = tf.Variable(WEIGHTS)
-            self.b = tf.Variable(BIAS)
+            self.b = tf.Variable(BIASES[variant])
             self.numeric_w = tf.Variable(NUMERIC_W)
             self.labels = tf.constant(LABELS)
             self.call_count = tf.Variable(0, dtype=tf.int64)
@@ -119,6 +127,38 @@ def write_toy_classifier(export_dir: str) -> str:
     signature_defs["regress"].method_name = "tensorflow/serving/regress"
     with open(path, "wb") as f:
         f.write(saved_model.SerializeToString())
+    return export_dir
+
+
+def write_slow_model(export_dir: str, iterations: int = 800, width: int = 256) -> str:
+    """Writes a SavedModel whose serving_default does `iterations` [B, width] x [width, width] matmuls (work
+    proportional to the rows B) and counts the rows it finished; its `progress` signature reads that count."""
+    import tensorflow as tf
+
+    class Slow(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(np.eye(width, dtype=np.float32) * 0.5)
+            self.rows_done = tf.Variable(0, dtype=tf.int64)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
+        def serving_default(self, text):
+            length = tf.cast(tf.strings.length(text), tf.float32)
+            x0 = tf.tile(length[:, tf.newaxis], [1, width])
+            _, x = tf.while_loop(lambda i, x: i < iterations, lambda i, x: (i + 1, tf.tanh(tf.matmul(x, self.w))),
+                                 [tf.constant(0), x0])
+            y = tf.reduce_sum(x, axis=-1)
+            done = self.rows_done.assign_add(tf.cast(tf.size(y), tf.int64))  # runs once y is computed
+            with tf.control_dependencies([done]):
+                return {"y": tf.identity(y)}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
+        def progress(self, text):
+            return {"rows": tf.fill(tf.shape(text), self.rows_done.read_value())}
+
+    module = Slow()
+    tf.saved_model.save(module, export_dir, signatures={"serving_default": module.serving_default,
+                                                        "progress": module.progress})
     return export_dir
 
 

@@ -94,8 +94,9 @@ def _predict_version(client):
 def test_polling_picks_up_atomic_new_versions_and_unloads_old(tmp_path, toy_version_dir):
     base = str(tmp_path / "toy")
     copy_version(toy_version_dir, base, 1)
+    # Failed loads are retried 5 times (TF Serving's default), here 0.1 s apart instead of a minute.
     with ModelServer(model_name="toy", model_base_path=base, port=0, rest_api_port=None,
-                     file_system_poll_wait_seconds=0.2) as server:
+                     file_system_poll_wait_seconds=0.2, load_retry_interval_micros=100_000) as server:
         client = ServingClient(server.grpc_address, "toy")
         assert _predict_version(client) == 1
         # A half-written folder with a non-integer name is ignored; the rename makes it a version.
@@ -114,7 +115,7 @@ def test_polling_picks_up_atomic_new_versions_and_unloads_old(tmp_path, toy_vers
         # the policy aspires to the highest version on disk, which is 1 again once 2 is gone.
         shutil.rmtree(os.path.join(base, "2"))
         _wait(lambda: _predict_version(client) == 1)
-        # A broken version folder fails to load, is reported, and never takes over.
+        # A broken version folder fails to load (after its retries), is reported, and never takes over.
         os.makedirs(os.path.join(base, "3"))
         with open(os.path.join(base, "3", "saved_model.pb"), "wb") as f:
             f.write(b"not a saved model")
@@ -179,12 +180,13 @@ def test_warmup_is_replayed_before_available(tmp_path, toy_version_dir):
                      file_system_poll_wait_seconds=-1, enable_model_warmup=False) as server:
         assert list(ServingClient(server.grpc_address, "toy").predict(
             {"text": ["x"]}, signature_name="calls")["calls"]) == [0]
-    # A warmup request that fails makes the load fail: the version is never served.
+    # A warmup request that fails makes the load fail: the version is never served (no retries here; with
+    # retries it stays LOADING until they are used up).
     bad = predict_pb2.PredictRequest()
     bad.model_spec.name = "toy"
     bad.inputs["nope"].CopyFrom(tensor_proto(["x"]))
     serving_config.write_warmup_requests(version_dir, [bad])
     with ModelServer(model_name="toy", model_base_path=base, port=0, rest_api_port=None,
-                     file_system_poll_wait_seconds=-1) as server:
+                     file_system_poll_wait_seconds=-1, max_num_load_retries=0) as server:
         status = ServingClient(server.grpc_address, "toy").get_model_status()
         assert status[0]["state"] == "END" and "Signature input alias: text" in status[0]["error_message"]

@@ -154,8 +154,11 @@ def test_tls_on_grpc_and_rest(tmp_path, toy_version_dir):
 # === Load ===
 
 def run_load(address: str, model: str, clients: int, seconds: float, texts_per_request: int = 4,
-             on_progress=None) -> dict:
-    """`clients` threads sending Predict calls for `seconds`; returns latencies (s), errors and throughput."""
+             on_progress=None, expected=None) -> dict:
+    """`clients` threads sending Predict calls for `seconds`; returns latencies (s), errors and throughput.
+
+    `expected`: callable(version, texts) -> probabilities or None; an answer whose probabilities differ from
+    those of the version its model_spec names counts as an error."""
     latencies, errors, versions = [], [], set()
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
@@ -168,9 +171,15 @@ def run_load(address: str, model: str, clients: int, seconds: float, texts_per_r
             try:
                 request_outputs = client._prediction.Predict(_predict_request(model, texts), timeout=30)
                 elapsed = time.perf_counter() - start
+                version = request_outputs.model_spec.version.value
+                if expected is not None:
+                    got = np.array(request_outputs.outputs["probabilities"].float_val).reshape(-1, 3)
+                    if not np.allclose(got, expected(version, texts), rtol=1e-5):
+                        with lock:
+                            errors.append(f"answer of version {version} is not version {version}'s: {got[0]}")
                 with lock:
                     latencies.append(elapsed)
-                    versions.add(request_outputs.model_spec.version.value)
+                    versions.add(version)
             except grpc.RpcError as e:
                 with lock:
                     errors.append(f"{e.code().name}: {e.details()}")
@@ -204,7 +213,7 @@ def _predict_request(model, texts):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("batching", [False, True], ids=["no_batching", "batching"])
-def test_bounded_load_with_new_version_mid_run(batching, tmp_path, toy_version_dir):
+def test_bounded_load_with_new_version_mid_run(batching, tmp_path, toy_version_dir, toy_version2_dir):
     base = str(tmp_path / "toy")
     copy_version(toy_version_dir, base, 1)
     params = serving_config.batching_parameters(max_batch_size=32, batch_timeout_micros=2000) if batching else None
@@ -212,16 +221,22 @@ def test_bounded_load_with_new_version_mid_run(batching, tmp_path, toy_version_d
                      batching_parameters=params, file_system_poll_wait_seconds=0.3) as server:
         def drop_new_version():
             time.sleep(1.5)
-            copy_version(toy_version_dir, base, 2)  # temporary name, then rename
+            copy_version(toy_version2_dir, base, 2)  # temporary name, then rename; answers differently
 
-        result = run_load(server.grpc_address, "toy", clients=4, seconds=5, on_progress=drop_new_version)
+        def expected(version, texts):
+            return serving_toy_models.reference_probabilities(texts, variant=version)
+
+        result = run_load(server.grpc_address, "toy", clients=4, seconds=5, on_progress=drop_new_version,
+                          expected=expected)
+    # Every answer is wholly one version's (with batching, a batch never mixes versions either).
     assert result["errors"] == [], result["errors"][:3]
     assert result["requests"] > 20 and result["versions"] == {1, 2}
     print(f"load batching={batching}: {result['requests']} requests, p50 {result['p50_ms']:.1f} ms, "
           f"p99 {result['p99_ms']:.1f} ms, {result['throughput_rps']:.0f} req/s")
 
 
-def test_a_replaced_version_is_unloaded_only_after_the_requests_holding_it(tmp_path, toy_version_dir):
+def test_a_replaced_version_is_unloaded_only_after_the_requests_holding_it(tmp_path, toy_version_dir,
+                                                                            toy_version2_dir):
     """The race CI once hit under load (a batched request on version 1 failed with "Servable is being
     unloaded" when version 2 arrived): a request that resolved to version 1 keeps it in service until it ends;
     new requests already go to version 2."""
@@ -233,7 +248,7 @@ def test_a_replaced_version_is_unloaded_only_after_the_requests_holding_it(tmp_p
         request = _predict_request("toy", ["banana"])
         with server.manager.serving(request.model_spec) as held:
             assert held.version == 1
-            copy_version(toy_version_dir, base, 2)
+            copy_version(toy_version2_dir, base, 2)  # answers differently from version 1
             poll = threading.Thread(target=server.manager.poll)
             poll.start()
             deadline = time.monotonic() + 60
@@ -244,9 +259,19 @@ def test_a_replaced_version_is_unloaded_only_after_the_requests_holding_it(tmp_p
             assert poll.is_alive()  # the unload of version 1 waits for this request
             response = server.core.predict_on(held, request)  # the held version still runs, batched
             assert response.model_spec.version.value == 1
+            _assert_probabilities_of(response, 1)
         poll.join(timeout=30)
         assert not poll.is_alive()
-        assert server.core.predict(request).model_spec.version.value == 2
+        response = server.core.predict(request)
+        assert response.model_spec.version.value == 2
+        _assert_probabilities_of(response, 2)
+
+
+def _assert_probabilities_of(response, version):
+    """The answer is the named version's (the toy versions 1 and 2 differ), not the other's."""
+    got = np.array(response.outputs["probabilities"].float_val).reshape(-1, 3)
+    np.testing.assert_allclose(got, serving_toy_models.reference_probabilities(["banana"], version), rtol=1e-5)
+    assert not np.allclose(got, serving_toy_models.reference_probabilities(["banana"], 3 - version), rtol=1e-3)
 
 
 # === Scripts ===
