@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
+import glob
+import hashlib
 import json
 import logging
 import math
@@ -61,7 +63,23 @@ def parse_learning_rates(value) -> list[float]:
     return values
 
 
+def check_init_checkpoint(init_checkpoint: str) -> None:
+    """`FinetuneError` naming `--init_checkpoint` when nothing loadable is at that path (a typo would otherwise
+    surface as a missing vocabulary or a deep loader error)."""
+    from bert_tf.checkpoints import CheckpointError, detect_format
+    path = os.fspath(init_checkpoint)
+    if not os.path.exists(path) and not glob.glob(glob.escape(path) + ".*"):
+        raise FinetuneError(f"--init_checkpoint: no checkpoint at {path} (no such file, directory or checkpoint "
+                            "prefix)")
+    try:
+        detect_format(path)
+    except CheckpointError as e:
+        raise FinetuneError(f"--init_checkpoint: {e}") from None
+
+
 def resolve_vocab(vocab_file: str | None, init_checkpoint: str | None) -> str:
+    if init_checkpoint:
+        check_init_checkpoint(init_checkpoint)
     if vocab_file:
         if not os.path.isfile(vocab_file):
             raise FinetuneError(f"vocab_file not found: {vocab_file}")
@@ -193,8 +211,18 @@ class RunResult:
 
 
 def _save_keras_atomic(model, path):
+    """Saves `model` as a `.keras` file without its optimizer: the optimizer's state (AdamW: two slots per weight)
+    and compile settings belong in the training checkpoints, which resume training; `best_model.keras` is the
+    model to use, export or fine-tune further (MiniLM: 91 MB instead of 273 MB). Keras 3 ignores
+    `include_optimizer` for `.keras` files, so the optimizer is detached for the save and put back."""
     tmp = f"{path[:-len('.keras')]}.tmp-{os.getpid()}.keras"
-    model.save(tmp)
+    optimizer, compiled = getattr(model, "optimizer", None), getattr(model, "compiled", False)
+    try:
+        model.optimizer = None  # saving_lib walks the model's attributes: no optimizer variables are written
+        model.compiled = False  # get_compile_config() -> {}: load_model(compile=True) builds no empty optimizer
+        model.save(tmp)
+    finally:
+        model.optimizer, model.compiled = optimizer, compiled
     os.replace(tmp, path)
 
 
@@ -275,6 +303,80 @@ class TrainingOptions:
             raise FinetuneError(f"save_checkpoints_steps must be >= 1, got {self.save_checkpoints_steps}")
 
 
+# === Run settings: a finished run is reused, an unfinished one resumed, only with the same ones ===
+_FINGERPRINTS = {
+    "train_data_sha256": "the training data (examples, labels, tokenization, max_seq_length or the dev split)",
+    "initial_weights_sha256": "the starting weights (another --init_checkpoint, --seed or head)",
+}
+
+
+def _sha256_arrays(arrays) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def run_settings(model, train_x: dict, train_y, **settings) -> dict:
+    """What defines the result of a fine-tuning run, as JSON-able values: `settings` (learning rate, steps,
+    batch size, seed, ...), the task model's own settings (`get_config()` without names: head, pooling,
+    dropout, labels) and the encoder's architecture, the number of examples and the sequence length, and
+    SHA-256 fingerprints of the training arrays and of the model's starting weights (which cover data files,
+    tokenization, dev split, `--init_checkpoint` and the head's initialization)."""
+    values = dict(settings)
+    values["num_train_examples"] = int(len(next(iter(train_x.values()))))
+    values["sequence_length"] = int(np.shape(train_x[sorted(train_x)[0]])[-1])
+    config = model.get_config() if hasattr(model, "get_config") else {}
+    for key, value in sorted(config.items()):
+        if key not in ("name", "trainable", "dtype", "encoder"):
+            values[f"model.{key}"] = value
+    bert_config = getattr(getattr(model, "encoder", None), "bert_config", None)
+    if bert_config is not None:
+        values["encoder_config"] = bert_config.to_dict()
+    values["train_data_sha256"] = _sha256_arrays(
+        [train_x[k] for k in sorted(train_x)] + [np.asarray(y) for y in tf.nest.flatten(train_y)])
+    values["initial_weights_sha256"] = _sha256_arrays(np.asarray(w) for w in model.get_weights())
+    return json.loads(json.dumps(values, default=str))  # as it reads back from history.json (tuples -> lists)
+
+
+def _short(value) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_same_run(history: dict, settings: dict, run_dir: str) -> None:
+    """Raises `FinetuneError` when the run recorded in `history` (its `config`) was made with other `settings`
+    than `run_settings` gives now: reusing its `best_model.keras` would report an old model as the new one, and
+    resuming its checkpoint would mix two configurations. A history from before bert_tf recorded the settings
+    is checked on the two it has (`learning_rate`, `num_train_steps`). Settings only one side has (added in
+    another bert_tf version) are not compared."""
+    recorded = history.get("config")
+    if not isinstance(recorded, dict):
+        recorded = {k: history[k] for k in ("learning_rate", "num_train_steps") if k in history}
+        logger.warning("%s: made by an older bert_tf that recorded only %s of its settings", run_dir,
+                       ", ".join(recorded) or "none")
+    differences = []
+    for key in sorted(set(recorded) & set(settings)):
+        before, now = recorded[key], settings[key]
+        if before == now:
+            continue
+        if key in _FINGERPRINTS:
+            differences.append(_FINGERPRINTS[key])
+        elif isinstance(before, dict) and isinstance(now, dict):
+            differences.extend(f"{key}.{k} {_short(before.get(k))} then, {_short(now.get(k))} now"
+                               for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k))
+        else:
+            differences.append(f"{key} {_short(before)} then, {_short(now)} now")
+    if differences:
+        state = "a finished" if history.get("done") else "an unfinished"
+        raise FinetuneError(
+            f"{run_dir} holds {state} run made with other settings: " + "; ".join(differences) + ". Reusing "
+            "or resuming it would report or continue a model these settings did not make. Pass a new "
+            f"--output_dir, or delete {run_dir} to train there afresh")
+
+
 def copy_encoder(encoder_config: dict, encoder_weights):
     """A fresh encoder from a config and weights, in the current dtype policy (not the one it was saved in)."""
     from bert_tf.encoder import BertEncoder
@@ -288,7 +390,7 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
               num_train_epochs: float, train_batch_size: int, warmup_proportion: float = 0.1,
               max_train_steps: int | None = None, strategy=None, seed: int = 0, evals_per_epoch: int = 1,
               log_every_steps: int | None = None, save_checkpoints_steps: int | None = None,
-              training_options: TrainingOptions | None = None) -> RunResult:
+              training_options: TrainingOptions | None = None, run_config: dict | None = None) -> RunResult:
     """Trains one model with `Trainer` + BERT's AdamW (warmup, linear decay) and evaluates it as it goes.
 
     `evaluate(model) -> dict` runs after every `1/evals_per_epoch` epoch (and at the end); the model with the
@@ -296,6 +398,11 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
     Checkpoints, TensorBoard summaries (`summaries/train`, `summaries/eval`) and `history.json` go to `run_dir`;
     rerunning the same command resumes an interrupted run. `training_options` sets precision, XLA, gradient
     accumulation and the optimizer.
+
+    A finished run in `run_dir` is reused, and an unfinished one resumed, only when it was made with the same
+    settings (`run_settings`: the hyperparameters, the model's settings, fingerprints of the training data and
+    of the starting weights, and `run_config`, a JSON-able dict of what else defines the result, e.g. the dev
+    set); otherwise `check_same_run` raises `FinetuneError` naming the settings that differ.
     """
     from bert_tf.training import distribute, optimization
     options = training_options or TrainingOptions()
@@ -334,6 +441,17 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
         keras.config.set_dtype_policy(previous_policy)
     with strategy.scope():
         model.compile(optimizer=optimizer)  # loss and metrics: the task's defaults
+    settings = run_settings(model, train_x, train_y, learning_rate=learning_rate, num_train_epochs=num_train_epochs,
+                            max_train_steps=max_train_steps, num_train_steps=num_train_steps,
+                            train_batch_size=train_batch_size, warmup_proportion=warmup_proportion, seed=seed,
+                            evals_per_epoch=evals_per_epoch, main_metric=main_metric,
+                            dtype_policy=options.dtype_policy, grad_accum_steps=options.grad_accum_steps,
+                            optimizer=options.optimizer_type, **(run_config or {}))
+    if os.path.isfile(history_path):
+        check_same_run(history, settings, run_dir)
+    history["config"] = settings
+    if not history.get("done"):
+        write_json_atomic(history_path, history)  # the settings are on disk before the first checkpoint
     if history.get("done") and os.path.isfile(best_path):
         logger.info("%s: already trained; loading %s", run_dir, best_path)
         best = load_task_model(best_path)
@@ -471,8 +589,9 @@ def _per_token(model):
 
 
 def sweep(build_model, train_x, train_y, *, learning_rates: Sequence[float], output_dir: str, **kwargs) -> RunResult:
-    """`train_one` for every learning rate (each in `output_dir/lr_<rate>`); the best run on the eval metric
-    is copied to `output_dir/best_model.keras` and its curves to `output_dir/training_curves.png`."""
+    """`train_one` for every learning rate (each in `output_dir/lr_<rate>`); the best run on the dev metric
+    is copied to `output_dir/best_model.keras`, and `output_dir/training_curves.png` shows every rate's curves
+    with the chosen one starred."""
     runs = []
     for lr in learning_rates:
         run_dir = os.path.join(output_dir, f"lr_{lr:g}") if len(learning_rates) > 1 else output_dir
@@ -487,44 +606,93 @@ def sweep(build_model, train_x, train_y, *, learning_rates: Sequence[float], out
         best = runs[-1]
     if best.run_dir != output_dir:
         shutil.copyfile(os.path.join(best.run_dir, BEST_MODEL), os.path.join(output_dir, BEST_MODEL))
-        if os.path.isfile(os.path.join(best.run_dir, CURVES_PNG)):
-            shutil.copyfile(os.path.join(best.run_dir, CURVES_PNG), os.path.join(output_dir, CURVES_PNG))
+        plot_sweep(runs, best, os.path.join(output_dir, CURVES_PNG), main_metric)
     best.sweep = [{"learning_rate": r.learning_rate, "best_step": r.best_step, **r.best_metrics} for r in runs]
     return best
 
 
-def plot_curves(history: dict, path: str, main_metric: str) -> str | None:
-    """Training loss and eval metric against the step, as a PNG (matplotlib, Agg backend)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # matplotlib is an install requirement; be forgiving anyway
-        logger.warning("matplotlib is not installed: no %s", path)
-        return None
-    fig, ax = plt.subplots(figsize=(7, 4))
-    if history["train"]:
-        ax.plot([h["step"] for h in history["train"]], [h["loss"] for h in history["train"]], label="train loss",
-                color="tab:blue")
-    ax.set_xlabel("step")
-    ax.set_ylabel("train loss")
-    if history["eval"]:
-        ax2 = ax.twinx()
-        ax2.plot([h["step"] for h in history["eval"]], [h[main_metric] for h in history["eval"]], "o-",
-                 color="tab:orange", label=f"eval {main_metric}")
-        ax2.set_ylabel(f"eval {main_metric}")
-        if "loss" in history["eval"][0]:
-            ax.plot([h["step"] for h in history["eval"]], [h["loss"] for h in history["eval"]], "s--",
-                    color="tab:green", label="eval loss")
-        lines = ax.get_lines() + ax2.get_lines()
-        ax.legend(lines, [line.get_label() for line in lines], loc="center right")
-    ax.set_title(f"learning rate {history.get('learning_rate', '?')}")
-    fig.tight_layout()
+def curves_figure(runs: Sequence[tuple[float, dict]], main_metric: str, chosen: tuple[float, int] | None = None):
+    """A matplotlib figure of training curves: `runs` is `[(learning_rate, history), ...]` (one run, or a
+    learning-rate sweep), `chosen` the `(learning_rate, step)` that was kept (marked with a star).
+
+    Left panel, "loss": the training loss (solid) and the dev-set loss (dashed, where the evaluation gives one);
+    right panel: the dev-set `main_metric`. One colour per learning rate; the legends sit below the panels, off
+    the curves. Without dev evaluations there is only the loss panel."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    has_eval = any(history["eval"] for _, history in runs)
+    fig, axes = plt.subplots(1, 2 if has_eval else 1, figsize=(11 if has_eval else 6.5, 4.2), squeeze=False)
+    ax_loss, ax_metric = axes[0][0], (axes[0][1] if has_eval else None)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (learning_rate, history) in enumerate(runs):
+        color = colors[i % len(colors)]
+        name = f"lr {learning_rate:g}" if len(runs) > 1 else ""
+        label = lambda what: f"{what}, {name}" if name else what  # noqa: E731
+        train, evals = history["train"], history["eval"]
+        if train:
+            ax_loss.plot([h["step"] for h in train], [h["loss"] for h in train], "-", color=color,
+                         label=label("train loss"))
+        if evals and "loss" in evals[0]:
+            ax_loss.plot([h["step"] for h in evals], [h["loss"] for h in evals], "s--", color=color,
+                         label=label("dev loss"))
+        if evals and ax_metric is not None:
+            ax_metric.plot([h["step"] for h in evals], [h[main_metric] for h in evals], "o-", color=color,
+                           label=label(f"dev {main_metric}"))
+            if chosen is not None and chosen[0] == learning_rate:
+                at = [h for h in evals if h["step"] == chosen[1]]
+                if at:
+                    ax_metric.plot([chosen[1]], [at[0][main_metric]], "*", color=color, markersize=16,
+                                   markeredgecolor="black", label=f"chosen: {label(f'step {chosen[1]}')}")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("loss")
+    ax_loss.set_title("loss")
+    if ax_metric is not None:
+        ax_metric.set_xlabel("step")
+        ax_metric.set_ylabel(f"dev {main_metric}")
+        ax_metric.set_title(f"dev {main_metric}")
+    for ax in (ax_loss, ax_metric):
+        if ax is not None and ax.get_lines():
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize="small", frameon=False)
+    if len(runs) > 1:
+        fig.suptitle("learning-rate sweep" + (f": lr {chosen[0]:g} chosen" if chosen else ""))
+    else:
+        fig.suptitle(f"learning rate {runs[0][0]:g}" if runs else "")
+    return fig
+
+
+def _save_figure(fig, path):
+    import matplotlib.pyplot as plt
     tmp = f"{path[:-4]}.tmp-{os.getpid()}.png"
-    fig.savefig(tmp, dpi=100)
+    fig.savefig(tmp, dpi=100, bbox_inches="tight")  # "tight": the legends below the panels are kept
     plt.close(fig)
     os.replace(tmp, path)
     return path
+
+
+def plot_curves(history: dict, path: str, main_metric: str) -> str | None:
+    """One run's training loss, dev loss and dev metric against the step, as a PNG (see `curves_figure`)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:  # matplotlib is an install requirement; be forgiving anyway
+        logger.warning("matplotlib is not installed: no %s", path)
+        return None
+    best = history.get("best")
+    chosen = (history.get("learning_rate"), best["step"]) if best and history["eval"] else None
+    return _save_figure(curves_figure([(history.get("learning_rate", float("nan")), history)], main_metric,
+                                      chosen), path)
+
+
+def plot_sweep(runs: Sequence["RunResult"], best: "RunResult", path: str, main_metric: str) -> str | None:
+    """Every learning rate's curves in one PNG, the chosen run and step starred (see `curves_figure`)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        logger.warning("matplotlib is not installed: no %s", path)
+        return None
+    return _save_figure(curves_figure([(r.learning_rate, r.history) for r in runs], main_metric,
+                                      (best.learning_rate, best.best_step)), path)
 
 
 def copy_vocab(vocab_file: str, output_dir: str) -> str:

@@ -85,7 +85,7 @@ def finetune_multiple_choice(train_file: str, eval_file: str | None = None, *, i
                         main_metric="accuracy",
                         num_train_epochs=num_train_epochs, train_batch_size=train_batch_size,
                         warmup_proportion=warmup_proportion, max_train_steps=max_train_steps, strategy=strategy,
-                        seed=seed, evals_per_epoch=evals_per_epoch)
+                        seed=seed, evals_per_epoch=evals_per_epoch, run_config={"dev": dev_source})
     eval_results = common.selection_results(best, main_metric="accuracy", dev_source=dev_source,
                                             eval_file=eval_file, eval_metrics=score_eval and score_eval(best.model))
     eval_results.update({"pooling": pooling, "head_initializer": head_initializer,

@@ -101,7 +101,8 @@ def finetune_ner(train_file: str, eval_file: str | None = None, *, data_format: 
     best = common.sweep(build_model, train.inputs, train.labels, training_options=training_options,
                         learning_rates=learning_rates, output_dir=output_dir, evaluate=evaluate, main_metric="f1",
         num_train_epochs=num_train_epochs, train_batch_size=train_batch_size, warmup_proportion=warmup_proportion,
-        max_train_steps=max_train_steps, strategy=strategy, seed=seed, evals_per_epoch=evals_per_epoch)
+        max_train_steps=max_train_steps, strategy=strategy, seed=seed, evals_per_epoch=evals_per_epoch,
+        run_config={"dev": dev_source})
     eval_metrics = None
     if eval_examples is not None:
         eval_feats = ner_features.encode_tagged(tokenizer, eval_examples, max_seq_length, tag_names)

@@ -120,7 +120,7 @@ def finetune_squad(train_file: str, predict_file: str | None = None, *, init_che
                         learning_rates=learning_rates, output_dir=output_dir, evaluate=evaluate, main_metric=main_metric,
                         num_train_epochs=num_train_epochs, train_batch_size=train_batch_size,
                         warmup_proportion=warmup_proportion, max_train_steps=max_train_steps, strategy=strategy,
-                        seed=seed, evals_per_epoch=evals_per_epoch)
+                        seed=seed, evals_per_epoch=evals_per_epoch, run_config={"dev": dev_source})
     eval_metrics = None
     if predict_file:
         eval_metrics = predict_squad(best.model, tokenizer, predict_file, options, batch_size=eval_batch_size,

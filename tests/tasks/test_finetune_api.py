@@ -7,6 +7,8 @@ import pytest
 
 from bert_tf.finetuning import FinetuneError, finetune_classifier
 
+TESTDATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "testdata")
+
 
 @pytest.mark.slow
 def test_finetune_classifier_defaults_with_minilm(minilm_dir, tmp_path):
@@ -26,3 +28,13 @@ def test_finetune_classifier_defaults_with_minilm(minilm_dir, tmp_path):
 def test_finetune_classifier_needs_weights_or_architecture(tmp_path):
     with pytest.raises(FinetuneError, match="--vocab_file is required"):
         finetune_classifier(output_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("vocab", [False, True])
+def test_wrong_init_checkpoint_path_is_named(tmp_path, vocab):
+    """A typo in --init_checkpoint says there is no checkpoint there (it said "--vocab_file is required")."""
+    vocab_file = os.path.join(TESTDATA, "vocab", "uncased_vocab.txt") if vocab else None
+    missing = str(tmp_path / "no_such_model")
+    with pytest.raises(FinetuneError, match=f"--init_checkpoint: no checkpoint at {missing} "):
+        finetune_classifier(init_checkpoint=missing, vocab_file=vocab_file, output_dir=str(tmp_path / "out"),
+                            max_train_examples=8)
