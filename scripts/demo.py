@@ -12,9 +12,13 @@
 Usage: python scripts/demo.py [--lang=ko] [--num_train_epochs=2] [--output_dir=runs/demo] [--sentences="a|b"]
 """
 
+import os
 import sys
 
 from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import finetune_flags  # noqa: E402  (user_errors: the exceptions printed as one line, not a traceback)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("lang", "en", ["en", "ko"], "en: MiniLM on Banking77; ko: the built-in Korean BERT on NSMC.")
@@ -52,7 +56,6 @@ def _free_port() -> int:
 
 def main(argv):
     del argv
-    import os
     import subprocess
     import time
 
@@ -71,11 +74,16 @@ def main(argv):
           f"epochs{cap}, max_seq_length {FLAGS.max_seq_length}) ...", flush=True)
     data_kwargs = (dict(train_file=classifier.NSMC_TRAIN, eval_file=classifier.NSMC_TEST, data_format="nsmc")
                    if korean else {})
-    result = classifier.finetune_classifier(
-        init_checkpoint=korean_bert_dir() if korean else minilm_l6_dir(), max_seq_length=FLAGS.max_seq_length,
-        train_batch_size=FLAGS.train_batch_size, learning_rate=FLAGS.learning_rate,
-        num_train_epochs=FLAGS.num_train_epochs, max_train_steps=FLAGS.max_train_steps,
-        output_dir=os.path.join(output_dir, "finetune"), **data_kwargs)
+    try:
+        result = classifier.finetune_classifier(
+            init_checkpoint=korean_bert_dir() if korean else minilm_l6_dir(), max_seq_length=FLAGS.max_seq_length,
+            train_batch_size=FLAGS.train_batch_size, learning_rate=FLAGS.learning_rate,
+            num_train_epochs=FLAGS.num_train_epochs, max_train_steps=FLAGS.max_train_steps,
+            output_dir=os.path.join(output_dir, "finetune"), **data_kwargs)
+    except finetune_flags.user_errors() as e:
+        # E.g. a rerun with other flags over a finished run: never report the old model as the new one.
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     metrics = result.eval_results
     print(f"      {data} test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics.get('macro_f1', float('nan')):.4f} "
           f"({time.time() - start:.0f} s); outputs in {result.output_dir}", flush=True)
