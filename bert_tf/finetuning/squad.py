@@ -143,9 +143,12 @@ def _split_articles(train_file, dev_file, dev_fraction, num_learning_rates, outp
             raise common.FinetuneError("give a dev file or a dev fraction, not both")
         questions = squad_data.read_squad(dev_file)  # a clear error now, not after the first epoch
         return train_file, dev_file, f"dev_file {dev_file} ({len(questions)} questions)"
-    articles = squad_data.dataset_json(train_file)
+    if dev_fraction is None and num_learning_rates == 1:
+        return train_file, None, None
+    squad_data.read_squad(train_file, is_training=True)  # a clear DataError for a malformed file, before splitting
     train_articles, dev_articles, source = common.select_dev(
-        articles, dev_fraction=dev_fraction, num_learning_rates=num_learning_rates, what="articles")
+        squad_data.dataset_json(train_file), dev_fraction=dev_fraction, num_learning_rates=num_learning_rates,
+        what="articles")
     if dev_articles is None:
         return train_file, None, None
     split_dir = os.path.join(output_dir, "dev_split")

@@ -73,6 +73,7 @@ def test_finetuning_kill9_resumes_and_a_corrupt_checkpoint_falls_back(tmp_path):
     command = [sys.executable, os.path.join(REPO, "scripts", "run_classifier.py"), "--do_train", "--do_eval",
                "--data_format=csv", "--text_a_column=text", "--label_column=label",
                f"--train_file={tmp_path / 'train.csv'}", f"--eval_file={tmp_path / 'eval.csv'}",
+               f"--dev_file={tmp_path / 'eval.csv'}",  # evaluations during training (this test's own data)
                f"--vocab_file={VOCAB}", "--preset=test", "--train_batch_size=2", "--num_train_epochs=4",
                "--evals_per_epoch=6", "--max_seq_length=16", "--learning_rate=1e-3", f"--output_dir={out}"]
 
