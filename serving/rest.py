@@ -29,6 +29,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
 
 from serving import json_tensor, status
 from serving.core import DEFAULT_SIGNATURE, SIGNATURE_DEF_FIELD, ServingCore
+from serving.limits import CancelCheck, check_request_rows
 
 logger = logging.getLogger("bert_tf.serving")
 
@@ -93,16 +94,18 @@ class RestApi:
     def __init__(self, core: ServingCore):
         self.core = core
 
-    def handle(self, method: str, path: str, body: bytes) -> tuple[int, str]:
+    def handle(self, method: str, path: str, body: bytes, cancel: CancelCheck | None = None) -> tuple[int, str]:
+        """Runs one request. `cancel` (e.g. the client's connection is still open) is checked between chunks or
+        batches of the inference: once the client is gone the rest of the work is skipped (CANCELLED)."""
         try:
-            return 200, self._dispatch(method, path, body)
+            return 200, self._dispatch(method, path, body, cancel)
         except status.ServingError as e:
             return status.http_status(e.code), json_tensor.json.dumps({"error": e.message}, ensure_ascii=False)
         except Exception as e:  # one request fails, the server stays up
             logger.exception("REST request %s %s failed", method, path)
             return 500, json_tensor.json.dumps({"error": f"{type(e).__name__}: {e}"})
 
-    def _dispatch(self, method: str, path: str, body: bytes) -> str:
+    def _dispatch(self, method: str, path: str, body: bytes, cancel: CancelCheck | None) -> str:
         malformed = status.invalid_argument(f"Malformed request: {method} {path}")
         if method == "POST":
             match = _PREDICTION.fullmatch(path)
@@ -112,8 +115,8 @@ class RestApi:
             spec = _model_spec(urllib.parse.unquote(name), version, label and urllib.parse.unquote(label))
             verb = verb.lower()
             if verb == "predict":
-                return self._predict(spec, body)
-            return self._classify_regress(spec, body, verb)
+                return self._predict(spec, body, cancel)
+            return self._classify_regress(spec, body, verb, cancel)
         if method == "GET":
             match = _STATUS.fullmatch(path)
             if not match:
@@ -129,7 +132,12 @@ class RestApi:
                                              preserving_proto_field_name=True, indent=1)
         raise malformed
 
-    def _predict(self, spec: model_pb2.ModelSpec, body: bytes) -> str:
+    def _check_rows(self, value, alias: str | None) -> None:
+        """The per-request row limit on a JSON list, before it becomes a tensor."""
+        if isinstance(value, list):
+            check_request_rows(len(value), self.core.max_request_rows, alias)
+
+    def _predict(self, spec: model_pb2.ModelSpec, body: bytes, cancel: CancelCheck | None) -> str:
         doc = json_tensor.parse_json(body)
         spec.signature_name = json_tensor.signature_name(doc)
         with self.core.manager.serving(spec) as servable:
@@ -138,19 +146,29 @@ class RestApi:
             if signature is None:
                 raise status.invalid_argument(
                     f"Serving signature name: \"{signature_name}\" not found in signature def")
+            only = next(iter(signature.inputs)) if len(signature.inputs) == 1 else None
+            self._check_rows(doc.get("instances"), only)
+            inputs = doc.get("inputs")
+            if isinstance(inputs, dict):
+                for alias in sorted(signature.inputs):
+                    self._check_rows(inputs.get(alias), alias)
+            else:
+                self._check_rows(inputs, only)
             arrays, fmt = json_tensor.predict_request_arrays(doc, signature.inputs)
-            outputs = self.core.run_predict(servable, signature_name, arrays)
+            outputs = self.core.run_predict(servable, signature_name, arrays, cancel=cancel)
         return json_tensor.predict_response_json(outputs, fmt)
 
-    def _classify_regress(self, spec: model_pb2.ModelSpec, body: bytes, verb: str) -> str:
+    def _classify_regress(self, spec: model_pb2.ModelSpec, body: bytes, verb: str,
+                          cancel: CancelCheck | None) -> str:
         doc = json_tensor.parse_json(body)
+        self._check_rows(doc.get("examples"), None)
         if verb == "classify":
             request = classification_pb2.ClassificationRequest(model_spec=spec)
             json_tensor.fill_examples_request(doc, request)
-            return json_tensor.classification_json(self.core.classify(request).result)
+            return json_tensor.classification_json(self.core.classify(request, cancel).result)
         request = regression_pb2.RegressionRequest(model_spec=spec)
         json_tensor.fill_examples_request(doc, request)
-        return json_tensor.regression_json(self.core.regress(request).result)
+        return json_tensor.regression_json(self.core.regress(request, cancel).result)
 
     def _metadata(self, spec: model_pb2.ModelSpec) -> str:
         request = get_model_metadata_pb2.GetModelMetadataRequest(model_spec=spec, metadata_field=[SIGNATURE_DEF_FIELD])
@@ -527,9 +545,11 @@ class RestServer:
         return len(self._connections)
 
     def run_request(self, method: str, path: str, body: bytes, is_active) -> tuple[int, bytes]:
-        """Runs one request on a pool thread: (HTTP status, UTF-8 JSON)."""
-        del is_active  # (cancellation between batches: see issue 14 B)
-        code, text = self.api.handle(method, path, body)
+        """Runs one request on a pool thread: (HTTP status, UTF-8 JSON). The work stops between chunks or
+        batches once `is_active()` says the client closed its connection."""
+        if not is_active():  # the client left while the request waited for a thread
+            return status.http_status(status.CANCELLED), b""
+        code, text = self.api.handle(method, path, body, CancelCheck(is_active=is_active))
         return code, text.encode("utf-8", "surrogateescape")
 
     # --- event loop ---

@@ -320,3 +320,88 @@ def test_model_server_passes_its_rest_limits(tmp_path, toy_version_dir):
             assert _closed_by_server(sock, started + 10)
             assert 0.9 <= time.monotonic() - started < 5
         good_request_works(server.rest_api_port)
+
+
+# === B (REST): a client that goes away stops the work; the row limit applies to REST bodies ===
+
+def _post(port: int, path: str, doc, timeout: float = 120.0) -> tuple[int, dict]:
+    body = json.dumps(doc).encode()
+    code, _, answer, _ = exchange(port, b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                                  % (path.encode(), len(body)) + body, timeout)
+    return code, json.loads(answer)
+
+
+@pytest.mark.slow
+def test_rest_client_that_disconnects_stops_the_computation(tmp_path, caplog):
+    """A 1024-row REST request runs in 64-row chunks: once its client closes the connection, no further chunk
+    runs (the model counts the rows it finished), no reply is written, and the next request is served at once."""
+    import logging
+    import os
+    import serving_toy_models
+    caplog.set_level(logging.INFO, logger="bert_tf.serving")
+    base = str(tmp_path / "slow")
+    serving_toy_models.write_slow_model(os.path.join(base, "1"))
+    with ModelServer(model_name="slow", model_base_path=base, port=0, rest_api_port=0,
+                     file_system_poll_wait_seconds=-1) as server:
+        port = server.rest_api_port
+
+        def rows_done():
+            code, answer = _post(port, "/v1/models/slow:predict", {"signature_name": "progress", "instances": ["x"]})
+            assert code == 200, answer
+            return answer["predictions"][0]
+
+        def settled():
+            """Rows done once nothing more runs (the count stays the same over 2 s)."""
+            last = rows_done()
+            while True:
+                time.sleep(2.0)
+                now = rows_done()
+                if now == last:
+                    return now
+                last = now
+
+        start = time.monotonic()
+        code, answer = _post(port, "/v1/models/slow:predict", {"instances": ["abc"] * 64})
+        assert code == 200 and len(answer["predictions"]) == 64
+        chunk_seconds = time.monotonic() - start
+        before = rows_done()
+        body = json.dumps({"instances": ["abc"] * 1024}).encode()
+        for close in ("close", "reset"):  # a client that gives up, one that is killed
+            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            sock.sendall(b"POST /v1/models/slow:predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                         % len(body) + body)
+            time.sleep(max(0.3, chunk_seconds / 2))
+            sock.close() if close == "close" else _reset(sock)
+            after = settled()
+            assert after - before <= 3 * 64, (close, before, after)  # not all 1024 rows
+            before = after
+        start = time.monotonic()
+        code, answer = _post(port, "/v1/models/slow:predict", {"instances": ["abc"] * 64})
+        assert code == 200 and len(answer["predictions"]) == 64
+        assert time.monotonic() - start < 3 * chunk_seconds + 2
+    gone = [r.getMessage() for r in caplog.records if "went away" in r.getMessage()]
+    assert len(gone) == 2, gone
+
+
+def test_rest_row_limit_is_checked_before_the_json_becomes_tensors(tmp_path, toy_version_dir):
+    base = str(tmp_path / "toy")
+    copy_version(toy_version_dir, base, 1)
+    with ModelServer(model_name="toy", model_base_path=base, port=0, rest_api_port=0, file_system_poll_wait_seconds=-1,
+                     max_request_rows=8) as server:
+        port = server.rest_api_port
+        bad_ninth = ["a"] * 8 + [5]  # the 9th row would fail conversion: the row count is refused first
+        for path, doc, alias in [
+                ("/v1/models/toy:predict", {"instances": bad_ninth}, 'Input "text" has 9 rows'),
+                ("/v1/models/toy:predict", {"inputs": bad_ninth}, 'Input "text" has 9 rows'),
+                ("/v1/models/toy:predict", {"inputs": {"text": bad_ninth}}, 'Input "text" has 9 rows'),
+                ("/v1/models/toy:predict", {"signature_name": "pair", "instances": [{"text": "a", "text_b": 5}] * 9},
+                 "The request has 9 rows"),
+                ("/v1/models/toy:classify", {"signature_name": "classify", "examples": [{"text": [[1]]}] * 9},
+                 "The request has 9 rows"),
+                ("/v1/models/toy:regress", {"signature_name": "regress", "examples": [{"text": [[1]]}] * 9},
+                 "The request has 9 rows")]:
+            code, answer = _post(port, path, doc)
+            assert code == 400 and answer["error"].startswith(alias), (path, answer)
+            assert "more than this server's limit of 8 rows per request" in answer["error"]
+        code, answer = _post(port, "/v1/models/toy:predict", {"instances": ["banana"] * 8})
+        assert code == 200 and len(answer["predictions"]) == 8
