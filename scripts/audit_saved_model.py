@@ -10,7 +10,10 @@ import sys
 
 from absl import app, flags
 
+import cli  # --help exits 0; quiet TensorFlow logs (--verbose_logs)
+
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(cli)
 flags.DEFINE_string("saved_model_dir", None, "A SavedModel directory (the one holding saved_model.pb).")
 flags.DEFINE_enum("allow_tf_text_ops", "none", ["none", "installed"],
                   "none: only core TF ops pass; installed: also the ops of the tensorflow-text installed here.")
@@ -52,4 +55,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("saved_model_dir")
-    app.run(main)
+    cli.run(main)

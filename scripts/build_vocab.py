@@ -1,4 +1,4 @@
-"""Learns a WordPiece vocabulary from raw text, for bert_tf's `BertTokenizer`.
+r"""Learns a WordPiece vocabulary from raw text, for bert_tf's `BertTokenizer`.
 
 Words are split exactly as `BertTokenizer` splits them (google-research/bert's BasicTokenizer: control
 characters dropped, CJK ideographs and punctuation split off, and with --do_lower_case lowercasing + NFD +
@@ -22,7 +22,10 @@ import sys
 
 from absl import app, flags, logging
 
+import cli  # --help exits 0; quiet TensorFlow logs (--verbose_logs)
+
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(cli)
 flags.DEFINE_string("input_file", None, "Comma-separated globs of UTF-8 text files.")
 flags.DEFINE_string("output_file", None, "Where to write vocab.txt (atomically).")
 flags.DEFINE_integer("vocab_size", 8000, "Target size, special and unused tokens included (the learner may land "
@@ -121,4 +124,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["input_file", "output_file"])
-    app.run(main)
+    cli.run(main)

@@ -1,4 +1,4 @@
-"""Creates google-research/bert pre-training records (masked LM + next sentence) from raw text.
+r"""Creates google-research/bert pre-training records (masked LM + next sentence) from raw text.
 
 Same flags, defaults and record format as google-research/bert's `create_pretraining_data.py`; the records
 feed its `run_pretraining.py`, Model Garden's BERT pre-training, and bert_tf's `scripts/run_pretraining.py`.
@@ -18,7 +18,10 @@ import time
 
 from absl import app, flags
 
+import cli  # --help exits 0; quiet TensorFlow logs (--verbose_logs)
+
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(cli)
 flags.DEFINE_string("input_file", None, "Input raw text file (or comma-separated list of files / globs).")
 flags.DEFINE_string("output_file", None, "Output TF example file (or comma-separated list of files).")
 flags.DEFINE_string("vocab_file", None, "The vocabulary file that the BERT model was trained on.")
@@ -63,4 +66,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["input_file", "output_file", "vocab_file"])
-    app.run(main)
+    cli.run(main)

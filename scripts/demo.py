@@ -19,8 +19,10 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import finetune_flags  # noqa: E402  (user_errors: the exceptions printed as one line, not a traceback)
+import cli  # noqa: E402  (--help exits 0; quiet TensorFlow logs, --verbose_logs)
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(cli)
 flags.DEFINE_enum("lang", "en", ["en", "ko"], "en: MiniLM on Banking77; ko: the built-in Korean BERT on NSMC.")
 flags.DEFINE_string("output_dir", None, "Where the fine-tuning outputs and the export go (default runs/demo, "
                     "runs/demo_ko for --lang=ko).")
@@ -126,4 +128,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

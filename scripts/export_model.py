@@ -1,4 +1,4 @@
-"""Exports a fine-tuned bert_tf model (or a pre-trained encoder) as a raw-text SavedModel for TF Serving.
+r"""Exports a fine-tuned bert_tf model (or a pre-trained encoder) as a raw-text SavedModel for TF Serving.
 
 The export lands in `--export_base/--model_name/<version>/` (written under a temporary name, then renamed), with
 the vocabulary and label names as assets and, by default, a tokenizer in core TensorFlow ops only (no
@@ -28,7 +28,10 @@ import sys
 
 from absl import app, flags
 
+import cli  # --help exits 0; quiet TensorFlow logs (--verbose_logs)
+
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(cli)
 flags.DEFINE_string("model", None, "A bert_tf `.keras` file: a fine-tuned task model (best_model.keras from the "
                     "fine-tuning scripts) or a BertEncoder.")
 flags.DEFINE_string("init_checkpoint", None, "Instead of --model: a pre-trained checkpoint in any format bert_tf "
@@ -183,4 +186,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

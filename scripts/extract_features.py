@@ -1,4 +1,4 @@
-"""Extracts fixed BERT features (google-research/bert's extract_features.py, on any checkpoint bert_tf loads).
+r"""Extracts fixed BERT features (google-research/bert's extract_features.py, on any checkpoint bert_tf loads).
 
 Example:
   python scripts/extract_features.py --input_file=input.txt --output_file=features.jsonl \
@@ -10,7 +10,10 @@ import sys
 
 from absl import app, flags, logging
 
+import cli  # --help exits 0; quiet TensorFlow logs (--verbose_logs)
+
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(cli)
 flags.DEFINE_string("input_file", None, "Text file: one text per line, 'A ||| B' for a pair.")
 flags.DEFINE_string("output_file", None, "Where to write the JSON lines.")
 flags.DEFINE_string("layers", "-1,-2,-3,-4", "Comma-separated transformer layer indexes (negative from the top).")
@@ -58,4 +61,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["input_file", "output_file", "init_checkpoint"])
-    app.run(main)
+    cli.run(main)

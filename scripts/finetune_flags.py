@@ -3,8 +3,6 @@
 
 from absl import flags
 
-from bert_tf.finetuning.common import TrainingOptions
-
 
 def define_common_flags():
     flags.DEFINE_string("train_file", None, "Training data.")
@@ -73,6 +71,7 @@ def user_errors():
 
 def common_kwargs(FLAGS):
     """The flags every finetune_* function takes, as keyword arguments."""
+    from bert_tf.finetuning.common import TrainingOptions  # here, not at import: --help needs no TensorFlow
     return dict(init_checkpoint=FLAGS.init_checkpoint, vocab_file=FLAGS.vocab_file,
                 bert_config_file=FLAGS.bert_config_file, preset=FLAGS.preset, do_lower_case=FLAGS.do_lower_case,
                 max_seq_length=FLAGS.max_seq_length, train_batch_size=FLAGS.train_batch_size,

@@ -16,7 +16,10 @@ import sys
 
 from absl import app, flags
 
+import cli  # --help exits 0; quiet TensorFlow logs (--verbose_logs)
+
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(cli)
 flags.DEFINE_string("server", None, "gRPC host:port.")
 flags.DEFINE_string("rest_url", None, "REST base URL (instead of --server), e.g. http://localhost:8501.")
 flags.DEFINE_string("model_name", None, "Served model name.")
@@ -107,4 +110,4 @@ def main(argv):
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    app.run(lambda argv: sys.exit(main(argv)))
+    cli.run(main)

@@ -1,4 +1,4 @@
-"""Splits the Korean pre-training corpora into train and held-out text files, by document.
+r"""Splits the Korean pre-training corpora into train and held-out text files, by document.
 
 The inputs are google-research/bert's pre-training text format (one sentence or review per line, a blank line
 between documents): NSMC's unlabeled reviews (`nsmc_unlabeled.txt.gz`, one document per movie) and the Korean
@@ -18,7 +18,10 @@ import sys
 
 from absl import app, flags
 
+import cli  # --help exits 0; quiet TensorFlow logs (--verbose_logs)
+
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(cli)
 flags.DEFINE_string("input_file", None, "Comma-separated text files (.gz read transparently).")
 flags.DEFINE_string("train_output", None, "Where the training documents go.")
 flags.DEFINE_string("heldout_output", None, "Where the held-out documents go.")
@@ -63,4 +66,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["input_file", "train_output", "heldout_output"])
-    app.run(main)
+    cli.run(main)

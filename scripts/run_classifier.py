@@ -1,4 +1,4 @@
-"""Fine-tunes BERT for sentence or sentence-pair classification, or regression (google-research/bert's
+r"""Fine-tunes BERT for sentence or sentence-pair classification, or regression (google-research/bert's
 run_classifier.py, on any checkpoint bert_tf loads).
 
 Examples:
@@ -23,9 +23,12 @@ from absl import app, flags, logging
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import finetune_flags  # noqa: E402
+import cli  # noqa: E402  (--help exits 0; quiet TensorFlow logs, --verbose_logs)
 
 FLAGS = flags.FLAGS
 finetune_flags.define_common_flags()
+flags.adopt_module_key_flags(finetune_flags)  # --help lists --train_file, --output_dir, ...
+flags.adopt_module_key_flags(cli)
 flags.DEFINE_string("data_format", None, "csv, tsv, jsonl, nsmc, klue_nli, korsts, klue_sts, banking77, "
                     "poem_sentiment (default: from the file extension).")
 flags.DEFINE_enum("task_type", "classification", ["classification", "regression"],
@@ -104,4 +107,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -1,4 +1,4 @@
-"""Fine-tunes BERT for multiple choice on SWAG-format CSV files (sent1, sent2, ending0..N, label): each ending is
+r"""Fine-tunes BERT for multiple choice on SWAG-format CSV files (sent1, sent2, ending0..N, label): each ending is
 packed with the context, scored, and a softmax over the choices is trained (the paper's SWAG setup).
 
 Example:
@@ -17,9 +17,12 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import finetune_flags  # noqa: E402
+import cli  # noqa: E402  (--help exits 0; quiet TensorFlow logs, --verbose_logs)
 
 FLAGS = flags.FLAGS
 finetune_flags.define_common_flags()
+flags.adopt_module_key_flags(finetune_flags)  # --help lists --train_file, --output_dir, ...
+flags.adopt_module_key_flags(cli)
 flags.DEFINE_enum("pooling", None, ["cls", "cls_token", "mean", "max"],
                   "Sequence vector for the scorer; default: the checkpoint's 1_Pooling/config.json, else cls.")
 flags.DEFINE_float("dropout", 0.1, "Dropout before the scoring layer.")
@@ -70,4 +73,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -1,4 +1,4 @@
-"""Fine-tunes BERT for named-entity recognition (token classification) on CoNLL-style BIO/BIOES files
+r"""Fine-tunes BERT for named-entity recognition (token classification) on CoNLL-style BIO/BIOES files
 (e.g. WNUT-17) or KLUE-NER's character-level TSV.
 
 Example:
@@ -18,9 +18,12 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import finetune_flags  # noqa: E402
+import cli  # noqa: E402  (--help exits 0; quiet TensorFlow logs, --verbose_logs)
 
 FLAGS = flags.FLAGS
 finetune_flags.define_common_flags()
+flags.adopt_module_key_flags(finetune_flags)  # --help lists --train_file, --output_dir, ...
+flags.adopt_module_key_flags(cli)
 flags.DEFINE_enum("data_format", "conll", ["conll", "klue_ner"], "Input format.")
 flags.DEFINE_float("dropout", 0.1, "Dropout before the tag layer.")
 
@@ -72,4 +75,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

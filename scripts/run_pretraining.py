@@ -1,4 +1,4 @@
-"""BERT pre-training (masked LM + next sentence prediction) on google-research/bert records.
+r"""BERT pre-training (masked LM + next sentence prediction) on google-research/bert records.
 
 Flags follow google-research/bert's run_pretraining.py, plus bert_tf's: --preset, --nsp, --dynamic_masking,
 --grad_accum_steps, --jit_compile, --distribution_strategy, --dtype_policy, --optimizer=lamb.
@@ -26,7 +26,10 @@ import sys
 
 from absl import app, flags, logging
 
+import cli  # --help exits 0; quiet TensorFlow logs (--verbose_logs)
+
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(cli)
 flags.DEFINE_string("input_file", None, "Input TF example files (comma-separated globs).")
 flags.DEFINE_string("eval_input_file", None, "Held-out TF example files for --do_eval (default: --input_file).")
 flags.DEFINE_string("bert_config_file", None, "bert_config.json of the model (or use --preset).")
@@ -249,4 +252,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["input_file", "vocab_file", "output_dir"])
-    app.run(main)
+    cli.run(main)

@@ -1,4 +1,4 @@
-"""Fine-tunes BERT for extractive QA on SQuAD v1.1/v2.0-format data (KorQuAD too), like google-research/bert's
+r"""Fine-tunes BERT for extractive QA on SQuAD v1.1/v2.0-format data (KorQuAD too), like google-research/bert's
 run_squad.py: sliding windows (--doc_stride), max-context scoring, n-best decoding, answers mapped back to the
 original text by character offsets; --version_2_with_negative with --null_score_diff_threshold.
 
@@ -18,9 +18,12 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import finetune_flags  # noqa: E402
+import cli  # noqa: E402  (--help exits 0; quiet TensorFlow logs, --verbose_logs)
 
 FLAGS = flags.FLAGS
 finetune_flags.define_common_flags()
+flags.adopt_module_key_flags(finetune_flags)  # --help lists --train_file, --output_dir, ...
+flags.adopt_module_key_flags(cli)
 flags.DEFINE_integer("doc_stride", 128, "Stride between context windows, in word pieces.")
 flags.DEFINE_integer("max_query_length", 64, "Questions are truncated to this many word pieces.")
 flags.DEFINE_integer("n_best_size", 20, "Candidates kept per question (nbest_predictions.json).")
@@ -78,4 +81,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

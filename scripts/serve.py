@@ -1,4 +1,4 @@
-"""Serves SavedModels over TensorFlow Serving's gRPC and REST protocols (tensorflow_model_server's flags).
+r"""Serves SavedModels over TensorFlow Serving's gRPC and REST protocols (tensorflow_model_server's flags).
 
 Examples:
   python scripts/serve.py --model_name=intent --model_base_path=/tmp/export/intent
@@ -16,7 +16,10 @@ import sys
 
 from absl import app, flags, logging
 
+import cli  # --help exits 0; quiet TensorFlow logs (--verbose_logs)
+
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(cli)
 flags.DEFINE_integer("port", 8500, "gRPC port (0 picks a free port; the bound ports are printed).")
 flags.DEFINE_integer("rest_api_port", 8501, "REST port; 0 disables the REST API.")
 flags.DEFINE_string("host", "127.0.0.1", "Interface to bind; 0.0.0.0 exposes the server to the network.")
@@ -115,4 +118,4 @@ def main(argv):
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    app.run(lambda argv: sys.exit(main(argv)))
+    cli.run(main)
