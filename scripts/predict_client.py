@@ -7,7 +7,8 @@ Examples:
   python scripts/predict_client.py --server=localhost:8500 --model_name=intent --status
   python scripts/predict_client.py --server=localhost:8500 --model_name=intent --metadata
 
-Prints one JSON line per text: {"text": ..., "label": ..., "probabilities": {...}}.
+Prints one JSON line per text: {"text": ..., "label": ..., "probabilities": {...}}, the probabilities of the
+--top_k most likely labels (default 5; 0 for all), most likely first.
 """
 
 import json
@@ -34,6 +35,14 @@ flags.DEFINE_float("timeout", 30.0, "Seconds per request.")
 flags.DEFINE_string("root_certificates", None, "PEM CA file: connect with TLS.")
 flags.DEFINE_bool("status", False, "Print GetModelStatus and exit.")
 flags.DEFINE_bool("metadata", False, "Print the signatures (GetModelMetadata) and exit.")
+flags.DEFINE_integer("top_k", 5, "Print the probabilities of the K most likely labels, most likely first (0: all "
+                     "labels, still sorted).")
+
+
+def top_k(probabilities: dict, k: int) -> dict:
+    """The `k` largest of {label: probability}, most likely first (all of them for k <= 0)."""
+    ranked = sorted(probabilities.items(), key=lambda item: -item[1])
+    return dict(ranked[:k] if k > 0 else ranked)
 
 
 def _read_texts():
@@ -104,6 +113,7 @@ def main(argv):
         print(f"error: cannot reach {FLAGS.server or FLAGS.rest_url}: {e}", file=sys.stderr)
         return 1
     for text, result in zip(texts, results):
+        result = dict(result, probabilities=top_k(result["probabilities"], FLAGS.top_k))
         print(json.dumps({"text": text, **result}, ensure_ascii=False))
     return 0
 
