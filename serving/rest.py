@@ -113,10 +113,13 @@ class RestApi:
                 raise malformed
             name, version, label, verb = match.groups()
             spec = _model_spec(urllib.parse.unquote(name), version, label and urllib.parse.unquote(label))
-            verb = verb.lower()
+            # The path pattern is case-insensitive, the verb is not (TF Serving compares it with ==): ":PREDICT"
+            # matches the pattern but names no method, so it stays "Malformed request" (400).
             if verb == "predict":
                 return self._predict(spec, body, cancel)
-            return self._classify_regress(spec, body, verb, cancel)
+            if verb in ("classify", "regress"):
+                return self._classify_regress(spec, body, verb, cancel)
+            raise malformed
         if method == "GET":
             match = _STATUS.fullmatch(path)
             if not match:
@@ -125,7 +128,7 @@ class RestApi:
             if not name:
                 raise status.invalid_argument("Missing model name in request.")
             spec = _model_spec(urllib.parse.unquote(name), version, label and urllib.parse.unquote(label))
-            if metadata:
+            if metadata == "metadata":  # "/METADATA" matches the pattern; TF Serving then answers the status
                 return self._metadata(spec)
             response = self.core.get_model_status(get_model_status_pb2.GetModelStatusRequest(model_spec=spec))
             return json_format.MessageToJson(response, always_print_fields_with_no_presence=True,
