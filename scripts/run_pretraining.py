@@ -31,7 +31,9 @@ import cli  # --help exits 0; quiet TensorFlow logs (--verbose_logs)
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(cli)
 flags.DEFINE_string("input_file", None, "Input TF example files (comma-separated globs).")
-flags.DEFINE_string("eval_input_file", None, "Held-out TF example files for --do_eval (default: --input_file).")
+flags.DEFINE_string("eval_input_file", None, "Held-out TF example files for --do_eval (records made from documents "
+                    "not in --input_file). Required with --do_train --do_eval; --do_eval alone evaluates "
+                    "--input_file.")
 flags.DEFINE_string("bert_config_file", None, "bert_config.json of the model (or use --preset).")
 flags.DEFINE_string("preset", None, "A BertConfig preset (tiny, mini, small, medium, base, large, test) sized to "
                     "--vocab_file.")
@@ -46,7 +48,9 @@ flags.DEFINE_bool("do_train", False, "Whether to run training.")
 flags.DEFINE_bool("do_eval", False, "Whether to run eval on the eval set.")
 flags.DEFINE_integer("train_batch_size", 32, "Global batch size per optimizer step (micro-batches x accumulation).")
 flags.DEFINE_integer("eval_batch_size", 8, "Global eval batch size.")
-flags.DEFINE_float("learning_rate", 5e-5, "The initial (peak) learning rate.")
+flags.DEFINE_float("learning_rate", 5e-5, "The initial (peak) learning rate. 5e-5 is google-research/bert's default, "
+                   "meant for continuing from a pre-trained checkpoint (--init_checkpoint); from scratch, BERT-Base "
+                   "used 1e-4, and the small presets train in a few thousand steps at 5e-4 to 1e-3 (docs/RESULTS.md).")
 flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "AdamW (google-research/bert) or LAMB (large batches).")
 flags.DEFINE_float("weight_decay_rate", 0.01, "Decoupled weight decay (not on LayerNorm or bias weights).")
 flags.DEFINE_integer("num_train_steps", 100000, "Number of training steps.")
@@ -140,6 +144,12 @@ def main(argv):
     del argv
     if not (FLAGS.do_train or FLAGS.do_eval):
         _fail("at least one of --do_train and --do_eval must be true")
+    if FLAGS.do_train and FLAGS.do_eval and not FLAGS.eval_input_file:
+        # google-research/bert evaluated on --input_file here, silently: the training records, whose loss says
+        # how well they were memorised, not how well the model predicts text it has not seen.
+        _fail("--do_train --do_eval needs --eval_input_file: held-out records (create_pretraining_data.py on "
+              "documents kept out of --input_file). To score the training records anyway, pass "
+              "--eval_input_file with the --input_file value")
     if FLAGS.train_batch_size % FLAGS.grad_accum_steps:
         _fail(f"--train_batch_size {FLAGS.train_batch_size} is not divisible by --grad_accum_steps "
               f"{FLAGS.grad_accum_steps}")
@@ -198,6 +208,7 @@ def main(argv):
         optimizer = create_optimizer(FLAGS.learning_rate, FLAGS.num_train_steps, FLAGS.num_warmup_steps,
                                      optimizer_type=FLAGS.optimizer, weight_decay_rate=FLAGS.weight_decay_rate)
 
+    eval_input_file = FLAGS.eval_input_file or FLAGS.input_file  # --do_eval alone: the records to score
     unselectable = [vocab["[CLS]"], vocab["[SEP]"], vocab["[PAD]"]]
     try:
         train_data = PretrainingDataset(
@@ -208,7 +219,7 @@ def main(argv):
             seed=distribute.per_worker_seed if distribute.is_parameter_server(strategy) else FLAGS.seed,
         ) if FLAGS.do_train else None
         eval_data = PretrainingDataset(
-            FLAGS.eval_input_file or FLAGS.input_file, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
+            eval_input_file, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
             FLAGS.eval_batch_size, is_training=False, nsp=FLAGS.nsp) if FLAGS.do_eval else None
     except (FileNotFoundError, DataError) as e:
         _fail(str(e))
@@ -241,7 +252,8 @@ def main(argv):
         results = trainer.evaluate(steps=FLAGS.max_eval_steps or None)
         path = trainer.write_eval_results(results, os.path.join(FLAGS.output_dir, "eval_results.json"))
         summary["eval"] = results
-        print("***** Eval results *****", file=sys.stderr)
+        summary["eval_input_file"] = eval_input_file
+        print(f"***** Eval results ({eval_input_file}) *****", file=sys.stderr)
         for key in sorted(results):
             print(f"  {key} = {results[key]}", file=sys.stderr)
         if path:

@@ -42,7 +42,8 @@ def _command(data, output_dir, steps, save_every):
     return [sys.executable, SCRIPT, f"--input_file={data / 'train.tfrecord'}", f"--vocab_file={data / 'vocab.txt'}",
             "--preset=test", f"--output_dir={output_dir}", "--max_seq_length=23", "--max_predictions_per_seq=5",
             "--train_batch_size=4", f"--num_train_steps={steps}", "--num_warmup_steps=2", "--learning_rate=1e-3",
-            f"--save_checkpoints_steps={save_every}", "--do_train", "--do_eval", "--max_eval_steps=5"]
+            f"--save_checkpoints_steps={save_every}", "--do_train", "--do_eval", "--max_eval_steps=5",
+            f"--eval_input_file={data / 'train.tfrecord'}"]  # --do_train --do_eval needs one (issue 13)
 
 
 def _steps(output_dir):

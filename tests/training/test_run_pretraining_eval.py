@@ -1,0 +1,49 @@
+"""run_pretraining.py --do_eval (issue 13): with --do_train it needs --eval_input_file (it evaluated on the
+training records, silently); --do_eval alone scores --input_file and says which file it scored."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SCRIPT = os.path.join(REPO, "scripts", "run_pretraining.py")
+
+
+def test_train_and_eval_without_held_out_records_is_refused(tmp_path):
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]) + "\n")
+    proc = subprocess.run([sys.executable, SCRIPT, "--do_train", "--do_eval", f"--input_file={tmp_path}/x.tfrecord",
+                           f"--vocab_file={tmp_path}/vocab.txt", "--preset=test", f"--output_dir={tmp_path}/out"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "--do_train --do_eval needs --eval_input_file: held-out records" in proc.stderr
+    assert "Traceback" not in proc.stderr and not os.path.exists(tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_eval_only_scores_input_file_and_names_it(tmp_path):
+    from bert_tf.data import pretraining_data as pd
+    from bert_tf.tokenization import ReferenceTokenizer
+
+    words = [f"w{i}" for i in range(36)]
+    vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words)}
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    rng = random.Random(0)
+    with open(tmp_path / "corpus.txt", "w") as f:
+        for _ in range(10):
+            for _ in range(rng.randint(2, 6)):
+                f.write(" ".join(rng.choice(words) for _ in range(rng.randint(3, 9))) + "\n")
+            f.write("\n")
+    records = str(tmp_path / "heldout.tfrecord")
+    pd.PretrainingDataCreator(ReferenceTokenizer(vocab), max_seq_length=23, max_predictions_per_seq=5,
+                              dupe_factor=1, num_workers=1).create(str(tmp_path / "corpus.txt"), records)
+    proc = subprocess.run([sys.executable, SCRIPT, "--do_eval", f"--input_file={records}",
+                           f"--vocab_file={tmp_path}/vocab.txt", "--preset=test", f"--output_dir={tmp_path}/out",
+                           "--max_seq_length=23", "--max_predictions_per_seq=5", "--max_eval_steps=2"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"***** Eval results ({records}) *****" in proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["eval_input_file"] == records
