@@ -28,8 +28,13 @@ FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(cli)
 flags.DEFINE_string("input_file", None, "Comma-separated globs of UTF-8 text files.")
 flags.DEFINE_string("output_file", None, "Where to write vocab.txt (atomically).")
-flags.DEFINE_integer("vocab_size", 8000, "Target size, special and unused tokens included (the learner may land "
-                     "a few percent below it).")
+flags.DEFINE_integer("vocab_size", 8000, "Target size, special and unused tokens included. The learner may land "
+                     "up to --vocab_size_slack below it (and further when the corpus has no more pieces); the "
+                     "size written and why are printed.")
+flags.DEFINE_float("vocab_size_slack", 0.05, "The learner's binary search over the piece-count threshold stops at "
+                   "the first vocabulary at most this fraction below --vocab_size (tensorflow-text's slack_ratio, "
+                   "0.05). Smaller gets closer to --vocab_size at the cost of more passes over the words; 0 "
+                   "searches until the threshold is exact.")
 flags.DEFINE_bool("do_lower_case", True, "Uncased vocabulary (lowercase + strip accents), as BertTokenizer's "
                   "lowercase=True.")
 flags.DEFINE_integer("num_unused", 0, "Number of [unusedN] placeholder tokens after the special tokens.")
@@ -70,7 +75,7 @@ def count_words(input_files, lowercase, max_lines=0):
 
 
 def learn_vocab(word_counts, vocab_size, num_unused=0, max_unique_chars=2000, min_word_count=2,
-                upper_threshold=10_000_000, max_input_words=0):
+                upper_threshold=10_000_000, max_input_words=0, vocab_size_slack=0.05):
     """WordPiece vocabulary (list of tokens, specials first) from `{word: count}`."""
     from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 
@@ -80,7 +85,7 @@ def learn_vocab(word_counts, vocab_size, num_unused=0, max_unique_chars=2000, mi
     upper_threshold = max(int(upper_threshold), min_word_count + 1)
     vocab = learner.learn(sorted(word_counts.items()), vocab_size, reserved, upper_thresh=upper_threshold,
                           lower_thresh=min_word_count, max_unique_chars=max_unique_chars, num_iterations=4,
-                          max_input_tokens=max_input_words or -1)
+                          max_input_tokens=max_input_words or -1, slack_ratio=vocab_size_slack)
     seen = set()
     tokens = []
     for token in reserved + [t for t in vocab if t not in reserved]:
@@ -88,6 +93,18 @@ def learn_vocab(word_counts, vocab_size, num_unused=0, max_unique_chars=2000, mi
             seen.add(token)
             tokens.append(token)
     return tokens[:vocab_size]
+
+
+def size_note(size, vocab_size, vocab_size_slack, min_word_count):
+    """Why a vocabulary came out smaller than asked (empty when it did not)."""
+    if size >= vocab_size:
+        return ""
+    if size >= vocab_size * (1 - vocab_size_slack):
+        return (f"{vocab_size - size} below --vocab_size={vocab_size}: the WordPiece learner stops at the first "
+                f"piece-count threshold whose vocabulary is within --vocab_size_slack={vocab_size_slack:g} below "
+                "the target; a smaller --vocab_size_slack gets closer (more passes over the words)")
+    return (f"{vocab_size - size} below --vocab_size={vocab_size}: the corpus has no more pieces seen at least "
+            f"--min_word_count={min_word_count} times; lower it or add text for a larger vocabulary")
 
 
 def expand(patterns):
@@ -114,12 +131,15 @@ def main(argv):
         sys.exit(f"build_vocab: {e}")
     if not counts:
         sys.exit(f"build_vocab: no words in {files}")
+    if not 0 <= FLAGS.vocab_size_slack < 1:
+        sys.exit(f"build_vocab: --vocab_size_slack must be in [0, 1), got {FLAGS.vocab_size_slack}")
     tokens = learn_vocab(counts, FLAGS.vocab_size, FLAGS.num_unused, FLAGS.max_unique_chars, FLAGS.min_word_count,
-                         FLAGS.upper_threshold, FLAGS.max_input_words)
+                         FLAGS.upper_threshold, FLAGS.max_input_words, FLAGS.vocab_size_slack)
     write_vocab(tokens, FLAGS.output_file)
     logging.info("wrote %d tokens (%d distinct words in %d files) to %s", len(tokens), len(counts), len(files),
                  FLAGS.output_file)
-    print(f"wrote {len(tokens)} tokens to {FLAGS.output_file}")
+    note = size_note(len(tokens), FLAGS.vocab_size, FLAGS.vocab_size_slack, FLAGS.min_word_count)
+    print(f"wrote {len(tokens)} tokens to {FLAGS.output_file}" + (f" ({note})" if note else ""))
 
 
 if __name__ == "__main__":
