@@ -4,7 +4,9 @@ Same flags, defaults and record format as google-research/bert's `create_pretrai
 feed its `run_pretraining.py`, Model Garden's BERT pre-training, and bert_tf's `scripts/run_pretraining.py`.
 Differences (see `bert_tf/data/pretraining_data.py`): random-next is the paper's 50% (the original forces a
 random B for one-sentence chunks), the work runs in `--num_workers` processes, and the output is deterministic
-for a seed whatever the number of workers.
+for a seed whatever the number of workers. As in the original, only `\n` ends a line (`--universal_newlines`
+also splits at a bare `\r`), words over 200 characters become [UNK] (`--max_input_chars_per_word=100` for
+Hugging Face's limit), and a vocabulary without [PAD] is fine (padding uses id 0).
 
 Example:
   python scripts/create_pretraining_data.py --input_file=tests/testdata/kowiki/kowiki_sample.txt \
@@ -37,6 +39,11 @@ flags.DEFINE_float("masked_lm_prob", 0.15, "Masked LM probability.")
 flags.DEFINE_float("short_seq_prob", 0.1, "Probability of creating sequences which are shorter than the maximum "
                    "length.")
 flags.DEFINE_integer("num_workers", None, "Worker processes (default: all CPUs). The output does not depend on it.")
+flags.DEFINE_bool("universal_newlines", False, "Also end a line at a bare carriage return (\\r), as Python's text "
+                  "files do (files from classic Mac OS). Default: only \\n ends a line, as google-research/bert "
+                  "reads; a bare \\r inside a line is a space.")
+flags.DEFINE_integer("max_input_chars_per_word", 200, "Words longer than this many characters become [UNK]: 200 is "
+                     "google-research/bert's limit, Hugging Face's tokenizer uses 100.")
 
 
 def main(argv):
@@ -49,14 +56,15 @@ def main(argv):
     except VocabError as e:
         sys.exit(f"create_pretraining_data: {e}")
     # The pure-Python twin of BertTokenizer (same tokens; cheap to fork into worker processes).
-    tokenizer = ReferenceTokenizer(vocab, lowercase=FLAGS.do_lower_case)
+    tokenizer = ReferenceTokenizer(vocab, lowercase=FLAGS.do_lower_case,
+                                   max_input_chars_per_word=FLAGS.max_input_chars_per_word)
     start = time.time()
     try:
         creator = PretrainingDataCreator(
             tokenizer, max_seq_length=FLAGS.max_seq_length, max_predictions_per_seq=FLAGS.max_predictions_per_seq,
             random_seed=FLAGS.random_seed, dupe_factor=FLAGS.dupe_factor, masked_lm_prob=FLAGS.masked_lm_prob,
             short_seq_prob=FLAGS.short_seq_prob, do_whole_word_mask=FLAGS.do_whole_word_mask,
-            num_workers=FLAGS.num_workers)
+            num_workers=FLAGS.num_workers, universal_newlines=FLAGS.universal_newlines)
         stats = creator.create(FLAGS.input_file, FLAGS.output_file)
     except (FileNotFoundError, ValueError) as e:
         sys.exit(f"create_pretraining_data: {e}")

@@ -26,6 +26,8 @@ def define_common_flags():
     flags.DEFINE_string("preset", None, "Architecture preset for random initialization (tiny, mini, small, medium, "
                         "base, large, test).")
     flags.DEFINE_bool("do_lower_case", None, "Uncased vocabulary; defaults to the checkpoint's config.")
+    flags.DEFINE_integer("max_input_chars_per_word", 200, "Words longer than this many characters become [UNK]: 200 "
+                         "is google-research/bert's limit, 100 Hugging Face's (for its ids on such words).")
     flags.DEFINE_integer("max_seq_length", 128, "Packed sequence length.")
     flags.DEFINE_integer("train_batch_size", 32, "Training batch size.")
     flags.DEFINE_integer("eval_batch_size", 64, "Evaluation/prediction batch size.")
@@ -81,6 +83,7 @@ def common_kwargs(FLAGS):
                 distribution_strategy=FLAGS.distribution_strategy, save_formats=tuple(FLAGS.save_formats),
                 seed=FLAGS.seed, evals_per_epoch=FLAGS.evals_per_epoch, dev_file=FLAGS.dev_file,
                 dev_fraction=FLAGS.dev_fraction, head_initializer=FLAGS.head_initializer,
+                max_input_chars_per_word=FLAGS.max_input_chars_per_word,
                 training_options=TrainingOptions(dtype_policy=FLAGS.dtype_policy, jit_compile=FLAGS.jit_compile,
                                                  grad_accum_steps=FLAGS.grad_accum_steps,
                                                  optimizer_type=FLAGS.optimizer,

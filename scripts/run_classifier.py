@@ -80,7 +80,8 @@ def main(argv):
                                      "(e.g. a previous run's best_model.keras)")
             vocab = common.resolve_vocab(FLAGS.vocab_file, None if FLAGS.vocab_file else FLAGS.init_checkpoint)
             tokenizer = common.make_tokenizer(vocab, model.encoder.bert_config.lowercase
-                                              if FLAGS.do_lower_case is None else FLAGS.do_lower_case)
+                                              if FLAGS.do_lower_case is None else FLAGS.do_lower_case,
+                                              FLAGS.max_input_chars_per_word)
             if FLAGS.do_eval:
                 results = classifier.evaluate_file(model, tokenizer, FLAGS.eval_file, data_format=FLAGS.data_format,
                                                    max_seq_length=FLAGS.max_seq_length,

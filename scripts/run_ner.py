@@ -51,7 +51,8 @@ def main(argv):
                 raise app.UsageError("without --do_train, --init_checkpoint must be a fine-tuned .keras model")
             vocab = common.resolve_vocab(FLAGS.vocab_file, None)
             tokenizer = common.make_tokenizer(vocab, model.encoder.bert_config.lowercase
-                                              if FLAGS.do_lower_case is None else FLAGS.do_lower_case)
+                                              if FLAGS.do_lower_case is None else FLAGS.do_lower_case,
+                                              FLAGS.max_input_chars_per_word)
             if FLAGS.do_eval:
                 from bert_tf.data import ner_features
                 examples = ner.read_tagged(FLAGS.eval_file, FLAGS.data_format)

@@ -166,7 +166,7 @@ def main(argv):
     from bert_tf.data.pretraining_dataset import PretrainingDataset
     from bert_tf.encoder import BertEncoder
     from bert_tf.tasks.bert_pretrainer import BertPretrainer
-    from bert_tf.tokenization import VocabError, load_vocab
+    from bert_tf.tokenization import VocabError, load_vocab, pad_id
     from bert_tf.training import distribute
     from bert_tf.training.optimization import create_optimizer
     from bert_tf.training.trainer import CheckpointError, Trainer
@@ -209,7 +209,7 @@ def main(argv):
                                      optimizer_type=FLAGS.optimizer, weight_decay_rate=FLAGS.weight_decay_rate)
 
     eval_input_file = FLAGS.eval_input_file or FLAGS.input_file  # --do_eval alone: the records to score
-    unselectable = [vocab["[CLS]"], vocab["[SEP]"], vocab["[PAD]"]]
+    unselectable = [vocab["[CLS]"], vocab["[SEP]"], pad_id(vocab)]
     try:
         train_data = PretrainingDataset(
             FLAGS.input_file, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,

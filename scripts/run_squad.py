@@ -66,7 +66,8 @@ def main(argv):
                 raise app.UsageError("--do_predict needs --predict_file")
             vocab = common.resolve_vocab(FLAGS.vocab_file, None)
             tokenizer = common.make_tokenizer(vocab, model.encoder.bert_config.lowercase
-                                              if FLAGS.do_lower_case is None else FLAGS.do_lower_case)
+                                              if FLAGS.do_lower_case is None else FLAGS.do_lower_case,
+                                              FLAGS.max_input_chars_per_word)
             decode = squad.DecodeOptions(max_seq_length=kwargs["max_seq_length"], **options)
             _, _, _, metrics = squad.predict_squad(model, tokenizer, FLAGS.predict_file, decode,
                                                    batch_size=FLAGS.eval_batch_size, output_dir=FLAGS.output_dir)

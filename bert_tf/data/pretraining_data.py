@@ -328,6 +328,10 @@ class PretrainingDataCreator:
         num_workers: int. Processes; 0 or 1 runs in this process. Defaults to `os.cpu_count()`.
         block_size: int. Documents per instance-creation task (part of what the output depends on).
             Defaults to 64.
+        universal_newlines: bool. False (google-research/bert, whose `GFile.readline` splits on `\n` only): a
+            line ends at `\n` (a `\r\n` line's `\r` is stripped); a bare `\r` inside a line is whitespace
+            between words of the same sentence. True: a bare `\r` also ends a line (Python's universal newlines;
+            files from classic Mac OS). Defaults to False.
 
     Example:
     >>> creator = PretrainingDataCreator(tokenizer, max_seq_length=64, dupe_factor=2, num_workers=2)
@@ -337,7 +341,7 @@ class PretrainingDataCreator:
 
     def __init__(self, tokenizer, max_seq_length=128, max_predictions_per_seq=20, random_seed=12345, dupe_factor=10,
                  masked_lm_prob=0.15, short_seq_prob=0.1, do_whole_word_mask=False, num_workers=None,
-                 block_size=64):
+                 block_size=64, universal_newlines=False):
         if max_seq_length < 5:
             raise ValueError(f"max_seq_length must be at least 5 ([CLS] a [SEP] b [SEP]), got {max_seq_length}")
         if not 0 < masked_lm_prob < 1:
@@ -357,6 +361,7 @@ class PretrainingDataCreator:
         self.do_whole_word_mask = do_whole_word_mask
         self.num_workers = (os.cpu_count() or 1) if num_workers is None else num_workers
         self.block_size = block_size
+        self.universal_newlines = bool(universal_newlines)
 
     # --- reading ---
     @staticmethod
@@ -387,7 +392,8 @@ class PretrainingDataCreator:
         """Tokenized documents (lists of sentences, each a list of tokens), in file order, empty ones removed."""
         lines = []
         for path in input_files:
-            with open(path, encoding="utf-8", errors="strict") as f:
+            with open(path, encoding="utf-8", errors="strict",
+                      newline=None if self.universal_newlines else "\n") as f:
                 try:
                     lines.extend(line.strip() for line in f)
                 except UnicodeDecodeError:

@@ -83,6 +83,7 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
                         save_formats: Sequence[str] = ("keras",), seed: int = 0, evals_per_epoch: int = 1,
                         max_train_examples: int | None = None, dev_file: str | None = None,
                         dev_fraction: float | None = None, head_initializer: str = "glorot_uniform",
+                        max_input_chars_per_word: int = 200,
                         training_options: common.TrainingOptions | None = None) -> ClassifierResult:
     """Fine-tunes BERT for sentence(-pair) classification or regression and returns the best model.
 
@@ -126,6 +127,8 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
             With one learning rate and no dev set the final model is kept.
         head_initializer: str. `"glorot_uniform"` (default, as keras-hub and Keras' Dense) or
             `"truncated_normal"` (google-research/bert's stddev-0.02 head), see README "Fine-tuning recipe".
+        max_input_chars_per_word: int. Words longer than this many characters become [UNK]. Defaults to 200
+            (google-research/bert's limit; Hugging Face's tokenizer uses 100).
 
     Returns:
         `ClassifierResult` (model, tokenizer, label_names, eval_results, output_dir, max_seq_length).
@@ -180,7 +183,7 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
     if pooling is None:
         pooling = getattr(pretrained_task, "pooling", None) or default_pooling(init_checkpoint)
     logger.info("pooling: %s", pooling)
-    tokenizer = common.make_tokenizer(vocab_file, do_lower_case)
+    tokenizer = common.make_tokenizer(vocab_file, do_lower_case, max_input_chars_per_word)
 
     train_x = classification_features.encode_examples(tokenizer, train_examples, max_seq_length)
     if regression:

@@ -138,9 +138,11 @@ def build_encoder(*, init_checkpoint: str | None = None, bert_config_file: str |
     return BertEncoder.from_bert_config(config)
 
 
-def make_tokenizer(vocab_file: str, do_lower_case: bool):
+def make_tokenizer(vocab_file: str, do_lower_case: bool, max_input_chars_per_word: int = 200):
+    """`BertTokenizer`; words over `max_input_chars_per_word` characters become [UNK] (200: google-research/bert;
+    Hugging Face's tokenizer uses 100)."""
     from bert_tf.tokenization import BertTokenizer
-    return BertTokenizer(vocab_file, lowercase=bool(do_lower_case))
+    return BertTokenizer(vocab_file, lowercase=bool(do_lower_case), max_input_chars_per_word=max_input_chars_per_word)
 
 
 # === Model selection ===

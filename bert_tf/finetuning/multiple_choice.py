@@ -38,6 +38,7 @@ def finetune_multiple_choice(train_file: str, eval_file: str | None = None, *, i
                              distribution_strategy: str = "off", save_formats: Sequence[str] = ("keras",),
                              seed: int = 0, evals_per_epoch: int = 1, dev_file: str | None = None,
                              dev_fraction: float | None = None, head_initializer: str = "glorot_uniform",
+                             max_input_chars_per_word: int = 200,
                              training_options: common.TrainingOptions | None = None) -> MultipleChoiceResult:
     """Fine-tunes a `BertMultipleChoice` on SWAG-format CSV files (see `bert_tf.data.swag`); the best dev
     accuracy is kept (`dev_file`/`dev_fraction`, see `common.select_dev`), `eval_file` is scored once. `pooling=None` follows the checkpoint (`bert_tf.tasks.default_pooling`), else `"cls"`.
@@ -61,7 +62,7 @@ def finetune_multiple_choice(train_file: str, eval_file: str | None = None, *, i
     if do_lower_case is None:
         do_lower_case = base.bert_config.lowercase
     pooling = pooling or default_pooling(init_checkpoint)
-    tokenizer = common.make_tokenizer(vocab_file, do_lower_case)
+    tokenizer = common.make_tokenizer(vocab_file, do_lower_case, max_input_chars_per_word)
     train_x, train_y = swag.encode_choices(tokenizer, train_examples, max_seq_length)
     def scorer(examples, path):
         if examples is None:

@@ -58,6 +58,7 @@ def finetune_ner(train_file: str, eval_file: str | None = None, *, data_format: 
                  distribution_strategy: str = "off", save_formats: Sequence[str] = ("keras",), seed: int = 0,
                  evals_per_epoch: int = 1, dev_file: str | None = None, dev_fraction: float | None = None,
                  head_initializer: str = "glorot_uniform",
+                 max_input_chars_per_word: int = 200,
                  training_options: common.TrainingOptions | None = None) -> NerResult:
     """Fine-tunes a `BertTokenClassifier` (tags on first word-pieces; KLUE-NER: on every piece, scored on
     characters). The model with the best dev entity F1 is kept (`dev_file`/`dev_fraction`, see
@@ -82,7 +83,7 @@ def finetune_ner(train_file: str, eval_file: str | None = None, *, data_format: 
                                     do_lower_case=do_lower_case)
     if do_lower_case is None:
         do_lower_case = base.bert_config.lowercase
-    tokenizer = common.make_tokenizer(vocab_file, do_lower_case)
+    tokenizer = common.make_tokenizer(vocab_file, do_lower_case, max_input_chars_per_word)
     train = ner_features.encode_tagged(tokenizer, train_examples, max_seq_length, tag_names, split="train")
     evaluate = None
     if dev_examples is not None:

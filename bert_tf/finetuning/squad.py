@@ -74,6 +74,7 @@ def finetune_squad(train_file: str, predict_file: str | None = None, *, init_che
                    distribution_strategy: str = "off", save_formats: Sequence[str] = ("keras",), seed: int = 0,
                    evals_per_epoch: int = 1, dev_file: str | None = None, dev_fraction: float | None = None,
                    head_initializer: str = "glorot_uniform",
+                   max_input_chars_per_word: int = 200,
                    training_options: common.TrainingOptions | None = None) -> SquadResult:
     """Fine-tunes a `BertSpanQA` on SQuAD-format data. The epoch and learning rate with the best dev F1 are kept
     (`dev_file`, or `dev_fraction` of the training *articles*, written to `output_dir/dev_split/`; see
@@ -94,7 +95,7 @@ def finetune_squad(train_file: str, predict_file: str | None = None, *, init_che
                                     do_lower_case=do_lower_case)
     if do_lower_case is None:
         do_lower_case = base.bert_config.lowercase
-    tokenizer = common.make_tokenizer(vocab_file, do_lower_case)
+    tokenizer = common.make_tokenizer(vocab_file, do_lower_case, max_input_chars_per_word)
     learning_rates = common.parse_learning_rates(learning_rate)
     train_file, dev_file, dev_source = _split_articles(train_file, dev_file, dev_fraction, len(learning_rates),
                                                        output_dir)

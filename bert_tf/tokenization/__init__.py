@@ -11,10 +11,11 @@ from bert_tf.tokenization.core_tokenizer import CoreOpsBertTokenizer
 from bert_tf.tokenization.packer import BertPacker, truncate_seq_pair, truncated_lengths
 from bert_tf.tokenization.reference_tokenizer import ReferenceTokenizer
 from bert_tf.tokenization.vocab import (
-    CLS_TOKEN, MASK_TOKEN, PAD_TOKEN, SEP_TOKEN, SPECIAL_TOKENS, UNK_TOKEN, VocabError, load_vocab, write_vocab)
+    CLS_TOKEN, HF_MAX_INPUT_CHARS_PER_WORD, MASK_TOKEN, MAX_INPUT_CHARS_PER_WORD, PAD_TOKEN, SEP_TOKEN,
+    SPECIAL_TOKENS, UNK_TOKEN, VocabError, load_vocab, pad_id, write_vocab)
 
 __all__ = [
-    "BertPacker", "BertTokenizer", "CLS_TOKEN", "CoreOpsBertTokenizer", "MASK_TOKEN", "PAD_TOKEN",
-    "ReferenceTokenizer", "SEP_TOKEN", "SPECIAL_TOKENS", "UNK_TOKEN", "VocabError", "load_vocab",
-    "truncate_seq_pair", "truncated_lengths", "write_vocab",
+    "BertPacker", "BertTokenizer", "CLS_TOKEN", "CoreOpsBertTokenizer", "HF_MAX_INPUT_CHARS_PER_WORD",
+    "MASK_TOKEN", "MAX_INPUT_CHARS_PER_WORD", "PAD_TOKEN", "ReferenceTokenizer", "SEP_TOKEN", "SPECIAL_TOKENS",
+    "UNK_TOKEN", "VocabError", "load_vocab", "pad_id", "truncate_seq_pair", "truncated_lengths", "write_vocab",
 ]

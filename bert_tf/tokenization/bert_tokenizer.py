@@ -29,7 +29,9 @@ class BertTokenizer(TokenizerBase):
             is ordinary text (`[`, `mask`, `]`), so raw user text cannot inject control tokens. If False
             (Hugging Face's default), such text (exact, case-sensitive) stays that special token.
             Defaults to True.
-        max_input_chars_per_word: int. Longer words become `[UNK]`. Defaults to 100.
+        max_input_chars_per_word: int. Longer words (in characters) become `[UNK]`. Defaults to 200,
+            google-research/bert's value; Hugging Face's `BertTokenizer` uses 100 (pass 100 for its ids on
+            words of 101-200 characters).
         **kwargs: `keras.layers.Layer` arguments (`name`, ...).
 
     Example:

@@ -22,7 +22,9 @@ class CoreOpsBertTokenizer(TokenizerBase):
         split_special_tokens: bool. If True, text spelling `[MASK]` etc. is ordinary text (google-research/bert;
             raw user text cannot inject control tokens). If False, it stays that special token (Hugging Face).
             Defaults to True.
-        max_input_chars_per_word: int. Longer words become `[UNK]`. Defaults to 100.
+        max_input_chars_per_word: int. Longer words (in characters) become `[UNK]`. Defaults to 200,
+            google-research/bert's value; Hugging Face's `BertTokenizer` uses 100 (pass 100 for its ids on
+            words of 101-200 characters).
         **kwargs: `keras.layers.Layer` arguments (`name`, ...).
 
     The Python API (`tokenize`, `tokenize_with_offsets`, `tokenize_words`, `encode`, ...) and the TF API

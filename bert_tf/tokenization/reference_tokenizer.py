@@ -101,7 +101,8 @@ def google_basic_tokenize(text, lowercase=True):
     return " ".join(split_tokens).split()
 
 
-def google_wordpiece(word, vocab, unk_token=vocab_lib.UNK_TOKEN, max_input_chars_per_word=100):
+def google_wordpiece(word, vocab, unk_token=vocab_lib.UNK_TOKEN,
+                     max_input_chars_per_word=vocab_lib.MAX_INPUT_CHARS_PER_WORD):
     """google-research/bert's `WordpieceTokenizer.tokenize` for one word (greedy longest-match-first)."""
     chars = list(word)
     if len(chars) > max_input_chars_per_word:
@@ -154,7 +155,9 @@ class ReferenceTokenizer:
         vocab: dict str -> int (see `load_vocab`).
         lowercase: bool. Lowercase and strip accents (uncased models). Defaults to True.
         split_special_tokens: bool. Treat text spelling a special token as ordinary text. Defaults to True.
-        max_input_chars_per_word: int. Longer words become `[UNK]`. Defaults to 100.
+        max_input_chars_per_word: int. Longer words (in characters) become `[UNK]`. Defaults to 200,
+            google-research/bert's value; Hugging Face's `BertTokenizer` uses 100 (pass 100 for its ids on
+            words of 101-200 characters).
         special_tokens: sequence of str. The tokens kept whole when `split_special_tokens=False`
             (those present in `vocab`). Defaults to `[PAD] [UNK] [CLS] [SEP] [MASK]`.
 
@@ -164,7 +167,8 @@ class ReferenceTokenizer:
     ['un', '##aff', '##able', ',']
     """
 
-    def __init__(self, vocab, lowercase=True, split_special_tokens=True, max_input_chars_per_word=100,
+    def __init__(self, vocab, lowercase=True, split_special_tokens=True,
+                 max_input_chars_per_word=vocab_lib.MAX_INPUT_CHARS_PER_WORD,
                  special_tokens=vocab_lib.SPECIAL_TOKENS):
         self.vocab = vocab
         self.lowercase = lowercase

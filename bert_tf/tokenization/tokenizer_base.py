@@ -44,8 +44,8 @@ def vocab_lookup_table(vocab_file, vocab):
 class TokenizerBase(keras.layers.Layer):
     """Base of the BERT tokenizers (see `BertTokenizer` for the arguments and the API)."""
 
-    def __init__(self, vocab_file, lowercase=True, split_special_tokens=True, max_input_chars_per_word=100,
-                 **kwargs):
+    def __init__(self, vocab_file, lowercase=True, split_special_tokens=True,
+                 max_input_chars_per_word=vocab_lib.MAX_INPUT_CHARS_PER_WORD, **kwargs):
         kwargs.setdefault("dtype", "int32")
         super().__init__(**kwargs)
         # Inputs are string tensors, not backend floats (as keras-hub's preprocessing layers).
@@ -90,7 +90,7 @@ class TokenizerBase(keras.layers.Layer):
 
     @property
     def pad_id(self):
-        return self._py.vocab[vocab_lib.PAD_TOKEN]
+        return vocab_lib.pad_id(self._py.vocab)
 
     @property
     def unk_id(self):

@@ -14,7 +14,11 @@ CLS_TOKEN = "[CLS]"
 SEP_TOKEN = "[SEP]"
 MASK_TOKEN = "[MASK]"
 SPECIAL_TOKENS = (PAD_TOKEN, UNK_TOKEN, CLS_TOKEN, SEP_TOKEN, MASK_TOKEN)
-REQUIRED_TOKENS = (PAD_TOKEN, UNK_TOKEN, CLS_TOKEN, SEP_TOKEN)
+REQUIRED_TOKENS = (UNK_TOKEN, CLS_TOKEN, SEP_TOKEN)
+# google-research/bert's WordpieceTokenizer limit (words longer than this many characters become [UNK]);
+# Hugging Face's BertTokenizer uses HF_MAX_INPUT_CHARS_PER_WORD.
+MAX_INPUT_CHARS_PER_WORD = 200
+HF_MAX_INPUT_CHARS_PER_WORD = 100
 
 
 class VocabError(ValueError):
@@ -60,8 +64,9 @@ def load_vocab(path, required_tokens=REQUIRED_TOKENS):
 
     Args:
         path: str. The vocabulary file (one token per line; the line number is the id).
-        required_tokens: sequence of str. Tokens that must be present. Defaults to
-            `[PAD]`, `[UNK]`, `[CLS]` and `[SEP]`.
+        required_tokens: sequence of str. Tokens that must be present. Defaults to `[UNK]`, `[CLS]` and
+            `[SEP]`. `[PAD]` is optional, as in google-research/bert, which pads with id 0 whatever token that
+            is (padded positions are masked out); bert_tf does the same (`pad_id`).
 
     Returns:
         A `collections.OrderedDict` mapping each token to its id.
@@ -90,6 +95,12 @@ def load_vocab(path, required_tokens=REQUIRED_TOKENS):
     if missing:
         raise VocabError(f"vocabulary file {path!r} lacks the required special token(s) {', '.join(missing)}")
     return vocab
+
+
+def pad_id(vocab) -> int:
+    """The id padding uses: `[PAD]`'s, or 0 when the vocabulary has no `[PAD]` (google-research/bert pads with 0
+    whatever token that is; padded positions are masked out, so the token does not matter)."""
+    return vocab.get(PAD_TOKEN, 0)
 
 
 def write_vocab(tokens, path):

@@ -32,7 +32,7 @@ def test_vocab_error_is_value_error():
     ("\n".join(BASE + ["a", "b", "a"]).encode() + b"\n", r"duplicate token 'a' on lines 6 and 8"),
     (b"[PAD]\n[UNK]\n\xff\xfe\n", r"not valid UTF-8 \(line 3"),
     (b"[PAD]\n[CLS]\n[SEP]\n", r"lacks the required special token\(s\) \[UNK\]"),
-    (b"[UNK]\n[CLS]\n", r"\[PAD\], \[SEP\]"),
+    (b"[UNK]\n[CLS]\n", r"lacks the required special token\(s\) \[SEP\]$"),  # [PAD] is optional (issue 13)
     ("\n".join(BASE + ["ok", " padded"]).encode(), r"line 7: token ' padded' has leading or trailing whitespace"),
     ("\n".join(BASE + ["", "x"]).encode(), r"line 6: empty line"),
 ])
