@@ -416,16 +416,28 @@ def load_encoder(path: str, config: BertConfig | None = None, *, config_file: st
     from bert_tf.encoder import BertEncoder
     fmt = detect_format(path)
     if fmt == KERAS:
-        return _keras_encoder(path, config=config, config_file=config_file, lowercase=lowercase,
-                              hidden_act=hidden_act, dtype=dtype)[1]
+        return _remember_vocab(_keras_encoder(path, config=config, config_file=config_file, lowercase=lowercase,
+                                              hidden_act=hidden_act, dtype=dtype)[1], path)
     if fmt == BERT_TF_TRAINING:
-        return _from_training_checkpoint(path, False, True, config, config_file, lowercase, hidden_act, dtype)
+        return _remember_vocab(
+            _from_training_checkpoint(path, False, True, config, config_file, lowercase, hidden_act, dtype), path)
     checkpoint = read_checkpoint(path, config, config_file=config_file, lowercase=lowercase, hidden_act=hidden_act)
     encoder = BertEncoder.from_bert_config(checkpoint.config, dtype=dtype)
     model_weights.assign(model_weights.encoder_variables(encoder), checkpoint.encoder_weights(),
                          checkpoint.sources, source=checkpoint.path)
     if checkpoint.has_mlm or checkpoint.has_nsp:
         logger.info("%s: loaded the encoder; the checkpoint's pre-training heads are not used", checkpoint.path)
+    return _remember_vocab(encoder, path)
+
+
+def _remember_vocab(encoder, path):
+    """Records the `vocab.txt` beside the checkpoint as `encoder.vocab_file` (None if there is none), so that
+    `save_hf` and `save_google_tf1` write it into their output without being told: a saved directory is then
+    usable on its own (ids mean nothing without their vocabulary)."""
+    try:
+        encoder.vocab_file = find_vocab(path)
+    except CheckpointError:
+        encoder.vocab_file = None
     return encoder
 
 

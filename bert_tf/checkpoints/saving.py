@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -28,6 +29,8 @@ import numpy as np
 from bert_tf.checkpoints import model_weights, names, safetensors_io
 from bert_tf.checkpoints.errors import CheckpointError
 from bert_tf.config import ConfigError
+
+logger = logging.getLogger(__name__)
 
 _LAST = ("config.json", "bert_config.json", "tokenizer_config.json", "vocab.txt", "checkpoint")
 
@@ -66,8 +69,12 @@ def _split(model):
     raise CheckpointError(f"expected a bert_tf BertEncoder or BertPretrainer, got {type(model).__name__}")
 
 
-def _copy_vocab(vocab_file, staging, config):
+def _copy_vocab(vocab_file, staging, config, encoder=None, destination=None):
+    if vocab_file is None:  # the vocabulary the encoder was loaded with (load_encoder records it), if any
+        vocab_file = getattr(encoder, "vocab_file", None)
     if vocab_file is None:
+        logger.warning("%s: no vocab.txt written (this model's vocabulary is unknown); pass vocab_file=... so the "
+                       "directory can be used on its own", destination or "the saved checkpoint")
         return
     if not os.path.isfile(vocab_file):
         raise CheckpointError(f"vocabulary file not found: {vocab_file}")
@@ -91,7 +98,8 @@ def save_hf(model, directory: str, *, vocab_file: str | None = None, dtype: str 
         model: `BertEncoder` (→ `BertModel` keys) or `BertPretrainer` (→ `BertForPreTraining` keys; without
             an NSP head the `cls.seq_relationship.*` keys are absent and the architecture is `BertForMaskedLM`).
         directory: output directory; created, or its files replaced.
-        vocab_file: optional `vocab.txt` to copy beside the weights.
+        vocab_file: `vocab.txt` to copy beside the weights. Defaults to the one the encoder was loaded with
+            (`load_encoder` records it); without either, none is written (a warning says so).
         dtype: str. `"float32"` (default) or `"float16"`: the stored precision (half the size; loaders cast
             back to the model's dtype). Hugging Face reads either.
 
@@ -109,7 +117,7 @@ def save_hf(model, directory: str, *, vocab_file: str | None = None, dtype: str 
         tensors[key] = names.from_canonical(names.HUGGING_FACE, canonical, array, config).astype(np.float32).astype(dtype)
     architecture = "BertForPreTraining" if has_nsp else "BertForMaskedLM" if has_mlm else "BertModel"
     with _staged_directory(directory) as staging:
-        _copy_vocab(vocab_file, staging, config)
+        _copy_vocab(vocab_file, staging, config, encoder, directory)
         safetensors_io.write_tensors(os.path.join(staging, "model.safetensors"), tensors, metadata={"format": "pt"})
         config.to_hf_json(os.path.join(staging, "config.json"))
         with open(os.path.join(staging, "config.json"), encoding="utf-8") as f:
@@ -132,7 +140,8 @@ def save_google_tf1(model, path: str, *, vocab_file: str | None = None) -> str:
             `cls/seq_relationship/*`).
         path: an output directory (the checkpoint is named `bert_model.ckpt`), or a checkpoint prefix whose
             file name contains `.ckpt` (e.g. `out/model.ckpt`), written in its directory.
-        vocab_file: optional `vocab.txt` to copy beside the checkpoint.
+        vocab_file: `vocab.txt` to copy beside the checkpoint. Defaults to the one the encoder was loaded with
+            (`load_encoder` records it); without either, none is written (a warning says so).
 
     Returns the checkpoint prefix. The config's `hidden_act` must have a Google name: `"gelu_approximate"`
     has none (Google's configs say "gelu", which bert_tf reads as the exact form) and raises `ConfigError`.
@@ -155,7 +164,7 @@ def save_google_tf1(model, path: str, *, vocab_file: str | None = None) -> str:
             config.to_google_json(os.path.join(staging, "bert_config.json"))
         except ConfigError as e:
             raise ConfigError(f"cannot save in Google's format: {e}") from None
-        _copy_vocab(vocab_file, staging, config)
+        _copy_vocab(vocab_file, staging, config, encoder, directory)
         tf.raw_ops.SaveV2(prefix=os.path.join(staging, name), tensor_names=tensor_names,
                           shape_and_slices=[""] * len(tensor_names),
                           tensors=[tf.constant(t, dtype=tf.float32) for t in tensors])
