@@ -40,8 +40,10 @@ def define_common_flags():
     flags.DEFINE_bool("do_train", False, "Train.")
     flags.DEFINE_bool("do_eval", False, "Evaluate on --eval_file.")
     flags.DEFINE_bool("do_predict", False, "Predict --predict_file.")
-    flags.DEFINE_string("distribution_strategy", "off", "off, one_device, mirrored, multi_worker_mirrored, "
-                        "parameter_server, tpu (multi_worker_mirrored and parameter_server read TF_CONFIG).")
+    flags.DEFINE_string("distribution_strategy", "one_device", "one_device (the default, as run_pretraining.py: "
+                        "/gpu:0 when a GPU is visible, else the CPU; off is the same), mirrored, "
+                        "multi_worker_mirrored, parameter_server, tpu (multi_worker_mirrored and parameter_server "
+                        "read TF_CONFIG).")
     flags.DEFINE_string("tpu", None, "TPU name or grpc:// address for --distribution_strategy=tpu (local on a TPU "
                         "VM).")
     flags.DEFINE_list("save_formats", ["keras"], "keras (always), hf, google: also export the fine-tuned encoder.")

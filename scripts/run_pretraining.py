@@ -68,7 +68,8 @@ flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches accumulated per optim
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward/backward pass.")
 flags.DEFINE_enum("distribution_strategy", "one_device",
                   ["off", "one_device", "mirrored", "multi_worker_mirrored", "parameter_server", "tpu"],
-                  "tf.distribute strategy (multi_worker_mirrored and parameter_server read TF_CONFIG).")
+                  "tf.distribute strategy: one_device (/gpu:0 when a GPU is visible, else the CPU; off is the "
+                  "same), mirrored, ... (multi_worker_mirrored and parameter_server read TF_CONFIG).")
 flags.DEFINE_string("tpu", None, "TPU name/address for --distribution_strategy=tpu.")
 flags.DEFINE_integer("num_gpus", None, "GPUs for mirrored (default: all visible).")
 flags.DEFINE_enum("dtype_policy", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],

@@ -71,6 +71,16 @@ def test_help_lists_main_flags_exits_0_without_tensorflow(script):
     assert probe.returncode == 0 and "tensorflow imported: False" in probe.stderr, probe.stderr
 
 
+@pytest.mark.parametrize("script", ["run_classifier.py", "run_ner.py", "run_squad.py", "run_multiple_choice.py",
+                                    "run_pretraining.py"])
+def test_every_training_script_defaults_to_one_device(script):
+    """The README says one_device is the default; fine-tuning said off (the same strategy under another name)."""
+    out = subprocess.run([sys.executable, os.path.join(SCRIPTS, script), "--help"], capture_output=True, text=True,
+                         timeout=120, cwd=REPO).stdout
+    flag = out[out.index("  --distribution_strategy:"):]
+    assert "(default: 'one_device')" in flag[:flag.index("\n  --", 5)]
+
+
 def test_help_keeps_the_examples_line_breaks():
     out = subprocess.run([sys.executable, os.path.join(SCRIPTS, "run_classifier.py"), "--help"],
                          capture_output=True, text=True, timeout=120, cwd=REPO).stdout
