@@ -15,7 +15,9 @@ Each script imports this module and ends with `cli.run(main)` instead of `absl.a
     * `E0000 ... failed call to cuInit: ...` when the machine has no NVIDIA driver (no /proc/driver/nvidia):
       TensorFlow's CUDA build probes CUDA anyway (with a driver present, the line is a real problem and shown);
     * `... oneDNN supports DT_INT64 only on platforms with AVX-512 ...`: a fallback note that TensorFlow logs
-      as an error (also on machines that have AVX-512), not a failure.
+      as an error (also on machines that have AVX-512), not a failure;
+    * `W0000 ... dataset.cc] Input of GeneratorDatasetOp::Dataset will not be optimized ...`: tf.data's note on
+      pipelines with a Python-generator stage.
   Every other line passes unchanged and in order: warnings, errors, tracebacks, progress bars.
 - `--verbose_logs` (or `BERT_TF_VERBOSE_LOGS=1` in the environment, which child processes inherit) turns both
   off: every TensorFlow log line, INFO included.
@@ -43,6 +45,10 @@ _NOISE = [
     rb"To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.",
     rb"[EW]\d{4} [0-9:.]+ +\d+ [^ ]+:\d+\] oneDNN supports DT_[A-Z0-9]+ only on platforms with "
     rb"AVX-512\..*",
+    # tf.data's note, at warning level, on every pipeline with a Python-generator stage (the distributed
+    # evaluation input): its graph optimizations skip that stage; nothing to act on.
+    rb"W\d{4} [0-9:.]+ +\d+ dataset\.cc:\d+\] Input of GeneratorDatasetOp::Dataset will not be optimized "
+    rb"because the dataset does not implement the AsGraphDefInternal\(\) method needed to apply optimizations\.",
 ]
 _NO_GPU_NOISE = rb"E\d{4} [0-9:.]+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit: .*"
 

@@ -13,7 +13,9 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPTS = os.path.join(REPO, "scripts")
-TF_LOG_LINE = re.compile(r"^(?:[IWEF]\d{4} \d\d:\d\d:\S+ +\d+ \S+:\d+\]|WARNING: All log messages before absl)",
+# TensorFlow's C++ lines (absl's pre-InitializeLog stamp "0000 00:00:<epoch>"); bert_tf's own Python absl lines
+# ("W1202 18:24:06.53 ... common.py:170] ...") carry real dates and are messages, not noise.
+TF_LOG_LINE = re.compile(r"^(?:[IWEF]0000 00:00:\d+\.\d+ +\d+ \S+:\d+\]|WARNING: All log messages before absl)",
                          re.MULTILINE)
 
 MAIN_FLAGS = {
@@ -132,6 +134,9 @@ NOISE = [
     "compiler flags.",
     "E0000 00:00:1796232861.101101   23731 mkl_util.h:123] oneDNN supports DT_INT64 only on platforms with AVX-512. "
     "Falling back to the default Eigen-based implementation if present.",
+    "W0000 00:00:1796236273.502381   15618 dataset.cc:997] Input of GeneratorDatasetOp::Dataset will not be "
+    "optimized because the dataset does not implement the AsGraphDefInternal() method needed to apply "
+    "optimizations.",
 ]
 CUINIT = ("E0000 00:00:1796232860.445602   23731 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
           "Failed call to cuInit: UNKNOWN ERROR (303)")
@@ -146,7 +151,7 @@ NO_DRIVER = not (os.path.exists("/proc/driver/nvidia/version") or os.path.exists
 
 def _probe(tmp_path, *args, env=None, **kwargs):
     path = tmp_path / "probe.py"
-    lines = [NOISE[0], REAL[0], NOISE[1], CUINIT, REAL[1], NOISE[2], NOISE[3], REAL[2], NOISE[4], REAL[3]]
+    lines = [NOISE[0], REAL[0], NOISE[1], CUINIT, REAL[1], NOISE[2], NOISE[3], REAL[2], NOISE[4], NOISE[5], REAL[3]]
     path.write_text(PROBE.format(scripts=SCRIPTS, lines="".join(line + "\n" for line in lines)))
     return [sys.executable, str(path), *args], dict(os.environ, **(env or {}))
 
