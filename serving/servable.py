@@ -73,6 +73,12 @@ class Servable:
         self._requests_done = threading.Condition(self._lock)
         self._in_flight = 0
         self.function_calls = 0  # signature function calls made (a chunked request makes several)
+        # A signature's first call instantiates and optimizes its function graph. Concurrent first calls each
+        # do that work at once: 8 of them on a BERT-Tiny export's `classify` took 17 s and +300 MB each
+        # instead of 0.7 s and +37 MB for one (the soak's classify requests right after a version swap; see
+        # benchmarks/soak.py). So a signature's first call runs alone; the calls arriving meanwhile wait for it.
+        self._first_call_gates: dict[str, threading.Lock] = {}
+        self._called: set[str] = set()
         self._chunkable = {key: _chunkable(signature) for key, signature in self.signature_defs.items()}
 
     # === Batching hooks ===
@@ -146,27 +152,40 @@ class Servable:
             cancel.check()
         rows = _common_rows(inputs) if self._chunkable.get(signature_name) else None
         if rows is None or not chunk_rows or chunk_rows <= 0 or rows <= chunk_rows:
-            return self._call(function, signature, inputs, aliases)
+            return self._call(signature_name, function, signature, inputs, aliases)
         parts = []
         for start in range(0, rows, chunk_rows):
             if start and cancel is not None:
                 cancel.check()
             chunk = {alias: array[start:start + chunk_rows] for alias, array in inputs.items()}
             size = min(chunk_rows, rows - start)
-            outputs = self._call(function, signature, chunk, aliases)
+            outputs = self._call(signature_name, function, signature, chunk, aliases)
             if any(np.ndim(v) == 0 or v.shape[0] != size or (parts and v.shape[1:] != parts[0][a].shape[1:])
                    for a, v in outputs.items()):
                 if start == 0:  # the outputs do not follow the rows after all: run the request whole
                     logger.warning("signature %s of %s version %d does not keep the batch dimension; large "
                                    "requests run unchunked", signature_name, self.name, self.version)
                     self._chunkable[signature_name] = False
-                    return self._call(function, signature, inputs, aliases)
+                    return self._call(signature_name, function, signature, inputs, aliases)
                 raise status.ServingError(status.INTERNAL, f"Chunk outputs of signature \"{signature_name}\" "
                                                            "changed shape between chunks")
             parts.append(outputs)
         return {alias: np.concatenate([part[alias] for part in parts], axis=0) for alias in aliases}
 
-    def _call(self, function, signature, inputs: Mapping[str, np.ndarray], aliases) -> dict[str, np.ndarray]:
+    def _call(self, signature_name: str, function, signature, inputs: Mapping[str, np.ndarray],
+              aliases) -> dict[str, np.ndarray]:
+        if signature_name not in self._called:
+            with self._lock:
+                gate = self._first_call_gates.setdefault(signature_name, threading.Lock())
+            with gate:  # the first call runs alone (see __init__)
+                if signature_name not in self._called:
+                    try:
+                        return self._invoke(function, signature, inputs, aliases)
+                    finally:
+                        self._called.add(signature_name)
+        return self._invoke(function, signature, inputs, aliases)
+
+    def _invoke(self, function, signature, inputs: Mapping[str, np.ndarray], aliases) -> dict[str, np.ndarray]:
         feeds = {alias: tf.constant(inputs[alias], dtype=tf.dtypes.as_dtype(signature.inputs[alias].dtype))
                  for alias in signature.inputs}
         with self._lock:
