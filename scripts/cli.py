@@ -167,6 +167,16 @@ def _parse_flags(argv):
     return args
 
 
+def script_command(script: str) -> str:
+    """How to run another script of this directory from the current directory, with this interpreter (e.g.
+    `.venv/bin/python scripts/serve.py`): what the scripts print as a next step. A bare `python` fails outside
+    the venv."""
+    def short(path):
+        relative = os.path.relpath(path)
+        return path if relative.startswith("..") else relative
+    return f"{short(sys.executable)} {short(os.path.join(os.path.dirname(os.path.abspath(__file__)), script))}"
+
+
 def run(main):
     """`absl.app.run(main)` with `--help` exiting 0 and quiet TensorFlow logs; `main`'s return value is the exit
     status, as with absl."""

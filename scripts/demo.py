@@ -123,7 +123,7 @@ def main(argv):
         except subprocess.TimeoutExpired:
             server.kill()
     print(f"done in {time.time() - start:.0f} s. Serve it again with:\n"
-          f"  python scripts/serve.py --model_name={model_name} "
+          f"  {cli.script_command('serve.py')} --model_name={model_name} "
           f"--model_base_path={os.path.join(export_base, model_name)}")
 
 

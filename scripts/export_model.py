@@ -181,7 +181,7 @@ def main(argv):
     except (ExportScriptError, export.ExportError) as e:
         sys.exit(f"error: {e}")
     print(f"wrote {path}")
-    print(f"serve it: python scripts/serve.py --model_name={FLAGS.model_name} "
+    print(f"serve it: {cli.script_command('serve.py')} --model_name={FLAGS.model_name} "
           f"--model_base_path={os.path.join(os.path.abspath(FLAGS.export_base), FLAGS.model_name)}")
 
 

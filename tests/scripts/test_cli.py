@@ -83,6 +83,17 @@ def test_every_training_script_defaults_to_one_device(script):
     assert "(default: 'one_device')" in flag[:flag.index("\n  --", 5)]
 
 
+def test_next_step_commands_use_this_interpreter(tmp_path):
+    """export_model.py and demo.py print how to serve: with the interpreter that ran them (a bare `python`
+    fails outside the venv), the path relative to the current directory when it is inside it."""
+    code = f"import sys; sys.path.insert(0, {SCRIPTS!r}); import cli; print(cli.script_command('serve.py'))"
+    inside = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    expected = os.path.relpath(sys.executable, REPO) if sys.executable.startswith(REPO) else sys.executable
+    assert inside.stdout.strip() == f"{expected} scripts/serve.py"
+    outside = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert outside.stdout.strip() == f"{sys.executable} {os.path.join(SCRIPTS, 'serve.py')}"
+
+
 def test_help_keeps_the_examples_line_breaks():
     out = subprocess.run([sys.executable, os.path.join(SCRIPTS, "run_classifier.py"), "--help"],
                          capture_output=True, text=True, timeout=120, cwd=REPO).stdout
