@@ -19,6 +19,9 @@ from checkpoint_helpers import (INTEROP, all_positions, encoder_diffs, encoder_i
                                        max_diff_on_real)
 
 TOL = 1e-5
+# The four reference formats against Hugging Face's outputs: measured max 7.2e-7 (sequence and hidden states; MLM
+# logits 1.0e-7, pooled 4.5e-8, NSP logits 7.5e-9), so the claim in docs/RESULTS.md is asserted at 1e-6.
+FORMAT_TOL = 1e-6
 # folder → (format, has MLM head, has NSP head). Model Garden's BertPretrainerV2 has no NSP head.
 FORMATS = {"hf": ("hf", True, True), "tf1": ("google_tf1", True, True),
            "mg_encoder": ("model_garden", False, False), "mg_pretrainer": ("model_garden", True, False)}
@@ -46,21 +49,21 @@ def test_each_format_reproduces_the_reference(folder, ref, caplog):
     encoder = load_encoder(path)
     assert encoder.bert_config.vocab_size == 99 and encoder.bert_config.num_attention_heads == 3
     diffs = encoder_diffs(encoder, ref)
-    assert max(diffs.values()) <= TOL, diffs
+    assert max(diffs.values()) <= FORMAT_TOL, diffs
 
     with caplog.at_level(logging.WARNING, logger="bert_tf.checkpoints.loading"):
         pretrainer = load_pretrainer(path)
     heads = _pretrainer_diffs(pretrainer, ref)
     if has_mlm:
-        assert heads["mlm_logits"] <= TOL, heads
+        assert heads["mlm_logits"] <= FORMAT_TOL, heads
     else:  # freshly initialised, and said so
         assert heads["mlm_logits"] > 1e-2 and "no masked-LM head" in caplog.text
     if has_nsp:
-        assert heads["nsp_logits"] <= TOL, heads
+        assert heads["nsp_logits"] <= FORMAT_TOL, heads
     else:
         assert "no next-sentence head" in caplog.text
     # The encoder inside the pretrainer is as exact as the bare one.
-    assert max(encoder_diffs(pretrainer.encoder, ref).values()) <= TOL
+    assert max(encoder_diffs(pretrainer.encoder, ref).values()) <= FORMAT_TOL
 
 
 def test_checkpoint_prefixes_and_files_are_accepted(ref):
