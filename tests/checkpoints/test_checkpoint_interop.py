@@ -20,8 +20,9 @@ from checkpoint_helpers import (INTEROP, all_positions, encoder_diffs, encoder_i
 
 TOL = 1e-5
 # The four reference formats against Hugging Face's outputs: measured max 7.2e-7 (sequence and hidden states; MLM
-# logits 1.0e-7, pooled 4.5e-8, NSP logits 7.5e-9), so the claim in docs/RESULTS.md is asserted at 1e-6.
-FORMAT_TOL = 1e-6
+# logits 1.0e-7, pooled 4.5e-8, NSP logits 7.5e-9; an earlier run 9.5e-7): docs/RESULTS.md claims, and this asserts,
+# 2e-6 (float32 summation order varies with the thread count; 1e-6 would leave almost no headroom).
+FORMAT_TOL = 2e-6
 # folder → (format, has MLM head, has NSP head). Model Garden's BertPretrainerV2 has no NSP head.
 FORMATS = {"hf": ("hf", True, True), "tf1": ("google_tf1", True, True),
            "mg_encoder": ("model_garden", False, False), "mg_pretrainer": ("model_garden", True, False)}
