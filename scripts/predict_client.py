@@ -73,8 +73,7 @@ def main(argv):
     del argv
     import grpc
 
-    from serving.client import ServingClient
-    from serving.rest_client import RestClient, RestError
+    from serving.client import RestClient, RestError, ServingClient
 
     if not FLAGS.model_name or (FLAGS.server is None) == (FLAGS.rest_url is None):
         raise app.UsageError("give --model_name and exactly one of --server or --rest_url")

@@ -387,9 +387,8 @@ def test_ner_qa_argument_errors(tmp_path):
 def test_ner_and_qa_served_through_client_helpers(ner_export, qa_export, tokenizer):
     """Both exports behind the local server: `tag_text` / `answer_questions` over gRPC and REST give the
     Python-side decoding (words, tags, character offsets; answers as written in the context)."""
-    from serving.client import ServingClient
+    from serving.client import RestClient, ServingClient
     from serving.config import write_model_config
-    from serving.rest_client import RestClient
     from serving.server import ModelServer
 
     ner_model, ner_path = ner_export

@@ -9,9 +9,8 @@ import tensorflow as tf
 
 from bert_tf import features
 from bert_tf.finetuning import finetune_classifier
-from serving.client import ServingClient
+from serving.client import RestClient, ServingClient
 from serving.export import export_saved_model
-from serving.rest_client import RestClient
 from serving.server import ModelServer
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

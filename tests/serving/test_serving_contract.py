@@ -207,3 +207,38 @@ def test_client_helpers(kind, contract_target):
     assert [s["state"] for s in client.get_model_status()] == ["AVAILABLE", "AVAILABLE"]
     assert client.predict({"x": np.ones((1, 4), np.float32)}, signature_name="numeric", version=1)[
         "y"].shape == (1, 2)  # REST drops a lone output's name; RestClient restores it from the metadata
+
+
+def _failing_classify(client):
+    """`client` as against a model whose classify call fails: each transport's own error (the signature is
+    missing), which classify_text must take as "no label names from the model"."""
+    classify = client.classify
+    client.classify = lambda examples, signature_name=None, **kwargs: classify(examples, "no_such_signature", **kwargs)
+    return client
+
+
+@pytest.mark.parametrize("classify_works", [True, False], ids=["classify_signature", "classify_fails"])
+def test_classify_text_is_the_same_over_grpc_and_rest(contract_target, classify_works):
+    """One classify_text (serving.client.text_helpers) for both transports: same labels, same probability keys
+    and values, also when the model's classify signature cannot name the labels (then the predicted labels
+    name their classes and the others keep their index; the `pair` signature predicts no labels at all)."""
+    texts, pairs = ["a quick brown fox jumps", "", "a quick brown fox"], ["xyz", "", "q"]
+    answers = {}
+    for kind in ("grpc", "rest"):
+        client = ServingClient(contract_target[0], "toy") if kind == "grpc" else RestClient(contract_target[1], "toy")
+        if not classify_works:
+            _failing_classify(client)
+        answers[kind] = (client.classify_text(texts, batch_size=2),
+                         client.classify_text(texts, text_b=pairs, signature_name="pair"))
+    assert answers["grpc"] == answers["rest"]
+    single, pair = answers["grpc"]
+    expected = serving_toy_models.reference_probabilities(texts)
+    predicted = [serving_toy_models.LABELS[i] for i in expected.argmax(-1)]
+    assert predicted == ["negative", "positive", "negative"]  # "neutral" is predicted for none of them
+    names = list(serving_toy_models.LABELS) if classify_works else ["negative", "1", "positive"]
+    assert [r["label"] for r in single] == predicted and all(list(r["probabilities"]) == names for r in single)
+    np.testing.assert_allclose([list(r["probabilities"].values()) for r in single], expected, rtol=1e-5)
+    pair_expected = serving_toy_models.reference_probabilities([f"{a} {b}" for a, b in zip(texts, pairs)])
+    pair_names = list(serving_toy_models.LABELS) if classify_works else ["0", "1", "2"]
+    assert [r["label"] for r in pair] == [pair_names[i] for i in pair_expected.argmax(-1)]
+    np.testing.assert_allclose([list(r["probabilities"].values()) for r in pair], pair_expected, rtol=1e-5)

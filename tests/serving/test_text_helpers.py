@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bert_tf import features
-from serving.text_helpers import TextHelpers, concat_batches
+from serving.client.text_helpers import TextHelpers, concat_batches
 
 
 class StubClient(TextHelpers):
@@ -61,3 +61,42 @@ def test_concat_batches_pads_per_word_outputs_like_the_export():
     assert merged[features.WORD_LABELS].tolist() == [[b"a", b"b", b"c"], [b"d", b"", b""], [b"e", b"", b""]]
     np.testing.assert_array_equal(merged[features.WORD_SCORES][1:, 1:], np.zeros((2, 2)))
     np.testing.assert_array_equal(merged[features.NUM_WORDS], [3, 1, 1])
+
+
+class ClassifyingStub(StubClient):
+    """A stub whose `classify` answers `rows` (or raises the transport's error when `rows` is an exception)."""
+    _transport_errors = (ConnectionError,)
+
+    def __init__(self, outputs, rows):
+        super().__init__(outputs)
+        self.rows, self.probes = rows, []
+
+    def classify(self, examples, signature_name=None):
+        self.probes.append((examples, signature_name))
+        if isinstance(self.rows, Exception):
+            raise self.rows
+        return self.rows
+
+
+def test_classify_text_names_labels_from_classify_else_from_the_predictions():
+    outputs = {features.PROBABILITIES: np.array([[0.7, 0.1, 0.2], [0.1, 0.2, 0.7]], np.float32),
+               features.LABEL_IDS: np.array([0, 2]), features.LABELS: np.array([b"neg", b"pos"], dtype=object)}
+    named = ClassifyingStub(outputs, [[("neg", 0.3), ("mid", 0.3), ("pos", 0.4)]])
+    for _ in range(2):
+        results = named.classify_text(["a", "b"], text_b=["c", "d"])
+        assert [r["label"] for r in results] == ["neg", "pos"]
+        assert results[1]["probabilities"] == {"neg": pytest.approx(0.1), "mid": pytest.approx(0.2),
+                                               "pos": pytest.approx(0.7)}
+    # one probe (then cached), with text_b too: a pair export's classify signature needs both features
+    assert named.probes == [([{features.TEXT: "", features.TEXT_B: ""}], "classify")]
+    assert named.requests[-1][0] == {features.TEXT: ["a", "b"], features.TEXT_B: ["c", "d"]}
+
+    for rows in (ConnectionError("no classify signature"), [[("", 0.5), ("", 0.5)]]):  # fails / names nothing
+        unnamed = ClassifyingStub(outputs, rows)
+        results = unnamed.classify_text(["a", "b"])
+        assert [list(r["probabilities"]) for r in results] == [["neg", "1", "pos"]] * 2
+        assert [r["label"] for r in results] == ["neg", "pos"]
+        unnamed.classify_text(["a", "b"])
+        assert len(unnamed.probes) == 2  # partial names are not cached: the next call asks the model again
+    with pytest.raises(RuntimeError):  # an error that is not the transport's propagates
+        ClassifyingStub(outputs, RuntimeError("bug")).classify_text(["a"])

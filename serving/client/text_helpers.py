@@ -1,18 +1,43 @@
-"""Raw-text helpers shared by the gRPC (`serving.client.ServingClient`) and REST (`serving.rest_client.RestClient`)
-clients: request dicts for bert_tf's raw-text exports and their outputs turned into plain Python values."""
+"""What the gRPC (`serving.client.grpc_client.ServingClient`) and REST (`serving.client.rest_client.RestClient`)
+clients share: input arrays and batch slices for requests, request dicts for bert_tf's raw-text exports, their
+outputs turned into plain Python values, and the raw-text calls themselves (`TextHelpers`, classify_text included).
+
+Imports neither client: each transport module imports this one, never the other way round."""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from bert_tf import features
+from serving.tensors import to_string_array
 
 
 # Padding of outputs whose width varies per request (per-word NER outputs are padded to the batch's largest
 # word count), as the export pads them: -1 for ids and offsets, "" for strings, 0 otherwise.
 _PAD_VALUES = {features.WORD_LABEL_IDS: -1, features.WORD_STARTS: -1, features.WORD_ENDS: -1}
+
+
+def to_array(values: Any) -> np.ndarray:
+    """numpy array from numpy / lists; str and bytes become an object array of UTF-8 bytes."""
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind in ("U", "S"):
+            return to_string_array(values.tolist())
+        return values
+    if isinstance(values, (str, bytes)):
+        return to_string_array(values)
+    array = np.asarray(values)
+    if array.dtype.kind in ("U", "S", "O"):
+        return to_string_array(values)
+    return array
+
+
+def batch_slices(n: int, batch_size: int | None) -> list[slice]:
+    """The row slices of `n` rows sent `batch_size` rows a request (one slice when no batch_size or n fits)."""
+    if not batch_size or n <= batch_size:
+        return [slice(0, n)]
+    return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
 
 
 def concat_batches(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -34,6 +59,20 @@ def concat_batches(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.nd
 
 def _text(value) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def text_results(outputs: Mapping[str, np.ndarray], label_names: Sequence[str] | None = None) -> list[dict]:
+    """Classifier outputs (probabilities, labels) → [{"label": str, "probabilities": {label: float}}]."""
+    probabilities = np.asarray(outputs[features.PROBABILITIES])
+    labels = outputs.get(features.LABELS)
+    if label_names is None:
+        label_names = [str(i) for i in range(probabilities.shape[-1])]
+    results = []
+    for i, row in enumerate(probabilities):
+        label = labels[i] if labels is not None else label_names[int(np.argmax(row))]
+        results.append({"label": _text(label),
+                        "probabilities": {str(name): float(p) for name, p in zip(label_names, row)}})
+    return results
 
 
 def entity_results(outputs: Mapping[str, np.ndarray]) -> list[list[dict]]:
@@ -74,7 +113,43 @@ def qa_inputs(questions: Sequence[str], contexts: Sequence[str]) -> dict:
 
 
 class TextHelpers:
-    """Raw-text helpers shared by the gRPC and REST clients (both provide `predict`)."""
+    """Raw-text helpers shared by the gRPC and REST clients (both provide `predict` and `classify`, and name the
+    errors their transport raises in `_transport_errors`)."""
+
+    _transport_errors: tuple[type[BaseException], ...] = ()
+
+    def classify_text(self, texts: Sequence[str], text_b: Sequence[str] | None = None,
+                      signature_name: str | None = None, batch_size: int | None = None) -> list[dict]:
+        """Raw text → [{"label": str, "probabilities": {label: float}}] via a bert_tf classifier export.
+
+        Uses the export's `serving_default` (inputs `text` [, `text_b`]; outputs `probabilities`, `label_ids`,
+        `labels`); the label names keying the probability dict come from one call of the model's `classify`
+        signature (its `classes` output lists them; cached), else, when that call fails or lists no names, from
+        the predicted `labels`/`label_ids` of this answer (the classes nobody was predicted as keep their index),
+        else indices.
+        """
+        outputs = self.predict(text_inputs(texts, text_b), signature_name=signature_name, batch_size=batch_size)
+        return text_results(outputs, self._label_names(outputs, pair=text_b is not None))
+
+    def _label_names(self, outputs: Mapping[str, np.ndarray], pair: bool = False) -> list[str]:
+        names = self.__dict__.get("_cached_label_names")
+        if names is not None:
+            return names
+        width = np.asarray(outputs[features.PROBABILITIES]).shape[-1]
+        probe = {features.TEXT: "", features.TEXT_B: ""} if pair else {features.TEXT: ""}  # a pair export needs both
+        try:  # the classify signature lists the label names per class
+            classes = self.classify([probe], signature_name="classify")
+        except self._transport_errors:
+            classes = []
+        if classes and len(classes[0]) == width and all(label for label, _ in classes[0]):
+            self._cached_label_names = [_text(label) for label, _ in classes[0]]
+            return self._cached_label_names
+        names = [str(i) for i in range(width)]
+        labels, label_ids = outputs.get(features.LABELS), outputs.get(features.LABEL_IDS)
+        if labels is not None and label_ids is not None:  # partial knowledge: the labels that were predicted
+            for i, label in zip(np.asarray(label_ids).ravel(), np.asarray(labels).ravel()):
+                names[int(i)] = _text(label)
+        return names
 
     def tag_text(self, texts: Sequence[str], signature_name: str | None = None,
                  batch_size: int | None = None) -> list[list[dict]]:

@@ -1,13 +1,6 @@
-"""gRPC client helpers for TensorFlow Serving (the real one or bert_tf's local server), on the official stubs.
+"""gRPC client for TensorFlow Serving (the real one or bert_tf's local server), on the official stubs.
 
-Example:
-
-    client = ServingClient("localhost:8500", "intent")
-    client.classify_text(["좋은 영화였다", "a dull film"])
-    # [{"label": "positive", "probabilities": {"negative": 0.1, "positive": 0.9}}, ...]
-    client.predict({"text": ["hello"]})      # {"probabilities": array(...), "label_ids": ..., "labels": ...}
-
-`RestClient` (serving/rest_client.py, re-exported here) offers the same calls over the REST API.
+`ServingClient` (re-exported by `serving.client`); its REST twin is `serving.client.rest_client.RestClient`.
 """
 
 from __future__ import annotations
@@ -23,26 +16,11 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
                                      regression_pb2)
 
-from bert_tf import features
-from serving.tensors import ndarray_to_proto, to_string_array
-from serving.text_helpers import TextHelpers, answer_results, concat_batches, entity_results
+from serving.client.text_helpers import TextHelpers, batch_slices, concat_batches, to_array
+from serving.tensors import ndarray_to_proto
 
 DEFAULT_MAX_MESSAGE_BYTES = 2 ** 31 - 1
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE,)
-
-
-def to_array(values: Any) -> np.ndarray:
-    """numpy array from numpy / lists; str and bytes become an object array of UTF-8 bytes."""
-    if isinstance(values, np.ndarray):
-        if values.dtype.kind in ("U", "S"):
-            return to_string_array(values.tolist())
-        return values
-    if isinstance(values, (str, bytes)):
-        return to_string_array(values)
-    array = np.asarray(values)
-    if array.dtype.kind in ("U", "S", "O"):
-        return to_string_array(values)
-    return array
 
 
 def tensor_proto(values: Any):
@@ -78,28 +56,6 @@ def _examples(examples: Iterable) -> list[example_pb2.Example]:
     return [e if isinstance(e, example_pb2.Example) else make_example(e) for e in examples]
 
 
-def _batched(n: int, batch_size: int | None) -> list[slice]:
-    if not batch_size or n <= batch_size:
-        return [slice(0, n)]
-    return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
-
-
-def text_results(outputs: Mapping[str, np.ndarray], label_names: Sequence[str] | None = None) -> list[dict]:
-    """Classifier outputs (probabilities, labels) → [{"label": str, "probabilities": {label: float}}]."""
-    probabilities = np.asarray(outputs[features.PROBABILITIES])
-    labels = outputs.get(features.LABELS)
-    if label_names is None:
-        label_names = [str(i) for i in range(probabilities.shape[-1])]
-    results = []
-    for i, row in enumerate(probabilities):
-        label = labels[i] if labels is not None else label_names[int(np.argmax(row))]
-        if isinstance(label, bytes):
-            label = label.decode("utf-8")
-        results.append({"label": str(label),
-                        "probabilities": {str(name): float(p) for name, p in zip(label_names, row)}})
-    return results
-
-
 class ServingClient(TextHelpers):
     """Calls a TF Serving gRPC endpoint: predict, classify, regress, metadata, status, classify_text.
 
@@ -118,6 +74,8 @@ class ServingClient(TextHelpers):
         max_message_bytes: int. gRPC send and receive limits. Defaults to 2**31 - 1.
         batch_size: int or None. Split long inputs into requests of this many rows. Defaults to None.
     """
+
+    _transport_errors = (grpc.RpcError,)  # what a failed `classify` raises (TextHelpers.classify_text)
 
     def __init__(self, address: str, model_name: str, version: int | None = None, version_label: str | None = None,
                  signature_name: str = "serving_default", timeout: float = 30.0, retries: int = 3,
@@ -193,7 +151,7 @@ class ServingClient(TextHelpers):
         arrays = {name: to_array(value) for name, value in inputs.items()}
         rows = {a.shape[0] for a in arrays.values() if a.ndim > 0}
         batch_size = batch_size or self.batch_size
-        slices = _batched(rows.pop(), batch_size) if len(rows) == 1 and batch_size else [slice(None)]
+        slices = batch_slices(rows.pop(), batch_size) if len(rows) == 1 and batch_size else [slice(None)]
         parts = []
         for part in slices:
             request = predict_pb2.PredictRequest()
@@ -211,7 +169,7 @@ class ServingClient(TextHelpers):
         """Classify tf.Examples (or feature dicts); returns per example [(label, score), ...]."""
         examples = _examples(examples)
         results = []
-        for part in _batched(len(examples), batch_size or self.batch_size):
+        for part in batch_slices(len(examples), batch_size or self.batch_size):
             request = classification_pb2.ClassificationRequest()
             self._fill_spec(request.model_spec, signature_name, version, version_label)
             if context is not None:
@@ -230,7 +188,7 @@ class ServingClient(TextHelpers):
         """Regress tf.Examples (or feature dicts); returns a float32 array, one value per example."""
         examples = _examples(examples)
         values = []
-        for part in _batched(len(examples), batch_size or self.batch_size):
+        for part in batch_slices(len(examples), batch_size or self.batch_size):
             request = regression_pb2.RegressionRequest()
             self._fill_spec(request.model_spec, signature_name, version, version_label)
             if context is not None:
@@ -276,44 +234,3 @@ class ServingClient(TextHelpers):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"model {self.model_name} not AVAILABLE at {self.address} after {timeout}s")
             time.sleep(0.2)
-
-    def classify_text(self, texts: Sequence[str], text_b: Sequence[str] | None = None,
-                      signature_name: str | None = None, batch_size: int | None = None) -> list[dict]:
-        """Raw text → [{"label": str, "probabilities": {label: float}}] via a bert_tf classifier export.
-
-        Uses the export's `serving_default` (inputs `text` [, `text_b`]; outputs `probabilities`, `labels`);
-        the label names keying the probability dict come from one call of the model's `classify` signature
-        (its `classes` output lists them; cached), else from the predicted `labels`/`label_ids`, else indices.
-        """
-        inputs = {features.TEXT: list(texts)}
-        if text_b is not None:
-            inputs[features.TEXT_B] = list(text_b)
-        outputs = self.predict(inputs, signature_name=signature_name, batch_size=batch_size)
-        return text_results(outputs, self._label_names(outputs))
-
-    def _label_names(self, outputs) -> list[str] | None:
-        names = getattr(self, "_cached_label_names", None)
-        if names is not None:
-            return names
-        probabilities = np.asarray(outputs[features.PROBABILITIES])
-        names = [str(i) for i in range(probabilities.shape[-1])]
-        try:  # the classify signature lists the label names per class
-            examples = [make_example({features.TEXT: ""})]
-            classes = self.classify(examples, signature_name="classify")
-            if classes and len(classes[0]) == len(names) and all(label for label, _ in classes[0]):
-                names = [label for label, _ in classes[0]]
-        except grpc.RpcError:
-            labels = outputs.get(features.LABELS)
-            label_ids = outputs.get(features.LABEL_IDS)
-            if labels is not None and label_ids is not None:  # partial knowledge: the labels that were predicted
-                for i, label in zip(np.asarray(label_ids).ravel(), np.asarray(labels).ravel()):
-                    names[int(i)] = label.decode("utf-8") if isinstance(label, bytes) else str(label)
-                return names
-        self._cached_label_names = names
-        return names
-
-
-from serving.rest_client import RestClient  # noqa: E402  (re-export: the REST twin)
-
-__all__ = ["ServingClient", "RestClient", "make_example", "tensor_proto", "text_results", "entity_results",
-           "answer_results"]
