@@ -33,7 +33,10 @@ def test_wheel_builds_without_warnings_and_ships_the_resources(tmp_path):
         metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "License-Expression: Apache-2.0" in metadata and "License :: " not in metadata
     for resource in ("banking77/train.csv", "banking77/test.csv", "banking77/README.md", "nsmc/ratings_train.txt",
-                     "nsmc/README.md"):
+                     "nsmc/README.md", "korean_bert/model.safetensors", "korean_bert/vocab.txt",
+                     "korean_bert/config.json", "korean_bert/bert_config.json", "korean_bert/README.md",
+                     "korean_bert/1_Pooling/config.json"):
         assert f"bert_tf/resources/{resource}" in names
-    assert "serving/client.py" in names and not any(n.startswith(("tests/", "scripts/", "benchmarks/"))
-                                                    for n in names)
+    client = {"serving/client/__init__.py", "serving/client/grpc_client.py", "serving/client/rest_client.py",
+              "serving/client/text_helpers.py"}
+    assert client <= names and not any(n.startswith(("tests/", "scripts/", "benchmarks/")) for n in names)

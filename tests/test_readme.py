@@ -11,6 +11,7 @@ What the test changes, and only that:
 Every command must exit 0 and print no TensorFlow log line (`E0000`/`W0000`/`I0000`) and no setuptools warning.
 """
 
+import ast
 import csv
 import glob
 import os
@@ -221,3 +222,22 @@ def test_readme_commands_run_as_written(tmp_path):
     assert len(skipped) == 2 and sum("scripts/" in c for c in ran) == 9
     assert os.path.getsize(os.path.join(work, "banking77", "best_model.keras")) > 0
     assert os.path.isfile(os.path.join(work, "pretrain", "model", "model.safetensors"))
+
+
+def test_readme_python_example_runs_and_tokenizes_korean(tmp_path):
+    """The README's Python example (the ```python block that loads korean_bert_dir and MiniLM) runs as written,
+    in a subprocess, with only its /tmp/ output path moved into the test's directory: Korean text becomes
+    Korean pieces with the built-in Korean BERT (no [UNK]), and each encoder's output has its own width."""
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    blocks = re.findall(r"^```python\n(.*?)^```", readme, re.MULTILINE | re.DOTALL)
+    (example,) = [b for b in blocks if "korean_bert_dir" in b and "load_encoder" in b]
+    example = example.replace("/tmp/", str(tmp_path) + "/")
+    proc = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    korean_pieces = ast.literal_eval(lines[0])  # the printed token list
+    assert korean_pieces and "[UNK]" not in korean_pieces
+    assert all(re.fullmatch(r"(##)?[가-힣]+", p) for p in korean_pieces), korean_pieces
+    assert lines[1] == "(1, 32, 256)" and lines[3] == "(1, 32, 384)", lines
+    assert os.path.isfile(tmp_path / "minilm_tf1" / "vocab.txt")
