@@ -46,6 +46,8 @@ flags.DEFINE_integer("version", None, "Version folder; default: one more than th
 flags.DEFINE_string("vocab_file", None, "vocab.txt the model was trained with; default: the one beside the model.")
 flags.DEFINE_bool("do_lower_case", None, "Uncased vocabulary; default: the model's config.")
 flags.DEFINE_integer("max_seq_length", 128, "Inputs are truncated to this many tokens in the graph.")
+flags.DEFINE_integer("max_input_chars_per_word", 200, "Words longer than this many characters become [UNK] in the "
+                     "served tokenizer: 200 as google-research/bert (Hugging Face: 100); use the fine-tuning value.")
 flags.DEFINE_list("label_names", None, "Class or tag names in label-id order; default: the names stored in the "
                   "model (classifiers and token classifiers fine-tuned by bert_tf store them).")
 flags.DEFINE_bool("pair", False, "Classifier/regressor/encoder on sentence pairs: `text` and `text_b` inputs.")
@@ -177,7 +179,8 @@ def main(argv):
             model_name=FLAGS.model_name, max_seq_length=FLAGS.max_seq_length, label_names=FLAGS.label_names,
             pair=FLAGS.pair, version=FLAGS.version, tokenizer_ops=FLAGS.tokenizer_ops, pooling=FLAGS.pooling,
             warmup_texts=FLAGS.warmup_texts if FLAGS.warmup else None, max_query_length=FLAGS.max_query_length,
-            doc_stride=FLAGS.doc_stride, max_answer_length=FLAGS.max_answer_length, dtype=FLAGS.dtype)
+            doc_stride=FLAGS.doc_stride, max_answer_length=FLAGS.max_answer_length, dtype=FLAGS.dtype,
+            max_input_chars_per_word=FLAGS.max_input_chars_per_word)
     except (ExportScriptError, export.ExportError) as e:
         sys.exit(f"error: {e}")
     print(f"wrote {path}")

@@ -124,11 +124,12 @@ class _TextPacker(tf.Module):
     """Raw strings -> encoder inputs inside the graph: tokenize, `[CLS] A [SEP] B [SEP]`, truncate to
     `max_seq_length` (longest-first for pairs), then trim the padding to the longest row of the batch."""
 
-    def __init__(self, vocab_file: str, lowercase: bool, max_seq_length: int, tokenizer_ops: str):
+    def __init__(self, vocab_file: str, lowercase: bool, max_seq_length: int, tokenizer_ops: str,
+                 max_input_chars_per_word: int = 200):
         super().__init__()
         from bert_tf import tokenization
         cls = tokenization.CoreOpsBertTokenizer if tokenizer_ops == "core" else tokenization.BertTokenizer
-        self.tokenizer = cls(vocab_file, lowercase=lowercase)
+        self.tokenizer = cls(vocab_file, lowercase=lowercase, max_input_chars_per_word=max_input_chars_per_word)
         self.packer = self.tokenizer.packer(max_seq_length)
 
     def __call__(self, text, text_b=None):
@@ -481,7 +482,7 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, lowercase: boo
                        pair: bool = False, version: int | None = None, tokenizer_ops: str = "core",
                        pooling: str = "mean", warmup_texts: Sequence[str] | None = None,
                        max_query_length: int = 64, doc_stride: int = 128, max_answer_length: int = 30,
-                       dtype: str | None = None) -> str:
+                       dtype: str | None = None, max_input_chars_per_word: int = 200) -> str:
     """Writes `export_base/model_name/<version>/` atomically and returns that path.
 
     Args:
@@ -498,6 +499,8 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, lowercase: boo
         pair: bool. Whether the model takes sentence pairs (`text` and `text_b`).
         version: int. The version folder; defaults to one more than the highest present.
         tokenizer_ops: str. `"core"` (default: core TF ops only, portable) or `"tf_text"` (tensorflow-text ops).
+        max_input_chars_per_word: int. Words longer than this many characters become `[UNK]` in the served
+            tokenizer: 200 as google-research/bert (Hugging Face uses 100); use the value the model was trained with.
         pooling: str. For `"encoder"`: `"mean"` over real tokens or `"cls"`. Defaults to `"mean"`.
         warmup_texts: list of str. When given, `assets.extra/tf_serving_warmup_requests` gets a Predict request
             on `serving_default` with these texts, which TF Serving replays before the version is AVAILABLE
@@ -564,7 +567,7 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, lowercase: boo
             # Copied so the asset is always `assets/vocab.txt`, whatever the source file is called.
             vocab_copy = os.path.join(scratch, "vocab.txt")
             shutil.copyfile(vocab_file, vocab_copy)
-            text_packer = _TextPacker(vocab_copy, lowercase, max_seq_length, tokenizer_ops)
+            text_packer = _TextPacker(vocab_copy, lowercase, max_seq_length, tokenizer_ops, max_input_chars_per_word)
             qa_options = {"max_query_length": int(max_query_length), "doc_stride": int(doc_stride),
                           "max_answer_length": int(max_answer_length)}
             module = _ExportModule(with_dtype(model, dtype), task_type, text_packer, labels_file, pooling,

@@ -284,3 +284,25 @@ def test_export_keeps_the_models_precision_unless_told(tmp_path, classifier_expo
     assert _variable_dtypes(export.export_saved_model(bf16, model_name="own", **kwargs)) == {tf.bfloat16}
     assert _variable_dtypes(export.export_saved_model(bf16, model_name="f32", dtype="float32", **kwargs)) == {
         tf.float32}
+
+
+@pytest.mark.parametrize("tokenizer_ops", ["core", "tf_text"])
+def test_export_max_input_chars_per_word(tmp_path, tokenizer_ops):
+    """The served tokenizer turns words longer than `max_input_chars_per_word` into [UNK], like the training
+    tokenizer with the same setting: with 6, "unbelievable" (12 characters) is [UNK] but "film" is not."""
+    encoder = _encoder(11)
+    texts = ["an unbelievable film", "film"]
+    path = export.export_saved_model(encoder, task_type="encoder", vocab_file=VOCAB, lowercase=True,
+                                     export_base=str(tmp_path), model_name="short_words",
+                                     max_seq_length=MAX_SEQ_LENGTH, tokenizer_ops=tokenizer_ops,
+                                     max_input_chars_per_word=6)
+    short = BertTokenizer(VOCAB, lowercase=True, max_input_chars_per_word=6)
+    assert short.tokenize(texts[0]) == ["an", "[UNK]", "film"]
+    assert BertTokenizer(VOCAB, lowercase=True).tokenize(texts[0])[1] != "[UNK]"
+    served = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(texts))
+    for lengths_from, close in ((short, True), (BertTokenizer(VOCAB, lowercase=True), False)):
+        ids = _keras_inputs(lengths_from, texts)
+        outputs = encoder(ids, training=False)
+        mask = ids[features.PADDING_MASK][:, :, None].astype(np.float32)
+        expected = (np.asarray(outputs[features.SEQUENCE_OUTPUT]) * mask).sum(1) / mask.sum(1)
+        assert np.allclose(served[features.EMBEDDING].numpy()[0], expected[0], atol=1e-5) == close
