@@ -1,0 +1,138 @@
+"""The built-in Korean BERT against random initialization of the same architecture, on the four Korean samples.
+
+Each run is the user's own command, `scripts/run_classifier.py` or `scripts/run_ner.py`, in its own process,
+with issue 12's acceptance flags: `--learning_rate=1e-4,3e-4 --num_train_epochs=3 --train_batch_size=32`, a
+sequence length of 64 (128 for KLUE-NER, whose input is one piece per syllable). With two learning rates and no
+`--dev_file` the script carves 10% of the training file (fixed split seed) as the dev set, picks the epoch and
+learning rate there, and scores the test file once with that model. Pre-trained runs pass
+`--init_checkpoint=$(korean_bert_dir)`; random runs pass `--bert_config_file` and `--vocab_file` of the same
+directory instead (same architecture, vocabulary and pooling, random weights). Casing comes from the config.
+
+    python benchmarks/korean_finetune.py --tasks=nsmc,klue_nli,korsts,klue_ner --inits=pretrained,random \
+        --seeds=0,1,2
+
+Results are appended to benchmarks/results/korean_finetune.json as each run finishes; rerunning the same
+command skips the runs already there (an interrupted benchmark resumes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import REPO, machine_info, write_json  # noqa: E402
+
+DATA = os.path.join(REPO, "benchmarks", "data")
+RESOURCES = os.path.join(REPO, "bert_tf", "resources")
+COMMON = ["--do_train", "--do_eval", "--train_batch_size=32", "--learning_rate=1e-4,3e-4", "--num_train_epochs=3"]
+
+TASKS = {
+    "nsmc": dict(script="run_classifier.py", data_format="nsmc", seq=64, metric="accuracy",
+                 train=os.path.join(RESOURCES, "nsmc", "ratings_train.txt"),
+                 test=os.path.join(RESOURCES, "nsmc", "ratings_test.txt")),
+    "klue_nli": dict(script="run_classifier.py", data_format="klue_nli", seq=64, metric="accuracy",
+                     train=os.path.join(DATA, "klue_nli", "klue-nli-v1.1_train.json"),
+                     test=os.path.join(DATA, "klue_nli", "klue-nli-v1.1_test.json")),
+    "korsts": dict(script="run_classifier.py", data_format="korsts", seq=64, metric="spearman",
+                   train=os.path.join(DATA, "korsts", "sts-train.tsv"),
+                   test=os.path.join(DATA, "korsts", "sts-dev.tsv")),
+    "klue_ner": dict(script="run_ner.py", data_format="klue_ner", seq=128, metric="f1",
+                     train=os.path.join(DATA, "klue_ner", "klue-ner-v1.1_train.tsv"),
+                     test=os.path.join(DATA, "klue_ner", "klue-ner-v1.1_test.tsv")),
+}
+INITS = ("pretrained", "random")
+
+
+def command(task: str, init: str, seed: int, model_dir: str, output_dir: str) -> list[str]:
+    t = TASKS[task]
+    start = ([f"--init_checkpoint={model_dir}"] if init == "pretrained" else
+             [f"--bert_config_file={model_dir}/bert_config.json", f"--vocab_file={model_dir}/vocab.txt"])
+    return ([sys.executable, os.path.join("scripts", t["script"]), f"--data_format={t['data_format']}",
+             f"--train_file={os.path.relpath(t['train'], REPO)}", f"--eval_file={os.path.relpath(t['test'], REPO)}",
+             f"--max_seq_length={t['seq']}", f"--seed={seed}", f"--output_dir={output_dir}"] + COMMON + start)
+
+
+def architecture_sha256(model_dir: str) -> str:
+    """SHA-256 of what a random-init run starts from: the model's bert_config.json and vocab.txt."""
+    digest = hashlib.sha256()
+    for name in ("bert_config.json", "vocab.txt"):
+        with open(os.path.join(model_dir, name), "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
+def summarize(runs: list[dict], keys: dict) -> list[dict]:
+    """Mean and sd per (task, init) over the runs of the current model (older models' runs stay in the file)."""
+    runs = [r for r in runs if r.get("start_sha256") == keys[r["init"]]]
+    rows = []
+    for task in TASKS:
+        for init in INITS:
+            values = [r["result"][TASKS[task]["metric"]] for r in runs if (r["task"], r["init"]) == (task, init)]
+            if values:
+                rows.append({"task": task, "init": init, "metric": TASKS[task]["metric"], "n": len(values),
+                             "mean": statistics.fmean(values),
+                             "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "values": values})
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--inits", default=",".join(INITS))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--output", default=os.path.join(REPO, "benchmarks", "results", "korean_finetune.json"))
+    args = parser.parse_args(argv)
+    from bert_tf.pretrained import KOREAN_BERT_SHA256, korean_bert_dir
+    model_dir = korean_bert_dir()
+    payload = {"runs": []}
+    if os.path.isfile(args.output):
+        with open(args.output, encoding="utf-8") as f:
+            payload = json.load(f)
+    payload["command"] = "python " + " ".join([os.path.relpath(__file__, REPO)] + (argv or sys.argv[1:]))
+    payload["machine"] = machine_info()
+    # A pre-trained run belongs to the weights it started from; a random run only to the architecture and vocabulary,
+    # so rebuilding the weights with the same vocabulary reuses the random baseline.
+    keys = {"pretrained": KOREAN_BERT_SHA256, "random": architecture_sha256(model_dir)}
+    done = {(r["task"], r["init"], r["seed"], r.get("start_sha256")) for r in payload["runs"]}
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for task in args.tasks.split(","):
+            for init in args.inits.split(","):
+                if (task, init, seed, keys[init]) in done:
+                    continue
+                with tempfile.TemporaryDirectory(prefix=f"ko_{task}_{init}_") as out:
+                    cmd = command(task, init, seed, model_dir, out)
+                    print(f"--- {task} {init} seed {seed}", flush=True)
+                    start = time.time()
+                    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+                    seconds = round(time.time() - start, 1)
+                    if proc.returncode:
+                        print(proc.stdout[-2000:], proc.stderr[-4000:], file=sys.stderr)
+                        print(f"    FAILED (exit {proc.returncode})", flush=True)
+                        continue
+                    with open(os.path.join(out, "eval_results.json"), encoding="utf-8") as f:
+                        results = json.load(f)
+                shown = ["python"] + [c.replace(model_dir, "$KO") for c in cmd[1:] if not c.startswith("--output_dir")]
+                numbers = {k: v for k, v in results.items() if isinstance(v, (int, float))}
+                print(f"    {TASKS[task]['metric']} = {numbers.get(TASKS[task]['metric'])} ({seconds} s)", flush=True)
+                payload["runs"].append({"task": task, "init": init, "seed": seed, "start_sha256": keys[init],
+                                        "command": " ".join(shown), "seconds": seconds, "result": numbers,
+                                        "selection": results.get("selection"), "scored_on": results.get("scored_on")})
+                payload["summary"] = summarize(payload["runs"], keys)
+                write_json(args.output, payload)
+    payload["summary"] = summarize(payload["runs"], keys)
+    write_json(args.output, payload)
+    for r in payload["summary"]:
+        print(f"{r['task']:9} {r['init']:10} {r['metric']:9} {r['mean']:.4f} ± {r['sd']:.4f} (n={r['n']}) {r['values']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
