@@ -45,7 +45,7 @@ def minilm_l6_dir(verify: bool = True) -> str:
 
 KOREAN_BERT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "korean_bert")
 # SHA-256 of resources/korean_bert/model.safetensors, written by scripts/build_korean_bert.sh's last stage.
-KOREAN_BERT_SHA256 = "926e67aaf7c9d52f655b610be42ca60267e8a99e7486f11c8e396480815e828a"
+KOREAN_BERT_SHA256 = "48748b256c01e5c96008432687c9ae4fb4e6db02da3528f2236c29ed64b78b9e"
 
 
 def korean_bert_dir(verify: bool = True) -> str:

@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 W=${1:-/work/runs/korean_bert}
 C=${2:-../shared/data}
 PY=${PYTHON:-.venv/bin/python}
-STEPS=${STEPS:-5000}
+# The shipped model was trained to 5,000 steps, then resumed to 10,000 (the learning-rate schedule is recomputed
+# for the new total on resume: linear decay from 2.6e-4 at step 5,000 to 0 at 10,000). STEPS lists the stages.
+STEPS=${STEPS:-5000,10000}
 mkdir -p "$W"
 [ -s "$W/train.txt" ] || $PY scripts/prepare_korean_corpus.py \
     --input_file="$C/nsmc_unlabeled/nsmc_unlabeled.txt.gz,$C/kowiki_pretrain/kowiki_sample.txt" \
@@ -29,13 +31,15 @@ for split in train heldout; do
       --do_whole_word_mask=true --max_seq_length=64 --max_predictions_per_seq=10 --dupe_factor=$dupe \
       --random_seed=12345
 done
-$PY scripts/run_pretraining.py --do_train --do_eval --input_file="$W/train.tfrecord" \
-    --eval_input_file="$W/heldout.tfrecord" --vocab_file="$W/vocab.txt" --do_lower_case=false --preset=mini \
-    --nsp=false --dtype_policy=float32 --max_seq_length=64 --max_predictions_per_seq=10 \
-    --train_batch_size=32 --learning_rate=5e-4 --num_train_steps=$STEPS --num_warmup_steps=500 \
-    --steps_per_loop=10 --save_checkpoints_steps=500 --eval_every_steps=500 --max_eval_steps=20 \
-    --eval_batch_size=64 \
-    --output_dir="$W/model"
+for steps in ${STEPS//,/ }; do
+  $PY scripts/run_pretraining.py --do_train --do_eval --input_file="$W/train.tfrecord" \
+      --eval_input_file="$W/heldout.tfrecord" --vocab_file="$W/vocab.txt" --do_lower_case=false --preset=mini \
+      --nsp=false --dtype_policy=float32 --max_seq_length=64 --max_predictions_per_seq=10 \
+      --train_batch_size=32 --learning_rate=5e-4 --num_train_steps=$steps --num_warmup_steps=500 \
+      --steps_per_loop=10 --save_checkpoints_steps=500 --eval_every_steps=500 --max_eval_steps=20 \
+      --eval_batch_size=64 \
+      --output_dir="$W/model"
+done
 # Ship it: the pre-trained model (encoder + MLM head, Hugging Face layout) stored in float16, and its SHA-256.
 $PY - "$W/model" bert_tf/resources/korean_bert <<'PYEOF'
 import sys

@@ -56,7 +56,7 @@ def test_loads_cased_and_tokenizes_korean_without_unk():
 def test_masked_lm_head_predicts_held_out_korean():
     """Masked-LM loss on NSMC reviews of the bundled test file (never in the pre-training corpus): every 7th
     non-special piece masked. A model that learned nothing scores about ln(vocab) = 9.7; the shipped model measured
-    7.38 (its held-out whole-word MLM loss on the pre-training corpus' held-out documents is 6.11)."""
+    6.85 (its held-out whole-word MLM loss on the pre-training corpus' held-out documents is 5.72)."""
     path = pretrained.korean_bert_dir()
     model = checkpoints.load_pretrainer(path, nsp=False)
     tokenizer = BertTokenizer(checkpoints.find_vocab(path), lowercase=False)
@@ -79,4 +79,4 @@ def test_masked_lm_head_predicts_held_out_korean():
         log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
         losses.extend(-log_probs[np.arange(len(gold)), gold])
     assert len(losses) > 300
-    assert np.mean(losses) < 7.8, np.mean(losses)
+    assert np.mean(losses) < 7.3, np.mean(losses)
