@@ -199,8 +199,11 @@ def test_output_before_a_crash_is_not_lost(tmp_path):
 
 def test_ctrl_c_reaches_the_script_and_its_last_words_are_shown(tmp_path):
     command, env = _probe(tmp_path, "--mode=sigint")
+    # A terminal's Ctrl-C: SIGINT at its default disposition. (A shell's background job, e.g. `.ci/run &`,
+    # starts with SIGINT ignored, which Python and every child then inherit: Ctrl-C could never reach them.)
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 60
         line = proc.stderr.readline()
