@@ -6,13 +6,14 @@
 # 500 steps, then store the weights.
 # Every stage is skipped when its output exists, and pre-training resumes from its last checkpoint, so rerunning
 # the script continues an interrupted build. Usage:
-#   bash scripts/build_korean_bert.sh [WORK_DIR] [CORPUS_DIR]
-# CORPUS_DIR holds nsmc_unlabeled/nsmc_unlabeled.txt.gz and kowiki_pretrain/kowiki_sample.txt (the project's
-# shared data folder); WORK_DIR (default /work/runs/korean_bert) receives the intermediate files.
+#   bash scripts/build_korean_bert.sh WORK_DIR CORPUS_DIR
+# CORPUS_DIR (required) holds nsmc_unlabeled/nsmc_unlabeled.txt.gz and kowiki_pretrain/kowiki_sample.txt (the
+# corpora are not in the repository: see the model card for their sources); WORK_DIR (default runs/korean_bert,
+# git-ignored) receives the intermediate files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-W=${1:-/work/runs/korean_bert}
-C=${2:-../shared/data}
+W=${1:-runs/korean_bert}
+C=${2:?usage: bash scripts/build_korean_bert.sh WORK_DIR CORPUS_DIR (CORPUS_DIR holds nsmc_unlabeled/ and kowiki_pretrain/)}
 PY=${PYTHON:-.venv/bin/python}
 # The shipped model was trained to 5,000 steps, then resumed to 10,000 (the learning-rate schedule is recomputed
 # for the new total on resume: linear decay from 2.6e-4 at step 5,000 to 0 at 10,000). STEPS lists the stages.

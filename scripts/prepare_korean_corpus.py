@@ -7,8 +7,8 @@ no shuffling), so the held-out MLM loss measures text whose documents the model 
 
 Example (the built-in Korean model's recipe, see docs/RESULTS.md):
   python scripts/prepare_korean_corpus.py \
-      --input_file=../shared/data/nsmc_unlabeled/nsmc_unlabeled.txt.gz,../shared/data/kowiki_pretrain/kowiki_sample.txt \
-      --train_output=/work/runs/korean_bert/train.txt --heldout_output=/work/runs/korean_bert/heldout.txt
+      --input_file=$CORPUS/nsmc_unlabeled/nsmc_unlabeled.txt.gz,$CORPUS/kowiki_pretrain/kowiki_sample.txt \
+      --train_output=runs/korean_bert/train.txt --heldout_output=runs/korean_bert/heldout.txt
 """
 
 import gzip
