@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from typing import Callable
@@ -191,6 +192,18 @@ def per_round_ratios(numerator_seconds: list[float], denominator_seconds: list[f
     if lower_is_better:
         return [n / d for n, d in zip(numerator_seconds, denominator_seconds)]
     return [d / n for n, d in zip(numerator_seconds, denominator_seconds)]
+
+
+def resumable_payload(path: str, script: str, argv) -> dict:
+    """The results file of a resumable benchmark (its earlier `runs` kept, or a new one), stamped with this
+    invocation's command and machine."""
+    payload = {"runs": []}
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            payload = json.load(f)
+    payload["command"] = "python " + " ".join([os.path.relpath(script, REPO)] + (argv or sys.argv[1:]))
+    payload["machine"] = machine_info()
+    return payload
 
 
 def write_json(path: str, payload: dict) -> None:

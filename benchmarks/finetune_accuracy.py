@@ -47,7 +47,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import REPO, machine_info, write_json  # noqa: E402
+from benchmarks.common import REPO, resumable_payload, write_json  # noqa: E402
 
 DATA = os.path.join(REPO, "benchmarks", "data")
 RESOURCES = os.path.join(REPO, "bert_tf", "resources")
@@ -305,12 +305,7 @@ def main(argv=None):
         task, system, seed = args.one.split(":")
         print("RESULT " + json.dumps(run_one(task, system, int(seed))))
         return 0
-    payload = {"runs": []}
-    if os.path.isfile(args.output):
-        with open(args.output, encoding="utf-8") as f:
-            payload = json.load(f)
-    payload["command"] = "python " + " ".join([os.path.relpath(__file__, REPO)] + (argv or sys.argv[1:]))
-    payload["machine"] = machine_info()
+    payload = resumable_payload(args.output, __file__, argv)
     payload["budgets"] = {k: {kk: vv for kk, vv in v.items() if kk not in ("train", "test")} for k, v in TASKS.items()}
     done = {(r["task"], r["system"], r["seed"]) for r in payload["runs"]}
     for task in args.tasks.split(","):

@@ -28,7 +28,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import REPO, machine_info, write_json  # noqa: E402
+from benchmarks.common import REPO, resumable_payload, write_json  # noqa: E402
 
 DATA = os.path.join(REPO, "benchmarks", "data")
 RESOURCES = os.path.join(REPO, "bert_tf", "resources")
@@ -92,12 +92,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from bert_tf.pretrained import KOREAN_BERT_SHA256, korean_bert_dir
     model_dir = korean_bert_dir()
-    payload = {"runs": []}
-    if os.path.isfile(args.output):
-        with open(args.output, encoding="utf-8") as f:
-            payload = json.load(f)
-    payload["command"] = "python " + " ".join([os.path.relpath(__file__, REPO)] + (argv or sys.argv[1:]))
-    payload["machine"] = machine_info()
+    payload = resumable_payload(args.output, __file__, argv)
     # A pre-trained run belongs to the weights it started from; a random run only to the architecture and vocabulary,
     # so rebuilding the weights with the same vocabulary reuses the random baseline.
     keys = {"pretrained": KOREAN_BERT_SHA256, "random": architecture_sha256(model_dir)}
