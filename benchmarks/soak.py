@@ -807,10 +807,22 @@ class SocketHolder:
         record = self.open.pop(sock)
         self.selector.unregister(sock)
         sock.close()
-        if outcome == "closed" and record["data"].startswith(b"HTTP/1.1 "):
+        # An answer read before the close or reset is the outcome (a reset after it only means a byte of ours was
+        # still unread when the server closed).
+        if record["data"].startswith(b"HTTP/1.1 "):
             outcome = record["data"][9:12].decode("latin-1", "replace")
         self.ended[record["kind"]][outcome] += 1
         self.lifetimes[record["kind"]].append(time.monotonic() - record["opened"])
+
+    def _end_after_send_error(self, sock: socket.socket, error: OSError) -> None:
+        """The server may have answered (408) and closed while a drip byte was in flight: its reset fails our send,
+        but the answer it sent first is still in our receive buffer, so read it before ending (see `_end`)."""
+        try:
+            while chunk := sock.recv(65536):
+                self.open[sock]["data"] += chunk
+        except OSError:
+            pass
+        self._end(sock, "reset" if isinstance(error, ConnectionResetError) else type(error).__name__)
 
     def run(self, stop: threading.Event) -> None:
         targets = self._targets()
@@ -833,7 +845,7 @@ class SocketHolder:
                     except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                         pass
                     except OSError as e:
-                        self._end(sock, "reset" if isinstance(e, ConnectionResetError) else type(e).__name__)
+                        self._end_after_send_error(sock, e)
             for key, _ in self.selector.select(timeout=0.1):
                 sock = key.fileobj
                 if sock not in self.open:
