@@ -71,7 +71,7 @@ def main():
     args = parser.parse_args()
 
     import serving_toy_models
-    from serving import config as serving_config
+    from serving.server import config as serving_config
     from serving.server import ModelServer
 
     work = tempfile.mkdtemp(prefix="bert_tf_load_")

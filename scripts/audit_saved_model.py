@@ -23,7 +23,7 @@ flags.DEFINE_string("allow_tf_text_ops_file", None,
 
 def main(argv):
     del argv
-    from serving import audit
+    from serving.export import audit
 
     allowed = set()
     if FLAGS.allow_tf_text_ops_file:
@@ -34,7 +34,7 @@ def main(argv):
         # Read in a child process so this one's registry stays core-only.
         import json
         import subprocess
-        out = subprocess.run([sys.executable, "-c", "import json; from serving import audit; "
+        out = subprocess.run([sys.executable, "-c", "import json; from serving.export import audit; "
                               "print(json.dumps(audit.installed_tf_text_ops()))"],
                              capture_output=True, text=True, check=True)
         tf_text_ops = json.loads(out.stdout.strip().splitlines()[-1])

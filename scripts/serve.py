@@ -60,8 +60,7 @@ flags.DEFINE_string("port_file", None, "If set, write 'GRPC_PORT REST_PORT' here
 def main(argv):
     del argv
     std_logging.getLogger("bert_tf.serving").setLevel(std_logging.INFO)
-    from serving.config import ConfigError
-    from serving.server import ModelServer
+    from serving.server import ConfigError, ModelServer
 
     sources = [FLAGS.model_base_path, FLAGS.model_config_file]
     if sum(s is not None for s in sources) != 1:

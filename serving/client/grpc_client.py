@@ -17,7 +17,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      regression_pb2)
 
 from serving.client.text_helpers import TextHelpers, batch_slices, concat_batches, to_array
-from serving.tensors import ndarray_to_proto
+from serving.server.tensors import ndarray_to_proto
 
 DEFAULT_MAX_MESSAGE_BYTES = 2 ** 31 - 1
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE,)

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from bert_tf import features
-from serving.tensors import to_string_array
+from serving.server.tensors import to_string_array
 
 
 # Padding of outputs whose width varies per request (per-word NER outputs are padded to the batch's largest

@@ -82,7 +82,7 @@ def _run_fresh(code, *args):
 LOAD_AND_RUN = r"""
 import json, sys
 import tensorflow as tf
-from serving import audit
+from serving.export import audit
 path, calls = sys.argv[1], json.loads(sys.argv[2])
 loaded = tf.saved_model.load(path)
 def plain(v):
@@ -388,7 +388,7 @@ def test_ner_and_qa_served_through_client_helpers(ner_export, qa_export, tokeniz
     """Both exports behind the local server: `tag_text` / `answer_questions` over gRPC and REST give the
     Python-side decoding (words, tags, character offsets; answers as written in the context)."""
     from serving.client import RestClient, ServingClient
-    from serving.config import write_model_config
+    from serving.server.config import write_model_config
     from serving.server import ModelServer
 
     ner_model, ner_path = ner_export

@@ -34,7 +34,7 @@ def contract_target(tmp_path_factory, toy_version_dir):
     if grpc_address and rest_url:
         yield grpc_address, rest_url
         return
-    from serving.config import write_model_config
+    from serving.server.config import write_model_config
     from serving.server import ModelServer
 
     root = tmp_path_factory.mktemp("contract_models")

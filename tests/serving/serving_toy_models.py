@@ -176,7 +176,7 @@ def copy_version(src: str, base: str, version: int, atomic: bool = True) -> str:
 
 
 def main(out_dir: str) -> None:
-    from serving.config import write_model_config
+    from serving.server.config import write_model_config
     first = write_toy_classifier(os.path.join(out_dir, "toy", "1"))
     shutil.copytree(first, os.path.join(out_dir, "toy", "2"))
     write_model_config(os.path.join(out_dir, "models.config"), [

@@ -17,10 +17,10 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 import serving_toy_models
 from serving_toy_models import copy_version
-from serving import status
-from serving.batching import BatchScheduler
+from serving.server import status
+from serving.server.batching import BatchScheduler
 from serving.client import ServingClient, tensor_proto
-from serving.limits import CancelCheck, check_request_rows
+from serving.server.limits import CancelCheck, check_request_rows
 from serving.server import ModelServer
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -12,7 +12,7 @@ from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving_toy_models import copy_version
-from serving import config as serving_config
+from serving.server import config as serving_config
 from serving.client import ServingClient, tensor_proto
 from serving.server import ModelServer
 

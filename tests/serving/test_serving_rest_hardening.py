@@ -219,7 +219,7 @@ def _closed_by_server(sock: socket.socket, deadline: float) -> bool:
 
 def test_idle_and_slow_connections_hold_no_thread_and_time_out(core_server):
     import threading
-    from serving.rest import RestServer
+    from serving.server.rest import RestServer
     rest = RestServer(core_server.core, num_threads=4, idle_timeout=2.0)
     rest.start()
     sockets = []
@@ -258,7 +258,7 @@ def test_idle_and_slow_connections_hold_no_thread_and_time_out(core_server):
 
 
 def test_a_reply_nobody_reads_is_dropped_after_the_timeout(core_server):
-    from serving.rest import RestServer
+    from serving.server.rest import RestServer
     rest = RestServer(core_server.core, num_threads=2, idle_timeout=1.0)
     rest.start()
     try:
@@ -278,7 +278,7 @@ def test_a_reply_nobody_reads_is_dropped_after_the_timeout(core_server):
 
 
 def test_connection_limit_closes_idle_connections_first_then_refuses_with_503(core_server):
-    from serving.rest import RestServer
+    from serving.server.rest import RestServer
     rest = RestServer(core_server.core, num_threads=2, idle_timeout=30.0, max_connections=20)
     rest.start()
     sockets = []

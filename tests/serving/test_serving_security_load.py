@@ -17,9 +17,9 @@ import pytest
 
 import serving_toy_models
 from serving_toy_models import copy_version
-from serving import config as serving_config
-from serving import status
-from serving.batching import BatchScheduler
+from serving.server import config as serving_config
+from serving.server import status
+from serving.server.batching import BatchScheduler
 from serving.client import RestClient, ServingClient
 from serving.server import ModelServer
 

@@ -17,7 +17,7 @@ import time
 import grpc
 import numpy as np
 
-from serving.servable import Servable
+from serving.server.servable import Servable
 from serving.server import ModelServer
 from serving_toy_models import copy_version, reference_probabilities
 

@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from serving import status
+from serving.server import status
 
 # BasicBatchScheduler::Options defaults (TF Serving uses them for fields the parameters file leaves unset).
 DEFAULT_MAX_BATCH_SIZE = 1000

@@ -14,13 +14,13 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
                                      inference_pb2, model_pb2, predict_pb2, regression_pb2)
 
-from serving import status
-from serving.batching import BatchScheduler
-from serving.config import read_warmup_requests
-from serving.limits import DEFAULT_MAX_REQUEST_ROWS, CancelCheck, check_request_rows
-from serving.model_manager import ModelManager
-from serving.servable import Servable
-from serving.tensors import ndarray_to_proto, proto_to_ndarray
+from serving.server import status
+from serving.server.batching import BatchScheduler
+from serving.server.config import read_warmup_requests
+from serving.server.limits import DEFAULT_MAX_REQUEST_ROWS, CancelCheck, check_request_rows
+from serving.server.model_manager import ModelManager
+from serving.server.servable import Servable
+from serving.server.tensors import ndarray_to_proto, proto_to_ndarray
 
 DEFAULT_SIGNATURE = "serving_default"
 CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
@@ -411,7 +411,7 @@ class ServingCore:
     # === Warmup ===
     def warmup(self, servable: Servable) -> None:
         """Replays `assets.extra/tf_serving_warmup_requests` on a servable before it becomes AVAILABLE."""
-        from serving.config import ConfigError
+        from serving.server.config import ConfigError
         try:
             logs = read_warmup_requests(servable.path)
         except ConfigError as e:

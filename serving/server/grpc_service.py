@@ -8,9 +8,9 @@ import grpc
 from tensorflow_serving.apis import (model_management_pb2, model_service_pb2_grpc,
                                      prediction_service_pb2_grpc)
 
-from serving import status
-from serving.core import ServingCore
-from serving.limits import CancelCheck
+from serving.server import status
+from serving.server.core import ServingCore
+from serving.server.limits import CancelCheck
 
 logger = logging.getLogger("bert_tf.serving")
 

@@ -23,14 +23,14 @@ import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import config as serving_config
-from serving import status
-from serving.core import ServingCore
-from serving.grpc_service import ModelServicer, PredictionServicer
-from serving.limits import DEFAULT_MAX_REQUEST_ROWS
-from serving.model_manager import (DEFAULT_LOAD_RETRY_INTERVAL_MICROS, DEFAULT_MAX_NUM_LOAD_RETRIES,
+from serving.server import config as serving_config
+from serving.server import status
+from serving.server.core import ServingCore
+from serving.server.grpc_service import ModelServicer, PredictionServicer
+from serving.server.limits import DEFAULT_MAX_REQUEST_ROWS
+from serving.server.model_manager import (DEFAULT_LOAD_RETRY_INTERVAL_MICROS, DEFAULT_MAX_NUM_LOAD_RETRIES,
                                    ModelManager)
-from serving.rest import DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, RestServer
+from serving.server.rest import DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, RestServer
 
 logger = logging.getLogger("bert_tf.serving")
 
@@ -151,7 +151,7 @@ class ModelServer:
     def from_ssl_config_file(cls, path: str, **kwargs) -> "ModelServer":
         """Builds a server whose TLS settings come from TF Serving's text-format `SSLConfig` file."""
         from google.protobuf import text_format
-        from serving.protos import SSLConfig
+        from serving.server.protos import SSLConfig
         try:
             ssl_config = text_format.Parse(_read(path).decode("utf-8"), SSLConfig())
         except (OSError, text_format.ParseError) as e:

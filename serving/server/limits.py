@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from serving import status
+from serving.server import status
 
 # Large enough for any sensible online request (TF Serving's default max_batch_size is 1000), small enough
 # that one request cannot make the server allocate without bound. 0 or less turns the limit off.

@@ -11,8 +11,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
-from serving import status
-from serving.tensors import (array_dtype_enum, dtype_string, shape_compatible, shape_string,
+from serving.server import status
+from serving.server.tensors import (array_dtype_enum, dtype_string, shape_compatible, shape_string,
                              signature_shape_string)
 
 SERVE_TAG = "serve"

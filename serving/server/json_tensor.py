@@ -18,8 +18,8 @@ import numpy as np
 from tensorflow.core.example import example_pb2, feature_pb2
 from tensorflow.core.framework import types_pb2
 
-from serving import status
-from serving.tensors import dtype_string
+from serving.server import status
+from serving.server.tensors import dtype_string
 
 _B64_KEY = "b64"
 _BYTES_SUFFIX = "_bytes"

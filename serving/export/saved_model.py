@@ -579,7 +579,7 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, lowercase: boo
         if warmup_texts:
             from tensorflow_serving.apis import predict_pb2
 
-            from serving import config as serving_config
+            from serving.server import config as serving_config
             request = predict_pb2.PredictRequest()
             request.model_spec.name = model_name
             request.model_spec.signature_name = "serving_default"

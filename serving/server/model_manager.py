@@ -27,8 +27,8 @@ from typing import Callable
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import status
-from serving.servable import Servable
+from serving.server import status
+from serving.server.servable import Servable
 
 logger = logging.getLogger("bert_tf.serving")
 

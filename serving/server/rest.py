@@ -27,9 +27,9 @@ from google.protobuf import json_format
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
                                      model_pb2, regression_pb2)
 
-from serving import json_tensor, status
-from serving.core import DEFAULT_SIGNATURE, SIGNATURE_DEF_FIELD, ServingCore
-from serving.limits import CancelCheck, check_request_rows
+from serving.server import json_tensor, status
+from serving.server.core import DEFAULT_SIGNATURE, SIGNATURE_DEF_FIELD, ServingCore
+from serving.server.limits import CancelCheck, check_request_rows
 
 logger = logging.getLogger("bert_tf.serving")
 

@@ -6,8 +6,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 
-from serving import status
-from serving.limits import check_request_rows
+from serving.server import status
+from serving.server.limits import check_request_rows
 
 
 def dtype_string(dtype_enum: int) -> str:
