@@ -2,7 +2,8 @@
 
 Every method takes and returns the official `tensorflow_serving.apis` protos and raises `ServingError` with
 TF Serving's code and message (predict_util.cc, classifier.cc, regressor.cc, multi_inference.cc,
-get_model_metadata_impl.cc, get_model_status_impl.cc, server_core.cc).
+get_model_metadata_impl.cc, get_model_status_impl.cc, server_core.cc); the tf.Example methods' own
+steps are in `serving.server.examples`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
-from google.protobuf import text_format
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
                                      inference_pb2, model_pb2, predict_pb2, regression_pb2)
 
-from serving.server import status
+from serving.server import examples, status
 from serving.server.batching import BatchScheduler
 from serving.server.config import read_warmup_requests
 from serving.server.limits import DEFAULT_MAX_REQUEST_ROWS, CancelCheck, check_request_rows
@@ -23,21 +23,10 @@ from serving.server.servable import Servable
 from serving.server.tensors import ndarray_to_proto, proto_to_ndarray
 
 DEFAULT_SIGNATURE = "serving_default"
-CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
-REGRESS_METHOD_NAME = "tensorflow/serving/regress"
 PREDICT_METHOD_NAME = "tensorflow/serving/predict"
-CLASSIFY_INPUTS = "inputs"
-CLASSIFY_OUTPUT_CLASSES = "classes"
-CLASSIFY_OUTPUT_SCORES = "scores"
-REGRESS_INPUTS = "inputs"
-REGRESS_OUTPUTS = "outputs"
 SIGNATURE_DEF_FIELD = "signature_def"
 # Rows per chunk when a large request runs unbatched (see ServingCore's chunk_rows).
 DEFAULT_CHUNK_ROWS = 64
-
-
-def _debug_string(message) -> str:
-    return text_format.MessageToString(message)
 
 
 def _join(keys) -> str:
@@ -83,12 +72,16 @@ class ServingCore:
         self.chunk_rows = DEFAULT_CHUNK_ROWS if chunk_rows is None else chunk_rows
 
     # === Predict ===
-    def predict(self, request: predict_pb2.PredictRequest, cancel: CancelCheck | None = None
-                ) -> predict_pb2.PredictResponse:
+    def _on_servable(self, request, run_on, cancel: CancelCheck | None):
+        """Runs `run_on(servable, request, cancel)` on the servable the request's ModelSpec names, held meanwhile."""
         if not request.HasField("model_spec"):
             raise status.invalid_argument("Missing ModelSpec")
         with self.manager.serving(request.model_spec) as servable:
-            return self.predict_on(servable, request, cancel)
+            return run_on(servable, request, cancel)
+
+    def predict(self, request: predict_pb2.PredictRequest, cancel: CancelCheck | None = None
+                ) -> predict_pb2.PredictResponse:
+        return self._on_servable(request, self.predict_on, cancel)
 
     def predict_on(self, servable: Servable, request: predict_pb2.PredictRequest,
                    cancel: CancelCheck | None = None) -> predict_pb2.PredictResponse:
@@ -161,159 +154,45 @@ class ServingCore:
         return BatchScheduler.from_parameters(lambda inputs: servable.run(signature_name, inputs),
                                               self.batching_parameters)
 
-    # === Classify / Regress ===
-    def _examples_tensor(self, input_proto) -> np.ndarray:
-        """InputToSerializedExampleTensor: serialized Examples (context bytes prepended), or "Input is empty."."""
-        kind = input_proto.WhichOneof("kind")
-        if kind == "example_list":
-            check_request_rows(len(input_proto.example_list.examples), self.max_request_rows)
-        elif kind == "example_list_with_context":
-            check_request_rows(len(input_proto.example_list_with_context.examples), self.max_request_rows)
-        if kind == "example_list":
-            serialized = [e.SerializeToString() for e in input_proto.example_list.examples]
-        elif kind == "example_list_with_context":
-            context = input_proto.example_list_with_context.context.SerializeToString()
-            serialized = [context + e.SerializeToString() for e in input_proto.example_list_with_context.examples]
-        else:
-            serialized = []
-        if not serialized:
-            raise status.invalid_argument("Input is empty.")
-        array = np.empty(len(serialized), dtype=object)
-        array[:] = serialized
-        return array
-
-    def _method_signature(self, servable: Servable, model_spec, method: str):
-        signature_name = model_spec.signature_name or DEFAULT_SIGNATURE
-        signature = servable.signature_defs.get(signature_name)
-        if signature is None:
-            raise status.invalid_argument(f"No signature was found with the name: {signature_name}")
-        self._preprocess(signature, method)
-        return signature_name, signature
-
-    def _preprocess(self, signature, method: str) -> None:
-        """PreProcessClassification / PreProcessRegression checks."""
-        if method == "classify":
-            if self.enable_signature_method_name_check and signature.method_name != CLASSIFY_METHOD_NAME:
-                raise status.invalid_argument(f"Expected classification signature method_name to be "
-                                              f"{CLASSIFY_METHOD_NAME}. Was: {signature.method_name}")
-            if len(signature.inputs) != 1:
-                raise status.invalid_argument("Expected one input Tensor.")
-            if len(signature.outputs) not in (1, 2):
-                raise status.invalid_argument(
-                    f"Expected one or two output Tensors, found {len(signature.outputs)}")
-            if CLASSIFY_INPUTS not in signature.inputs:
-                raise status.invalid_argument(
-                    f"No classification inputs found in SignatureDef: {_debug_string(signature)}")
-            if CLASSIFY_OUTPUT_CLASSES not in signature.outputs and CLASSIFY_OUTPUT_SCORES not in signature.outputs:
-                raise status.invalid_argument(
-                    f"Expected classification signature outputs to contain at least one of \"classes\" or "
-                    f"\"scores\". Signature was: {_debug_string(signature)}")
-        else:
-            if self.enable_signature_method_name_check and signature.method_name != REGRESS_METHOD_NAME:
-                raise status.invalid_argument(f"Expected regression signature method_name to be "
-                                              f"{REGRESS_METHOD_NAME}. Was: {signature.method_name}")
-            if len(signature.inputs) != 1:
-                raise status.invalid_argument("Expected one input Tensor.")
-            if len(signature.outputs) != 1:
-                raise status.invalid_argument("Expected one output Tensor.")
-            if REGRESS_INPUTS not in signature.inputs:
-                raise status.invalid_argument(
-                    f"No regression inputs found in SignatureDef: {_debug_string(signature)}")
-            if REGRESS_OUTPUTS not in signature.outputs:
-                raise status.invalid_argument(
-                    f"No regression outputs found in SignatureDef: {_debug_string(signature)}")
-
-    def _run_examples(self, servable: Servable, signature_name: str, signature, examples: np.ndarray,
-                      cancel: CancelCheck | None = None):
-        input_alias = next(iter(signature.inputs))
-        arrays = {input_alias: examples}
-        servable.validate_inputs(signature_name, arrays)
-        return servable.run(signature_name, arrays, cancel=cancel, chunk_rows=self.chunk_rows)
-
-    @staticmethod
-    def _classification_result(outputs, num_examples: int, result: classification_pb2.ClassificationResult):
-        classes = outputs.get(CLASSIFY_OUTPUT_CLASSES)
-        scores = outputs.get(CLASSIFY_OUTPUT_SCORES)
-        for name, tensor, kind in (("classes", classes, "O"), ("scores", scores, "f")):
-            if tensor is None:
-                continue
-            if tensor.ndim != 2:
-                raise status.invalid_argument(
-                    f"Expected Tensor shape: [batch_size num_classes] but got "
-                    f"[{','.join(str(d) for d in tensor.shape)}]")
-            if kind == "O" and tensor.dtype != object:
-                raise status.invalid_argument(f"Expected classes Tensor of DT_STRING. Got: {tensor.dtype}")
-            if kind == "f" and tensor.dtype != np.float32:
-                raise status.invalid_argument(f"Expected scores Tensor of DT_FLOAT. Got: {tensor.dtype}")
-            if tensor.shape[0] != num_examples:
-                raise status.invalid_argument(
-                    f"Expected {name} output batch size of {num_examples}. Got: {tensor.shape[0]}")
-        if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
-            raise status.invalid_argument(f"Tensors class and score should match in dim_size(1). Got "
-                                          f"{classes.shape[1]} vs. {scores.shape[1]}")
-        num_classes = (classes if classes is not None else scores).shape[1]
-        for i in range(num_examples):
-            classifications = result.classifications.add()
-            for c in range(num_classes):
-                cls = classifications.classes.add()
-                if classes is not None:
-                    cls.label = classes[i, c].decode("utf-8", "replace") if isinstance(classes[i, c], bytes) \
-                        else str(classes[i, c])
-                if scores is not None:
-                    cls.score = float(scores[i, c])
-
-    @staticmethod
-    def _regression_result(outputs, num_examples: int, result: regression_pb2.RegressionResult):
-        tensor = outputs[REGRESS_OUTPUTS]
-        if not (tensor.ndim == 1 or (tensor.ndim == 2 and tensor.shape[1] == 1)):
-            raise status.invalid_argument(
-                "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
-                f"[{','.join(str(d) for d in tensor.shape)}]")
-        if tensor.shape[0] != num_examples:
-            raise status.invalid_argument(
-                f"Input batch size did not match output batch size: {num_examples} vs. {tensor.shape[0]}")
-        if tensor.dtype != np.float32:
-            raise status.invalid_argument(f"Expected output Tensor of DT_FLOAT.  Got: {tensor.dtype}")
-        for value in tensor.ravel():
-            result.regressions.add().value = float(value)
-
+    # === Classify / Regress / MultiInference (serving.server.examples) ===
     def classify(self, request: classification_pb2.ClassificationRequest, cancel: CancelCheck | None = None
                  ) -> classification_pb2.ClassificationResponse:
-        if not request.HasField("model_spec"):
-            raise status.invalid_argument("Missing ModelSpec")
-        with self.manager.serving(request.model_spec) as servable:
-            return self.classify_on(servable, request, cancel)
+        return self._on_servable(request, self.classify_on, cancel)
 
     def classify_on(self, servable: Servable, request, cancel: CancelCheck | None = None
                     ) -> classification_pb2.ClassificationResponse:
-        signature_name, signature = self._method_signature(servable, request.model_spec, "classify")
-        examples = self._examples_tensor(request.input)
-        outputs = self._run_examples(servable, signature_name, signature, examples, cancel)
-        response = classification_pb2.ClassificationResponse()
-        response.model_spec.CopyFrom(make_model_spec(request.model_spec.name, request.model_spec.signature_name,
-                                                     servable.version))
-        self._classification_result(outputs, len(examples), response.result)
-        return response
+        return self._examples_on(examples.CLASSIFY, servable, request, cancel)
 
     def regress(self, request: regression_pb2.RegressionRequest, cancel: CancelCheck | None = None
                 ) -> regression_pb2.RegressionResponse:
-        if not request.HasField("model_spec"):
-            raise status.invalid_argument("Missing ModelSpec")
-        with self.manager.serving(request.model_spec) as servable:
-            return self.regress_on(servable, request, cancel)
+        return self._on_servable(request, self.regress_on, cancel)
 
     def regress_on(self, servable: Servable, request, cancel: CancelCheck | None = None
                    ) -> regression_pb2.RegressionResponse:
-        signature_name, signature = self._method_signature(servable, request.model_spec, "regress")
-        examples = self._examples_tensor(request.input)
-        outputs = self._run_examples(servable, signature_name, signature, examples, cancel)
-        response = regression_pb2.RegressionResponse()
+        return self._examples_on(examples.REGRESS, servable, request, cancel)
+
+    def _examples_on(self, method: examples.ExampleMethod, servable: Servable, request,
+                     cancel: CancelCheck | None):
+        signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        signature = servable.signature_defs.get(signature_name)
+        if signature is None:
+            raise status.invalid_argument(f"No signature was found with the name: {signature_name}")
+        method.check_signature(signature, self.enable_signature_method_name_check)
+        tensor = examples.examples_tensor(request.input, self.max_request_rows)
+        outputs = self._run_examples(servable, signature_name, signature, tensor, cancel)
+        response = method.response_type()
         response.model_spec.CopyFrom(make_model_spec(request.model_spec.name, request.model_spec.signature_name,
                                                      servable.version))
-        self._regression_result(outputs, len(examples), response.result)
+        method.fill_result(outputs, len(tensor), response.result)
         return response
 
-    # === MultiInference ===
+    def _run_examples(self, servable: Servable, signature_name: str, signature, tensor: np.ndarray,
+                      cancel: CancelCheck | None = None):
+        input_alias = next(iter(signature.inputs))
+        arrays = {input_alias: tensor}
+        servable.validate_inputs(signature_name, arrays)
+        return servable.run(signature_name, arrays, cancel=cancel, chunk_rows=self.chunk_rows)
+
     def multi_inference(self, request: inference_pb2.MultiInferenceRequest, cancel: CancelCheck | None = None
                         ) -> inference_pb2.MultiInferenceResponse:
         spec = request.tasks[0].model_spec if request.tasks and request.tasks[0].HasField("model_spec") \
@@ -339,30 +218,25 @@ class ServingCore:
             signature = servable.signature_defs.get(signature_name)
             if signature is None:
                 raise status.invalid_argument(f"Requested signature not found in model graph: {signature_name}")
-            if task.method_name == CLASSIFY_METHOD_NAME:
-                self._preprocess(signature, "classify")
-            elif task.method_name == REGRESS_METHOD_NAME:
-                self._preprocess(signature, "regress")
-            else:
+            method = examples.BY_METHOD_NAME.get(task.method_name)
+            if method is None:
                 raise status.ServingError(status.UNIMPLEMENTED,
                                           f"Unsupported signature method_name: {task.method_name}")
-            name = signature.inputs[CLASSIFY_INPUTS].name
+            method.check_signature(signature, self.enable_signature_method_name_check)
+            name = signature.inputs[examples.CLASSIFY_INPUTS].name
             if input_alias is None:
                 input_alias = name
             elif input_alias != name:
                 raise status.invalid_argument("Input tensor must be the same for all Signatures.")
-            plan.append((task, signature_name, signature))
-        examples = self._examples_tensor(request.input)
+            plan.append((task, method, signature_name, signature))
+        tensor = examples.examples_tensor(request.input, self.max_request_rows)
         response = inference_pb2.MultiInferenceResponse()
-        for task, signature_name, signature in plan:
-            outputs = self._run_examples(servable, signature_name, signature, examples, cancel)
+        for task, method, signature_name, signature in plan:
+            outputs = self._run_examples(servable, signature_name, signature, tensor, cancel)
             result = response.results.add()
             result.model_spec.CopyFrom(make_model_spec(task.model_spec.name, task.model_spec.signature_name,
                                                        servable.version))
-            if task.method_name == CLASSIFY_METHOD_NAME:
-                self._classification_result(outputs, len(examples), result.classification_result)
-            else:
-                self._regression_result(outputs, len(examples), result.regression_result)
+            method.fill_result(outputs, len(tensor), getattr(result, method.result_field))
         return response
 
     # === Metadata and status ===

@@ -17,7 +17,6 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import ssl
-from typing import Sequence
 
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc

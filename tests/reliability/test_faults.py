@@ -133,7 +133,7 @@ def test_export_killed_midway_never_becomes_a_servable_version(tmp_path):
     from bert_tf import BertConfig, BertEncoder
     from bert_tf.tasks import BertClassifier
     from serving.export import next_version
-    from serving.server.model_manager import list_versions
+    from serving.server.versions import list_versions
 
     keras.utils.set_random_seed(7)
     model = BertClassifier(BertEncoder.from_bert_config(BertConfig.preset("test", vocab_size=99)), num_classes=3,
