@@ -3,12 +3,11 @@
 import keras
 from keras import ops
 
-from bert_tf.heads.head_initializer import head_kernel_initializer
-from bert_tf.heads.sequence_pooling import SequencePooling
+from bert_tf.heads.fine_tuning_head import FineTuningHead
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class MultipleChoiceHead(keras.layers.Layer):
+class MultipleChoiceHead(FineTuningHead):
     """Scores every (context, choice) sequence with `Dense(1)` on its pooled vector, then groups the scores
     per example: the paper's SWAG setup (a softmax over the C choices is applied by the loss).
 
@@ -17,12 +16,9 @@ class MultipleChoiceHead(keras.layers.Layer):
     `(B, C, T)` token ids), so C may change from batch to batch.
 
     Args:
-        pooling: str. See `SequencePooling`. Defaults to `"cls"`.
+        pooling: str. See `FineTuningHead`. Defaults to `"cls"`.
         dropout: float. Dropout before the scoring layer. Defaults to 0.1.
-        initializer_range: float. Stddev of the truncated-normal kernel initializer. Defaults to 0.02.
-        kernel_initializer: str or None. `"glorot_uniform"` or `"truncated_normal"` (stddev
-            `initializer_range`, google-research/bert), see `head_initializer.HEAD_INITIALIZERS`. Defaults to
-            None: `"truncated_normal"`.
+        initializer_range, kernel_initializer: see `FineTuningHead`.
 
     Call arguments:
         sequence_output: float `(B*C, T, H)`.
@@ -41,17 +37,8 @@ class MultipleChoiceHead(keras.layers.Layer):
     """
 
     def __init__(self, pooling="cls", dropout=0.1, initializer_range=0.02, kernel_initializer=None, **kwargs):
-        super().__init__(**kwargs)
-        self.pooling = pooling
-        self.dropout = dropout
-        self.initializer_range = initializer_range
-        self.kernel_initializer = kernel_initializer
-        # === Layers ===
-        self.pooling_layer = SequencePooling(pooling, dtype=self.dtype_policy, name="pooling")
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
-        self.dense = keras.layers.Dense(
-            1, kernel_initializer=head_kernel_initializer(kernel_initializer, initializer_range),
-            dtype=self.dtype_policy, name="choice_score")
+        super().__init__(1, "choice_score", pooling=pooling, dropout=dropout, initializer_range=initializer_range,
+                         kernel_initializer=kernel_initializer, **kwargs)
 
     def build(self, sequence_output_shape, num_choices_source_shape=None, pooled_output_shape=None,
               padding_mask_shape=None):
@@ -59,17 +46,11 @@ class MultipleChoiceHead(keras.layers.Layer):
         self.built = True
 
     def call(self, sequence_output, num_choices_source, pooled_output=None, padding_mask=None, training=None):
-        # pooled: (B*C, H) -> scores: (B*C, 1) -> (B, C)
-        pooled = self.pooling_layer(sequence_output, pooled_output=pooled_output, padding_mask=padding_mask)
-        scores = self.dense(self.dropout_layer(pooled, training=training))
+        # scores: (B*C, 1) -> (B, C)
+        scores = self.head_output(sequence_output, pooled_output, padding_mask, training=training)
         num_choices = ops.shape(num_choices_source)[1]
         return ops.reshape(scores, (-1, num_choices))
 
     def compute_output_shape(self, sequence_output_shape, num_choices_source_shape=None, pooled_output_shape=None,
                              padding_mask_shape=None):
         return (None, num_choices_source_shape[1] if num_choices_source_shape else None)
-
-    def get_config(self):
-        return {**super().get_config(), "pooling": self.pooling, "dropout": self.dropout,
-                "initializer_range": self.initializer_range,
-                "kernel_initializer": self.kernel_initializer}

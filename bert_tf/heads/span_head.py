@@ -3,11 +3,11 @@
 import keras
 from keras import ops
 
-from bert_tf.heads.head_initializer import head_kernel_initializer
+from bert_tf.heads.fine_tuning_head import FineTuningHead
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
-class SpanHead(keras.layers.Layer):
+class SpanHead(FineTuningHead):
     """The paper's SQuAD layer: one dense layer with two outputs per token, the start and end logits.
 
     For SQuAD 2.0, "no answer" is the span that starts and ends at `[CLS]` (position 0), as in
@@ -15,10 +15,7 @@ class SpanHead(keras.layers.Layer):
     so no probability mass (and no loss) lands on them.
 
     Args:
-        initializer_range: float. Stddev of the truncated-normal kernel initializer. Defaults to 0.02.
-        kernel_initializer: str or None. `"glorot_uniform"` or `"truncated_normal"` (stddev
-            `initializer_range`, google-research/bert), see `head_initializer.HEAD_INITIALIZERS`. Defaults to
-            None: `"truncated_normal"`.
+        initializer_range, kernel_initializer: see `FineTuningHead`.
 
     Call arguments:
         sequence_output: float `(B, T, H)`.
@@ -34,13 +31,8 @@ class SpanHead(keras.layers.Layer):
     """
 
     def __init__(self, initializer_range=0.02, kernel_initializer=None, **kwargs):
-        super().__init__(**kwargs)
-        self.initializer_range = initializer_range
-        self.kernel_initializer = kernel_initializer
-        # === Layers ===
-        self.dense = keras.layers.Dense(
-            2, kernel_initializer=head_kernel_initializer(kernel_initializer, initializer_range),
-            dtype=self.dtype_policy, name="span_logits")
+        super().__init__(2, "span_logits", initializer_range=initializer_range,
+                         kernel_initializer=kernel_initializer, **kwargs)
 
     def build(self, sequence_output_shape, padding_mask_shape=None):
         self.dense.build(sequence_output_shape)
@@ -48,7 +40,7 @@ class SpanHead(keras.layers.Layer):
 
     def call(self, sequence_output, padding_mask=None):
         # logits: (B, T, 2)
-        logits = self.dense(sequence_output)
+        logits = self.head_output(sequence_output)
         start_logits, end_logits = logits[..., 0], logits[..., 1]
         if padding_mask is not None:
             penalty = (1.0 - ops.cast(padding_mask, logits.dtype)) * ops.cast(-10000.0, logits.dtype)
@@ -59,7 +51,3 @@ class SpanHead(keras.layers.Layer):
     def compute_output_shape(self, sequence_output_shape, padding_mask_shape=None):
         shape = tuple(sequence_output_shape[:-1])
         return shape, shape
-
-    def get_config(self):
-        return {**super().get_config(), "initializer_range": self.initializer_range,
-                "kernel_initializer": self.kernel_initializer}
