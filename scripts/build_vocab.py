@@ -48,8 +48,6 @@ flags.DEFINE_integer("upper_threshold", 10_000_000, "Upper end of the learner's 
 flags.DEFINE_integer("max_input_words", 0, "Only the N most frequent words feed the learner (0: all above "
                      "--min_word_count). The cost of each pass grows with the number of distinct words.")
 
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-
 
 def count_words(input_files, lowercase, max_lines=0):
     """Counts the words of the files as BertTokenizer's basic tokenization splits them."""
@@ -78,6 +76,8 @@ def learn_vocab(word_counts, vocab_size, num_unused=0, max_unique_chars=2000, mi
                 upper_threshold=10_000_000, max_input_words=0, vocab_size_slack=0.05):
     """WordPiece vocabulary (list of tokens, specials first) from `{word: count}`."""
     from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
+
+    from bert_tf.tokenization.vocab import SPECIAL_TOKENS
 
     reserved = list(SPECIAL_TOKENS) + [f"[unused{i}]" for i in range(num_unused)]
     if vocab_size <= len(reserved):

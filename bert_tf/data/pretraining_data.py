@@ -30,8 +30,8 @@ Two deliberate differences:
    size, never on the number of workers. The single-process original (one generator for everything) lives in
    `benchmarks/create_pretraining_data_benchmark.py` for comparison.
 
-Records are serialized by a small protobuf encoder here (no TensorFlow needed in the workers) and written
-with `tf.io.TFRecordWriter` to temporary files renamed into place when complete.
+Records are serialized by a small protobuf encoder (`pretraining_records`; no TensorFlow needed in the
+workers) and written with `tf.io.TFRecordWriter` to temporary files renamed into place when complete.
 """
 
 from __future__ import annotations
@@ -42,27 +42,12 @@ import logging
 import multiprocessing
 import os
 import random
-import struct
 
-from bert_tf import features
+from bert_tf.data.pretraining_records import (  # noqa: F401  (re-exported: pretraining_data's API)
+    RECORD_FEATURES, instance_to_example, serialize_example, write_records)
+from bert_tf.tokenization.vocab import CLS_TOKEN, MASK_TOKEN, SEP_TOKEN
 
 logger = logging.getLogger(__name__)
-
-CLS = "[CLS]"
-SEP = "[SEP]"
-MASK = "[MASK]"
-
-# google-research/bert's run_pretraining.py feature spec, as (name, dtype, length key).
-RECORD_FEATURES = (
-    (features.RECORD_INPUT_IDS, "int64", "max_seq_length"),
-    (features.RECORD_INPUT_MASK, "int64", "max_seq_length"),
-    (features.RECORD_SEGMENT_IDS, "int64", "max_seq_length"),
-    (features.RECORD_MASKED_LM_POSITIONS, "int64", "max_predictions_per_seq"),
-    (features.RECORD_MASKED_LM_IDS, "int64", "max_predictions_per_seq"),
-    (features.RECORD_MASKED_LM_WEIGHTS, "float32", "max_predictions_per_seq"),
-    (features.RECORD_NEXT_SENTENCE_LABELS, "int64", None),
-)
-
 
 @dataclasses.dataclass
 class TrainingInstance:
@@ -77,8 +62,10 @@ class TrainingInstance:
 
 # === The algorithm (pure Python; shared with the benchmark's single-process version) ===
 
-def truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng):
-    """Longest-first truncation in place; each removal from the front or the back with probability 1/2."""
+def truncate_seq_pair_random_end(tokens_a, tokens_b, max_num_tokens, rng):
+    """Longest-first truncation in place; each removal from the front or the back with probability 1/2
+    (google-research/bert's `create_pretraining_data.py`; `bert_tf.tokenization.truncate_seq_pair`, for
+    fine-tuning inputs, always removes from the back)."""
     while len(tokens_a) + len(tokens_b) > max_num_tokens:
         longer = tokens_a if len(tokens_a) > len(tokens_b) else tokens_b
         if rng.random() < 0.5:
@@ -96,7 +83,7 @@ def create_masked_lm_predictions(tokens, masked_lm_prob, max_predictions_per_seq
     """
     candidates = []  # lists of positions: one per token, or one per whole word
     for i, token in enumerate(tokens):
-        if token == CLS or token == SEP:
+        if token == CLS_TOKEN or token == SEP_TOKEN:
             continue
         if do_whole_word_mask and candidates and token.startswith("##"):
             candidates[-1].append(i)
@@ -118,7 +105,7 @@ def create_masked_lm_predictions(tokens, masked_lm_prob, max_predictions_per_seq
             continue
         for index in positions:
             if rng.random() < 0.8:
-                replacement = MASK
+                replacement = MASK_TOKEN
             elif rng.random() < 0.5:
                 replacement = tokens[index]
             else:
@@ -131,10 +118,10 @@ def create_masked_lm_predictions(tokens, masked_lm_prob, max_predictions_per_seq
 
 def _pair(tokens_a, tokens_b, is_random_next, max_num_tokens, masked_lm_prob, max_predictions_per_seq,
           vocab_words, rng, do_whole_word_mask, mask_fn=None):
-    truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng)
+    truncate_seq_pair_random_end(tokens_a, tokens_b, max_num_tokens, rng)
     if not tokens_a or not tokens_b:
         raise AssertionError("empty segment after truncation")
-    tokens = [CLS, *tokens_a, SEP, *tokens_b, SEP]
+    tokens = [CLS_TOKEN, *tokens_a, SEP_TOKEN, *tokens_b, SEP_TOKEN]
     segment_ids = [0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
     tokens, positions, labels = (mask_fn or create_masked_lm_predictions)(
         tokens, masked_lm_prob, max_predictions_per_seq, vocab_words, rng, do_whole_word_mask)
@@ -195,86 +182,6 @@ def create_instances_from_document(all_documents, document_index, max_seq_length
             chunk, length = [], 0
         i += 1
     return instances
-
-
-# === tf.train.Example encoding without TensorFlow ===
-
-def _varint(value):
-    out = bytearray()
-    value &= (1 << 64) - 1
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _field(number, payload):  # length-delimited field
-    n = len(payload)
-    return _TAGS[number] + (_VARINTS[n] if n < len(_VARINTS) else _varint(n)) + payload
-
-
-_VARINTS = []  # _VARINTS[i] == _varint(i) for the small non-negative ints records hold (ids, positions)
-
-
-def _varints_upto(n):
-    if len(_VARINTS) < n:
-        _VARINTS.extend(_varint(i) for i in range(len(_VARINTS), n))
-    return _VARINTS
-
-
-_TAGS = {number: _varint((number << 3) | 2) for number in (1, 2, 3)}
-_varints_upto(4096)
-
-
-def _int64_feature(values):
-    table = _VARINTS
-    try:
-        packed = b"".join([table[v] for v in values])
-    except (IndexError, TypeError):
-        packed = b"".join(_varint(int(v)) for v in values)
-    return _field(3, _field(1, packed))  # Feature.int64_list = 3, Int64List.value = 1 (packed)
-
-
-def _float_feature(values):
-    return _field(2, _field(1, struct.pack(f"<{len(values)}f", *values)))  # Feature.float_list = 2
-
-
-def serialize_example(feature_map):
-    """Serializes `{name: ("int64" | "float32", values)}` as a `tf.train.Example` (same bytes TF parses)."""
-    entries = []
-    for name, (kind, values) in feature_map.items():
-        feature = _int64_feature(values) if kind == "int64" else _float_feature(values)
-        entries.append(_field(1, _field(1, name.encode("utf-8")) + _field(2, feature)))  # map<string, Feature>
-    return _field(1, b"".join(entries))  # Example.features = 1
-
-
-def instance_to_example(instance, vocab, max_seq_length, max_predictions_per_seq):
-    """The record bytes of one `TrainingInstance` (ids from `vocab`, padded as the original)."""
-    _varints_upto(max(len(vocab), max_seq_length) + 1)
-    input_ids = [vocab[t] for t in instance.tokens]
-    if len(input_ids) > max_seq_length:
-        raise AssertionError(f"instance of {len(input_ids)} tokens > max_seq_length {max_seq_length}")
-    pad = max_seq_length - len(input_ids)
-    input_mask = [1] * len(input_ids) + [0] * pad
-    segment_ids = list(instance.segment_ids) + [0] * pad
-    input_ids = input_ids + [0] * pad
-    n = len(instance.masked_lm_positions)
-    positions = list(instance.masked_lm_positions) + [0] * (max_predictions_per_seq - n)
-    ids = [vocab[t] for t in instance.masked_lm_labels] + [0] * (max_predictions_per_seq - n)
-    weights = [1.0] * n + [0.0] * (max_predictions_per_seq - n)
-    return serialize_example({
-        features.RECORD_INPUT_IDS: ("int64", input_ids),
-        features.RECORD_INPUT_MASK: ("int64", input_mask),
-        features.RECORD_SEGMENT_IDS: ("int64", segment_ids),
-        features.RECORD_MASKED_LM_POSITIONS: ("int64", positions),
-        features.RECORD_MASKED_LM_IDS: ("int64", ids),
-        features.RECORD_MASKED_LM_WEIGHTS: ("float32", weights),
-        features.RECORD_NEXT_SENTENCE_LABELS: ("int64", [1 if instance.is_random_next else 0]),
-    })
 
 
 # === Worker-side state (inherited by forked workers, or installed by the pool initializer) ===
@@ -348,7 +255,7 @@ class PretrainingDataCreator:
             raise ValueError(f"masked_lm_prob must be in (0, 1), got {masked_lm_prob}")
         if max_predictions_per_seq < 1 or dupe_factor < 1 or block_size < 1:
             raise ValueError("max_predictions_per_seq, dupe_factor and block_size must be >= 1")
-        for token in (CLS, SEP, MASK):
+        for token in (CLS_TOKEN, SEP_TOKEN, MASK_TOKEN):
             if token not in tokenizer.vocab:
                 raise ValueError(f"the vocabulary has no {token} token")
         self.tokenizer = tokenizer
@@ -460,24 +367,6 @@ class PretrainingDataCreator:
         write_records(examples, outputs)
         return {"documents": len(documents), "instances": len(examples),
                 "random_next": sum(is_random) / max(len(is_random), 1), "output_files": outputs}
-
-
-def write_records(examples, output_files):
-    """Writes serialized examples round-robin over `output_files`; each file appears only when complete."""
-    import tensorflow as tf
-
-    temps = [f"{path}.tmp-{os.getpid()}" for path in output_files]
-    for path in output_files:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    writers = [tf.io.TFRecordWriter(t) for t in temps]
-    try:
-        for i, example in enumerate(examples):
-            writers[i % len(writers)].write(example)
-    finally:
-        for writer in writers:
-            writer.close()
-    for temp, path in zip(temps, output_files):
-        os.replace(temp, path)
 
 
 def _utf8_error(path):

@@ -141,17 +141,26 @@ def read_jsonl(path: str, text_a_column: str, text_b_column: str | None = None, 
     for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{line_number}: not valid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
+        record = _parse_json(path, line, dict, "a JSON object", first_line=line_number)
         examples.append(_from_record(path, line_number, record, text_a_column, text_b_column, label_column,
                                      regression, len(examples)))
     if not examples:
         raise DataError(f"{path}: the file holds no examples")
     return examples
+
+
+def _parse_json(path, text, expected_type, what, first_line=None):
+    """`json.loads(text)`, which must be an `expected_type`; errors name the file and the line (`first_line`:
+    the line `text` starts on, for one line of a file; None: `text` is the whole file)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        line = e.lineno if first_line is None else first_line + e.lineno - 1
+        raise DataError(f"{path}:{line}: not valid JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(value, expected_type):
+        where = path if first_line is None else f"{path}:{first_line}"
+        raise DataError(f"{where}: expected {what}, got {type(value).__name__}")
+    return value
 
 
 def _get(record, key, path, line):
@@ -178,12 +187,7 @@ def _from_record(path, line, record, text_a_key, text_b_key, label_key, regressi
 
 def _read_json_list(path, text_a_key, text_b_key, label_key, regression):
     text = _read_text(path)
-    try:
-        records = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
-    if not isinstance(records, list):
-        raise DataError(f"{path}: expected a JSON list of examples, got {type(records).__name__}")
+    records = _parse_json(path, text, list, "a JSON list of examples")
     if not records:
         raise DataError(f"{path}: the file holds no examples")
     # Line numbers of each object's opening brace at nesting depth 1 (for error messages).
