@@ -55,19 +55,8 @@ class CoreOpsBertTokenizer(TokenizerBase):
     @tf.autograph.experimental.do_not_convert  # plain TF ops; skips slow AutoGraph conversion
     def _wordpiece_graph(self, words, word_len):
         num = tf.shape(words)[0]
-        unk = self.unk_id
         max_chars = self.max_input_chars_per_word
-        # Characters of every word: code points and byte spans, so candidates are cheap byte substrings.
-        chars, byte_starts = tf.strings.unicode_decode_with_offsets(words, "UTF-8")
-        char_splits = tf.cast(chars.row_splits, tf.int32)
-        cps = tf.cast(chars.flat_values, tf.int64)
-        byte_starts = tf.cast(byte_starts.flat_values, tf.int32)
-        word_bytes = tf.strings.length(words)
-        next_start = tf.concat([byte_starts[1:], [0]], axis=0)
-        is_last = tf.scatter_nd(tf.maximum(char_splits[1:] - 1, 0)[:, None],
-                                tf.cast(word_len > 0, tf.int32), tf.shape(byte_starts)) > 0
-        byte_ends = tf.where(is_last, tf.gather(word_bytes, tf.cast(chars.value_rowids(), tf.int32)),
-                             next_start)
+        char_splits, cps, byte_starts, byte_ends, word_bytes = _char_byte_spans(words, word_len)
 
         def new_array():
             # Element 0 is empty, so `concat()` works even when the loop never runs (e.g. eagerly, no words).
@@ -124,16 +113,36 @@ class CoreOpsBertTokenizer(TokenizerBase):
             shape_invariants=(tf.TensorShape([]), tf.TensorShape([None]), tf.TensorShape([None]))
             + (tf.TensorShape(None),) * 5,
             maximum_iterations=max_chars + 2)
-        word_of, piece_pos = out_word.concat(), out_pos.concat()
-        piece_len, piece_id, failed = out_len.concat(), out_id.concat(), failed.concat()
-        is_failed = tf.scatter_nd(failed[:, None], tf.ones_like(failed), [num]) > 0
-        keep = ~tf.gather(is_failed, word_of)
-        word_of = tf.concat([tf.boolean_mask(word_of, keep), failed], axis=0)
-        piece_pos = tf.concat([tf.boolean_mask(piece_pos, keep), tf.zeros_like(failed)], axis=0)
-        piece_len = tf.concat([tf.boolean_mask(piece_len, keep), tf.gather(word_len, failed)], axis=0)
-        piece_id = tf.concat([tf.boolean_mask(piece_id, keep), tf.fill(tf.shape(failed), unk)], axis=0)
-        order = tf.argsort(tf.cast(word_of, tf.int64) * 1024 + tf.cast(piece_pos, tf.int64), stable=True)
-        word_of = tf.gather(word_of, order)
-        ids = tf.RaggedTensor.from_value_rowids(tf.gather(piece_id, order), word_of, nrows=num, validate=False)
-        lens = tf.RaggedTensor.from_value_rowids(tf.gather(piece_len, order), word_of, nrows=num, validate=False)
-        return ids, lens
+        return _pieces_per_word(num, word_len, self.unk_id, out_word.concat(), out_pos.concat(),
+                                out_len.concat(), out_id.concat(), failed.concat())
+
+
+def _char_byte_spans(words, word_len):
+    """Characters of every word: row splits, code points and byte spans (so candidates are cheap byte
+    substrings), and each word's length in bytes."""
+    chars, byte_starts = tf.strings.unicode_decode_with_offsets(words, "UTF-8")
+    char_splits = tf.cast(chars.row_splits, tf.int32)
+    cps = tf.cast(chars.flat_values, tf.int64)
+    byte_starts = tf.cast(byte_starts.flat_values, tf.int32)
+    word_bytes = tf.strings.length(words)
+    next_start = tf.concat([byte_starts[1:], [0]], axis=0)
+    is_last = tf.scatter_nd(tf.maximum(char_splits[1:] - 1, 0)[:, None],
+                            tf.cast(word_len > 0, tf.int32), tf.shape(byte_starts)) > 0
+    byte_ends = tf.where(is_last, tf.gather(word_bytes, tf.cast(chars.value_rowids(), tf.int32)),
+                         next_start)
+    return char_splits, cps, byte_starts, byte_ends, word_bytes
+
+
+def _pieces_per_word(num, word_len, unk, word_of, piece_pos, piece_len, piece_id, failed):
+    """(ids, lens) ragged [num, (pieces)] from the loop's flat pieces; a word that failed is one `unk`."""
+    is_failed = tf.scatter_nd(failed[:, None], tf.ones_like(failed), [num]) > 0
+    keep = ~tf.gather(is_failed, word_of)
+    word_of = tf.concat([tf.boolean_mask(word_of, keep), failed], axis=0)
+    piece_pos = tf.concat([tf.boolean_mask(piece_pos, keep), tf.zeros_like(failed)], axis=0)
+    piece_len = tf.concat([tf.boolean_mask(piece_len, keep), tf.gather(word_len, failed)], axis=0)
+    piece_id = tf.concat([tf.boolean_mask(piece_id, keep), tf.fill(tf.shape(failed), unk)], axis=0)
+    order = tf.argsort(tf.cast(word_of, tf.int64) * 1024 + tf.cast(piece_pos, tf.int64), stable=True)
+    word_of = tf.gather(word_of, order)
+    ids = tf.RaggedTensor.from_value_rowids(tf.gather(piece_id, order), word_of, nrows=num, validate=False)
+    lens = tf.RaggedTensor.from_value_rowids(tf.gather(piece_len, order), word_of, nrows=num, validate=False)
+    return ids, lens

@@ -135,14 +135,20 @@ class GraphPretokenizer(tf.Module):
         decoded = tf.strings.unicode_decode(strings, "UTF-8", errors="replace", replacement_char=0xFFFD)
         decoded = decoded.with_row_splits_dtype(tf.int32)
         nrows = tf.shape(strings, out_type=tf.int32)[0]
+        chars = self._clean(decoded)
+        if self.lowercase:
+            chars = self._lowercase_nfd(*chars)
+        return self._split(nrows, *chars)
+
+    def _clean(self, decoded):
+        """Per kept character: (cps, row, src, src_end, props, special, is_cjk); control characters dropped,
+        special tokens kept whole (one character standing for the token, `special` its 1-based number)."""
         cps = decoded.flat_values
         row = decoded.value_rowids()
         row_starts = decoded.row_splits
         src = tf.range(tf.shape(cps)[0]) - tf.gather(row_starts, row)
         src_end = src + 1
         props = self._lookup("props", cps)
-
-        # === clean (and keep special tokens whole) ===
         keep = ~self._has(props, ut.DROP)
         special = tf.zeros_like(cps)
         if self.special_tokens:
@@ -153,48 +159,51 @@ class GraphPretokenizer(tf.Module):
             src_end = tf.where(start_of > 0, src + tf.gather(lens, start_of), src_end)
             props = tf.where(start_of > 0, 0, props)
         cps, row, src, src_end, props, special = _select(keep, cps, row, src, src_end, props, special)
-        is_cjk = self._has(props, ut.CJK)
+        return cps, row, src, src_end, props, special, self._has(props, ut.CJK)
 
-        # === lowercase + NFD + drop Mn ===
-        if self.lowercase:
-            final_sigma = self._final_sigma(cps, row, props)
-            code = tf.where(special > 0, 0, self._lookup("exp", cps))
-            expanded = code > 0
-            length = tf.where(expanded, tf.bitwise.bitwise_and(code, (1 << ut.EXPANSION_LEN_BITS) - 1), 1)
-            start = tf.bitwise.right_shift(code, ut.EXPANSION_LEN_BITS)
-            parent = tf.repeat(tf.range(tf.shape(cps)[0]), length)
-            first = tf.cumsum(length, exclusive=True)
-            within = tf.range(tf.shape(parent)[0]) - tf.gather(first, parent)
-            values = tf.gather(tf.constant(self._np["exp_values"]), tf.gather(start, parent) + within)
-            new_cps = tf.where(tf.gather(expanded, parent), values, tf.gather(cps, parent))
-            new_cps = tf.where(tf.gather(final_sigma, parent), ut.SMALL_FINAL_SIGMA, new_cps)
-            cps = new_cps
-            row, src, src_end, special, is_cjk = [
-                tf.gather(x, parent) for x in (row, src, src_end, special, is_cjk)]
-            # Canonical ordering: stable sort of each run of non-starters by combining class.
-            ccc = tf.where(special > 0, 0, self._lookup("ccc", cps))
-            row_change = tf.not_equal(row, _shift(row, -1))
-            run = tf.cumsum(tf.cast(tf.equal(ccc, 0) | row_change, tf.int64))
-            order = tf.argsort(run * 256 + tf.cast(ccc, tf.int64), stable=True)
-            cps, row, src, src_end, special, is_cjk = [
-                tf.gather(x, order) for x in (cps, row, src, src_end, special, is_cjk)]
-            props = tf.where(special > 0, 0, self._lookup("props", cps))
-            keep = ~self._has(props, ut.MN)
-            # A dropped mark widens the span of the kept character before it in the same whitespace token
-            # (not a space, CJK or special-token character), as in ReferenceTokenizer.
-            num_kept = tf.reduce_sum(tf.cast(keep, tf.int32))
-            group = tf.cumsum(tf.cast(keep, tf.int32)) - 1
-            kept_pos = tf.concat([tf.cast(tf.where(keep)[:, 0], tf.int32), [0]], axis=0)  # + sentinel
-            pred = tf.gather(kept_pos, tf.maximum(group, 0))
-            widens = (~keep & (group >= 0) & tf.equal(tf.gather(row, pred), row)
-                      & ~tf.gather(self._has(props, ut.SPACE) | is_cjk | (special > 0), pred))
-            widened_end = tf.math.unsorted_segment_max(
-                src_end, tf.where(widens, group, num_kept), num_kept + 1)[:num_kept]
-            cps, row, src, src_end, special, is_cjk, props = _select(
-                keep, cps, row, src, src_end, special, is_cjk, props)
-            src_end = tf.maximum(src_end, widened_end)
+    def _lowercase_nfd(self, cps, row, src, src_end, props, special, is_cjk):
+        """Lowercase + NFD + drop Mn, on the per-character vectors of `_clean` (same tuple out)."""
+        final_sigma = self._final_sigma(cps, row, props)
+        code = tf.where(special > 0, 0, self._lookup("exp", cps))
+        expanded = code > 0
+        length = tf.where(expanded, tf.bitwise.bitwise_and(code, (1 << ut.EXPANSION_LEN_BITS) - 1), 1)
+        start = tf.bitwise.right_shift(code, ut.EXPANSION_LEN_BITS)
+        parent = tf.repeat(tf.range(tf.shape(cps)[0]), length)
+        first = tf.cumsum(length, exclusive=True)
+        within = tf.range(tf.shape(parent)[0]) - tf.gather(first, parent)
+        values = tf.gather(tf.constant(self._np["exp_values"]), tf.gather(start, parent) + within)
+        new_cps = tf.where(tf.gather(expanded, parent), values, tf.gather(cps, parent))
+        new_cps = tf.where(tf.gather(final_sigma, parent), ut.SMALL_FINAL_SIGMA, new_cps)
+        cps = new_cps
+        row, src, src_end, special, is_cjk = [
+            tf.gather(x, parent) for x in (row, src, src_end, special, is_cjk)]
+        # Canonical ordering: stable sort of each run of non-starters by combining class.
+        ccc = tf.where(special > 0, 0, self._lookup("ccc", cps))
+        row_change = tf.not_equal(row, _shift(row, -1))
+        run = tf.cumsum(tf.cast(tf.equal(ccc, 0) | row_change, tf.int64))
+        order = tf.argsort(run * 256 + tf.cast(ccc, tf.int64), stable=True)
+        cps, row, src, src_end, special, is_cjk = [
+            tf.gather(x, order) for x in (cps, row, src, src_end, special, is_cjk)]
+        props = tf.where(special > 0, 0, self._lookup("props", cps))
+        keep = ~self._has(props, ut.MN)
+        # A dropped mark widens the span of the kept character before it in the same whitespace token
+        # (not a space, CJK or special-token character), as in ReferenceTokenizer.
+        num_kept = tf.reduce_sum(tf.cast(keep, tf.int32))
+        group = tf.cumsum(tf.cast(keep, tf.int32)) - 1
+        kept_pos = tf.concat([tf.cast(tf.where(keep)[:, 0], tf.int32), [0]], axis=0)  # + sentinel
+        pred = tf.gather(kept_pos, tf.maximum(group, 0))
+        widens = (~keep & (group >= 0) & tf.equal(tf.gather(row, pred), row)
+                  & ~tf.gather(self._has(props, ut.SPACE) | is_cjk | (special > 0), pred))
+        widened_end = tf.math.unsorted_segment_max(
+            src_end, tf.where(widens, group, num_kept), num_kept + 1)[:num_kept]
+        cps, row, src, src_end, special, is_cjk, props = _select(
+            keep, cps, row, src, src_end, special, is_cjk, props)
+        src_end = tf.maximum(src_end, widened_end)
+        return cps, row, src, src_end, props, special, is_cjk
 
-        # === split: whitespace separates; punctuation, CJK characters and special tokens stand alone ===
+    def _split(self, nrows, cps, row, src, src_end, props, special, is_cjk):
+        """The words (the dict `words` returns): whitespace separates; punctuation, CJK characters and special
+        tokens stand alone."""
         space = self._has(props, ut.SPACE)
         single = self._has(props, ut.PUNCT) | (special > 0)
         row_start = tf.not_equal(row, _shift(row, -1))

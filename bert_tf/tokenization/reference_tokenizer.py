@@ -107,6 +107,14 @@ def google_wordpiece(word, vocab, unk_token=vocab_lib.UNK_TOKEN,
     chars = list(word)
     if len(chars) > max_input_chars_per_word:
         return [unk_token]
+    pieces = _longest_match_first(chars, vocab)
+    return [unk_token] if pieces is None else [piece for piece, _, _ in pieces]
+
+
+def _longest_match_first(chars, vocab):
+    """google-research/bert's WordPiece loop over a word's characters: `(piece, start, end)` per piece (`end`
+    exclusive, indexes into `chars`; continuation pieces carry `##`), or None when a position has no match
+    (the whole word is then `[UNK]`)."""
     start = 0
     pieces = []
     while start < len(chars):
@@ -121,8 +129,8 @@ def google_wordpiece(word, vocab, unk_token=vocab_lib.UNK_TOKEN,
                 break
             end -= 1
         if cur is None:
-            return [unk_token]
-        pieces.append(cur)
+            return None
+        pieces.append((cur, start, end))
         start = end
     return pieces
 
@@ -253,26 +261,10 @@ class ReferenceTokenizer:
     def _wordpiece(self, word):
         """WordPiece over a word of (char, start, end) -> list of (piece, start, end)."""
         chars = [c for c, _, _ in word]
-        if len(chars) > self.max_input_chars_per_word:
+        pieces = None if len(chars) > self.max_input_chars_per_word else _longest_match_first(chars, self.vocab)
+        if pieces is None:
             return [(self.unk_token, word[0][1], word[-1][2])]
-        out = []
-        start = 0
-        while start < len(chars):
-            end = len(chars)
-            cur = None
-            while start < end:
-                sub = "".join(chars[start:end])
-                if start > 0:
-                    sub = "##" + sub
-                if sub in self.vocab:
-                    cur = sub
-                    break
-                end -= 1
-            if cur is None:
-                return [(self.unk_token, word[0][1], word[-1][2])]
-            out.append((cur, word[start][1], word[end - 1][2]))
-            start = end
-        return out
+        return [(piece, word[start][1], word[end - 1][2]) for piece, start, end in pieces]
 
     # --- public API ---
 
