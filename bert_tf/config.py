@@ -138,18 +138,7 @@ class BertConfig:
         Google's configs do not say whether the vocabulary is cased; pass `lowercase` (the `--do_lower_case`
         flag) or accept the default of True, which is right for every `uncased_*` release.
         """
-        values = _read_json(path)
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - fields - _GOOGLE_IGNORED_KEYS)
-        if unknown:
-            raise ConfigError(f"{path}: unknown key(s) {unknown} in a BERT config")
-        kept = {k: v for k, v in values.items() if k in fields}
-        if lowercase is not None:
-            kept["lowercase"] = bool(lowercase)
-        try:
-            return cls.from_dict(kept, source=path)
-        except (TypeError, ConfigError) as e:
-            raise ConfigError(f"{path}: {e}") from None
+        return cls._from_file_values(path, _read_json(path), _GOOGLE_IGNORED_KEYS, lowercase)
 
     def to_google_json(self, path: str) -> None:
         """Writes google-research/bert's format (plus `layer_norm_eps` and `lowercase`, which bert_tf reads back)."""
@@ -169,15 +158,22 @@ class BertConfig:
         position_type = values.get("position_embedding_type", "absolute")
         if position_type != "absolute":
             raise ConfigError(f"{path}: position_embedding_type {position_type!r} is not supported (only 'absolute')")
+        return cls._from_file_values(path, values, _HF_IGNORED_KEYS, lowercase, activations=_HF_ACTIVATIONS)
+
+    @classmethod
+    def _from_file_values(cls, path, values, ignored_keys, lowercase, activations=None):
+        """A config from a file's JSON object: keys neither fields nor `ignored_keys` are an error; `activations`
+        maps the file's `hidden_act` names to bert_tf's (None: taken as they are); `lowercase` overrides."""
         fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - fields - _HF_IGNORED_KEYS)
+        unknown = sorted(set(values) - fields - ignored_keys)
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) {unknown} in a BERT config")
         kept = {k: v for k, v in values.items() if k in fields}
-        act = kept.get("hidden_act", "gelu")
-        if act not in _HF_ACTIVATIONS:
-            raise ConfigError(f"{path}: hidden_act {act!r} is not supported; known: {sorted(_HF_ACTIVATIONS)}")
-        kept["hidden_act"] = _HF_ACTIVATIONS[act]
+        if activations is not None:
+            act = kept.get("hidden_act", "gelu")
+            if act not in activations:
+                raise ConfigError(f"{path}: hidden_act {act!r} is not supported; known: {sorted(activations)}")
+            kept["hidden_act"] = activations[act]
         if lowercase is not None:
             kept["lowercase"] = bool(lowercase)
         try:
