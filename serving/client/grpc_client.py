@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -16,7 +15,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
                                      regression_pb2)
 
-from serving.client.text_helpers import TextHelpers, batch_slices, concat_batches, to_array
+from serving.client.text_helpers import TextHelpers, batch_slices, concat_batches, input_batches, to_array
 from serving.server.tensors import ndarray_to_proto
 
 DEFAULT_MAX_MESSAGE_BYTES = 2 ** 31 - 1
@@ -83,17 +82,9 @@ class ServingClient(TextHelpers):
                  private_key: bytes | None = None, certificate_chain: bytes | None = None,
                  ssl_target_name_override: str | None = None,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, batch_size: int | None = None):
-        if version is not None and version_label is not None:
-            raise ValueError("give version or version_label, not both")
+        self._init_target(model_name, version, version_label, signature_name, timeout, retries, backoff_seconds,
+                          batch_size)
         self.address = address
-        self.model_name = model_name
-        self.version = version
-        self.version_label = version_label
-        self.signature_name = signature_name
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff_seconds = backoff_seconds
-        self.batch_size = batch_size
         options = [("grpc.max_send_message_length", max_message_bytes),
                    ("grpc.max_receive_message_length", max_message_bytes)]
         if ssl_target_name_override:
@@ -130,15 +121,13 @@ class ServingClient(TextHelpers):
             spec.signature_name = signature_name
 
     def _call(self, method: Callable, request, timeout: float | None = None):
-        delay = self.backoff_seconds
         for attempt in range(self.retries + 1):
             try:
                 return method(request, timeout=timeout or self.timeout)
             except grpc.RpcError as e:
                 if e.code() not in RETRYABLE or attempt == self.retries:
                     raise
-                time.sleep(delay * (1 + random.random() * 0.25))
-                delay *= 2
+                self._sleep_before_retry(attempt)
 
     # === Calls ===
     def predict(self, inputs: Mapping[str, Any], signature_name: str | None = None,
@@ -148,16 +137,12 @@ class ServingClient(TextHelpers):
 
         Inputs longer than `batch_size` rows are sent in several requests and the outputs concatenated.
         """
-        arrays = {name: to_array(value) for name, value in inputs.items()}
-        rows = {a.shape[0] for a in arrays.values() if a.ndim > 0}
-        batch_size = batch_size or self.batch_size
-        slices = batch_slices(rows.pop(), batch_size) if len(rows) == 1 and batch_size else [slice(None)]
         parts = []
-        for part in slices:
+        for batch in input_batches(inputs, batch_size or self.batch_size):
             request = predict_pb2.PredictRequest()
             self._fill_spec(request.model_spec, signature_name or self.signature_name, version, version_label)
-            for name, array in arrays.items():
-                request.inputs[name].CopyFrom(ndarray_to_proto(array[part] if array.ndim > 0 else array))
+            for name, array in batch.items():
+                request.inputs[name].CopyFrom(ndarray_to_proto(array))
             request.output_filter.extend(output_filter)
             response = self._call(self._prediction.Predict, request, timeout)
             parts.append({name: from_tensor_proto(proto) for name, proto in response.outputs.items()})
@@ -167,29 +152,27 @@ class ServingClient(TextHelpers):
                  version: int | None = None, version_label: str | None = None, batch_size: int | None = None,
                  timeout: float | None = None) -> list[list[tuple[str, float]]]:
         """Classify tf.Examples (or feature dicts); returns per example [(label, score), ...]."""
-        examples = _examples(examples)
-        results = []
-        for part in batch_slices(len(examples), batch_size or self.batch_size):
-            request = classification_pb2.ClassificationRequest()
-            self._fill_spec(request.model_spec, signature_name, version, version_label)
-            if context is not None:
-                request.input.example_list_with_context.context.CopyFrom(
-                    context if isinstance(context, example_pb2.Example) else make_example(context))
-                request.input.example_list_with_context.examples.extend(examples[part])
-            else:
-                request.input.example_list.examples.extend(examples[part])
-            response = self._call(self._prediction.Classify, request, timeout)
-            results.extend([(c.label, c.score) for c in cl.classes] for cl in response.result.classifications)
-        return results
+        responses = self._examples_calls(classification_pb2.ClassificationRequest, self._prediction.Classify,
+                                         examples, signature_name, context, version, version_label, batch_size,
+                                         timeout)
+        return [[(c.label, c.score) for c in cl.classes] for response in responses
+                for cl in response.result.classifications]
 
     def regress(self, examples: Iterable, signature_name: str | None = None, context: Mapping | None = None,
                 version: int | None = None, version_label: str | None = None, batch_size: int | None = None,
                 timeout: float | None = None) -> np.ndarray:
         """Regress tf.Examples (or feature dicts); returns a float32 array, one value per example."""
+        responses = self._examples_calls(regression_pb2.RegressionRequest, self._prediction.Regress, examples,
+                                         signature_name, context, version, version_label, batch_size, timeout)
+        return np.asarray([r.value for response in responses for r in response.result.regressions], np.float32)
+
+    def _examples_calls(self, request_type, rpc: Callable, examples: Iterable, signature_name, context, version,
+                        version_label, batch_size, timeout) -> list:
+        """The responses of `rpc` to `examples` sent `batch_size` a request, each with `context` when given."""
         examples = _examples(examples)
-        values = []
+        responses = []
         for part in batch_slices(len(examples), batch_size or self.batch_size):
-            request = regression_pb2.RegressionRequest()
+            request = request_type()
             self._fill_spec(request.model_spec, signature_name, version, version_label)
             if context is not None:
                 request.input.example_list_with_context.context.CopyFrom(
@@ -197,9 +180,8 @@ class ServingClient(TextHelpers):
                 request.input.example_list_with_context.examples.extend(examples[part])
             else:
                 request.input.example_list.examples.extend(examples[part])
-            response = self._call(self._prediction.Regress, request, timeout)
-            values.extend(r.value for r in response.result.regressions)
-        return np.asarray(values, np.float32)
+            responses.append(self._call(rpc, request, timeout))
+        return responses
 
     def get_model_metadata(self, version: int | None = None, version_label: str | None = None,
                            timeout: float | None = None) -> dict:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-import random
 import ssl
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,7 +14,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 from tensorflow.core.example import example_pb2
 
-from serving.client.text_helpers import TextHelpers, batch_slices, concat_batches, to_array
+from serving.client.text_helpers import TextHelpers, concat_batches, input_batches
 
 RETRYABLE_HTTP = (503,)
 
@@ -109,17 +107,9 @@ class RestClient(TextHelpers):
                  signature_name: str = "serving_default", timeout: float = 30.0, retries: int = 3,
                  backoff_seconds: float = 0.1, root_certificates: bytes | None = None,
                  batch_size: int | None = None, columnar: bool = True):
-        if version is not None and version_label is not None:
-            raise ValueError("give version or version_label, not both")
+        self._init_target(model_name, version, version_label, signature_name, timeout, retries, backoff_seconds,
+                          batch_size)
         self.base_url = base_url.rstrip("/")
-        self.model_name = model_name
-        self.version = version
-        self.version_label = version_label
-        self.signature_name = signature_name
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff_seconds = backoff_seconds
-        self.batch_size = batch_size
         self.columnar = columnar
         self._ssl = None
         if root_certificates is not None:
@@ -138,7 +128,6 @@ class RestClient(TextHelpers):
     def request(self, method: str, path: str, body: dict | bytes | None = None, timeout: float | None = None):
         """One HTTP call with retries; returns the decoded JSON answer or raises RestError."""
         data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode("utf-8")
-        delay = self.backoff_seconds
         for attempt in range(self.retries + 1):
             req = urllib.request.Request(self.base_url + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
@@ -156,21 +145,15 @@ class RestClient(TextHelpers):
             except urllib.error.URLError:
                 if attempt == self.retries:
                     raise
-            time.sleep(delay * (1 + random.random() * 0.25))
-            delay *= 2
+            self._sleep_before_retry(attempt)
 
     def predict(self, inputs: Mapping[str, Any], signature_name: str | None = None,
                 version: int | None = None, version_label: str | None = None, batch_size: int | None = None,
                 timeout: float | None = None) -> dict[str, np.ndarray]:
         """Predict on a dict of inputs; returns {output name: numpy array} (strings as bytes)."""
-        arrays = {name: to_array(value) for name, value in inputs.items()}
-        rows = {a.shape[0] for a in arrays.values() if a.ndim > 0}
-        batch_size = batch_size or self.batch_size
-        slices = batch_slices(rows.pop(), batch_size) if len(rows) == 1 and batch_size else [slice(None)]
         parts = []
-        for part in slices:
+        for sliced in input_batches(inputs, batch_size or self.batch_size):
             body: dict[str, Any] = {"signature_name": signature_name or self.signature_name}
-            sliced = {k: (a[part] if a.ndim > 0 else a) for k, a in arrays.items()}
             if self.columnar:
                 body["inputs"] = {k: _jsonable(a, b64=k.endswith("_bytes")) for k, a in sliced.items()}
             else:

@@ -1,11 +1,14 @@
 """What the gRPC (`serving.client.grpc_client.ServingClient`) and REST (`serving.client.rest_client.RestClient`)
 clients share: input arrays and batch slices for requests, request dicts for bert_tf's raw-text exports, their
-outputs turned into plain Python values, and the raw-text calls themselves (`TextHelpers`, classify_text included).
+outputs turned into plain Python values, and `TextHelpers`, the base of both: their common settings and retry
+backoff, and the raw-text calls themselves (classify_text included).
 
 Imports neither client: each transport module imports this one, never the other way round."""
 
 from __future__ import annotations
 
+import random
+import time
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -38,6 +41,15 @@ def batch_slices(n: int, batch_size: int | None) -> list[slice]:
     if not batch_size or n <= batch_size:
         return [slice(0, n)]
     return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+
+
+def input_batches(inputs: Mapping[str, Any], batch_size: int | None) -> list[dict[str, np.ndarray]]:
+    """The inputs as arrays (`to_array`), in requests of `batch_size` rows: one request when there is no
+    batch_size, or when the inputs do not agree on a row count (scalars are sent whole with every request)."""
+    arrays = {name: to_array(value) for name, value in inputs.items()}
+    rows = {a.shape[0] for a in arrays.values() if a.ndim > 0}
+    slices = batch_slices(rows.pop(), batch_size) if len(rows) == 1 and batch_size else [slice(None)]
+    return [{name: (a[part] if a.ndim > 0 else a) for name, a in arrays.items()} for part in slices]
 
 
 def concat_batches(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -117,6 +129,24 @@ class TextHelpers:
     errors their transport raises in `_transport_errors`)."""
 
     _transport_errors: tuple[type[BaseException], ...] = ()
+
+    def _init_target(self, model_name: str, version: int | None, version_label: str | None, signature_name: str,
+                     timeout: float, retries: int, backoff_seconds: float, batch_size: int | None) -> None:
+        """The settings both clients take: which model (version) they ask, and how they call it."""
+        if version is not None and version_label is not None:
+            raise ValueError("give version or version_label, not both")
+        self.model_name = model_name
+        self.version = version
+        self.version_label = version_label
+        self.signature_name = signature_name
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self.batch_size = batch_size
+
+    def _sleep_before_retry(self, attempt: int) -> None:
+        """Exponential backoff with jitter: `backoff_seconds` doubled per earlier attempt, plus up to 25%."""
+        time.sleep(self.backoff_seconds * 2 ** attempt * (1 + random.random() * 0.25))
 
     def classify_text(self, texts: Sequence[str], text_b: Sequence[str] | None = None,
                       signature_name: str | None = None, batch_size: int | None = None) -> list[dict]:

@@ -46,13 +46,17 @@ def examples_tensor(input_proto, max_rows: int | None) -> np.ndarray:
     return array
 
 
-def check_classification_signature(signature, check_method_name: bool = False) -> None:
-    """PreProcessClassification: one input `inputs`, one or two outputs among `classes` and `scores`."""
-    if check_method_name and signature.method_name != CLASSIFY_METHOD_NAME:
-        raise status.invalid_argument(f"Expected classification signature method_name to be "
-                                      f"{CLASSIFY_METHOD_NAME}. Was: {signature.method_name}")
+def _check_method_name_and_input(signature, method_name: str, kind: str, check_method_name: bool) -> None:
+    if check_method_name and signature.method_name != method_name:
+        raise status.invalid_argument(f"Expected {kind} signature method_name to be "
+                                      f"{method_name}. Was: {signature.method_name}")
     if len(signature.inputs) != 1:
         raise status.invalid_argument("Expected one input Tensor.")
+
+
+def check_classification_signature(signature, check_method_name: bool = False) -> None:
+    """PreProcessClassification: one input `inputs`, one or two outputs among `classes` and `scores`."""
+    _check_method_name_and_input(signature, CLASSIFY_METHOD_NAME, "classification", check_method_name)
     if len(signature.outputs) not in (1, 2):
         raise status.invalid_argument(
             f"Expected one or two output Tensors, found {len(signature.outputs)}")
@@ -67,11 +71,7 @@ def check_classification_signature(signature, check_method_name: bool = False) -
 
 def check_regression_signature(signature, check_method_name: bool = False) -> None:
     """PreProcessRegression: one input `inputs`, one output `outputs`."""
-    if check_method_name and signature.method_name != REGRESS_METHOD_NAME:
-        raise status.invalid_argument(f"Expected regression signature method_name to be "
-                                      f"{REGRESS_METHOD_NAME}. Was: {signature.method_name}")
-    if len(signature.inputs) != 1:
-        raise status.invalid_argument("Expected one input Tensor.")
+    _check_method_name_and_input(signature, REGRESS_METHOD_NAME, "regression", check_method_name)
     if len(signature.outputs) != 1:
         raise status.invalid_argument("Expected one output Tensor.")
     if REGRESS_INPUTS not in signature.inputs:

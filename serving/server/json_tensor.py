@@ -186,6 +186,16 @@ def _stack_objects(parts: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def _list_member(doc: dict, key: str, not_a_list: str, empty: str) -> list:
+    """doc[key], which must be a non-empty list (else INVALID_ARGUMENT "JSON Value: <doc> <not_a_list | empty>")."""
+    value = doc[key]
+    if not isinstance(value, list):
+        raise status.invalid_argument(f"JSON Value: {value_to_string(doc)} {not_a_list}")
+    if not value:
+        raise status.invalid_argument(f"JSON Value: {value_to_string(doc)} {empty}")
+    return value
+
+
 def predict_request_arrays(doc: dict, infos: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], str]:
     """FillPredictRequestFromJson after the signature lookup: arrays by input alias, and "row" or "columnar"."""
     if not infos:
@@ -195,12 +205,8 @@ def predict_request_arrays(doc: dict, infos: Mapping[str, Any]) -> tuple[dict[st
         raise status.invalid_argument(f"JSON Value: {value_to_string(doc)} Not formatted correctly expecting only "
                                       "one of 'inputs' or 'instances' keys to exist ")
     if has_instances:
-        instances = doc["instances"]
-        if not isinstance(instances, list):
-            raise status.invalid_argument(f"JSON Value: {value_to_string(doc)} Excepting 'instances' to be an "
-                                          "list/array")
-        if not instances:
-            raise status.invalid_argument(f"JSON Value: {value_to_string(doc)} No values in 'instances' array")
+        instances = _list_member(doc, "instances", "Excepting 'instances' to be an list/array",
+                                 "No values in 'instances' array")
         return _instances_to_arrays(instances, infos), "row"
     if has_inputs:
         value = doc["inputs"]
@@ -275,12 +281,8 @@ def fill_examples_request(doc: dict, request) -> None:
     if "examples" not in doc:
         raise status.invalid_argument(f"JSON Value: {value_to_string(doc)} When method is classify, key 'examples' is "
                                       "expected and was not found")
-    examples = doc["examples"]
-    if not isinstance(examples, list):
-        raise status.invalid_argument(f"JSON Value: {value_to_string(doc)} Expecting 'examples' value to be an "
-                                      "list/array")
-    if not examples:
-        raise status.invalid_argument(f"JSON Value: {value_to_string(doc)} 'examples' value is an empty array")
+    examples = _list_member(doc, "examples", "Expecting 'examples' value to be an list/array",
+                            "'examples' value is an empty array")
     for value in examples:
         target = request.input.example_list_with_context.examples.add() if has_context \
             else request.input.example_list.examples.add()

@@ -28,8 +28,9 @@ from serving.server.core import ServingCore
 from serving.server.grpc_service import ModelServicer, PredictionServicer
 from serving.server.limits import DEFAULT_MAX_REQUEST_ROWS
 from serving.server.model_manager import (DEFAULT_LOAD_RETRY_INTERVAL_MICROS, DEFAULT_MAX_NUM_LOAD_RETRIES,
-                                   ModelManager)
-from serving.server.rest import DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, RestServer
+                                          ModelManager)
+from serving.server.rest import (DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS,
+                                 RestServer)
 
 logger = logging.getLogger("bert_tf.serving")
 

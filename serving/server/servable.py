@@ -13,7 +13,7 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from serving.server import status
 from serving.server.tensors import (array_dtype_enum, dtype_string, shape_compatible, shape_string,
-                             signature_shape_string)
+                                    signature_shape_string)
 
 SERVE_TAG = "serve"
 logger = logging.getLogger(__name__)
