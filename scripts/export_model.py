@@ -81,26 +81,11 @@ def load_model(model_path, init_checkpoint):
     if not (os.path.exists(path) or (init_checkpoint and os.path.isfile(path + ".index"))):  # or a TF prefix
         raise ExportScriptError(f"{'--model' if model_path else '--init_checkpoint'}: {path} does not exist")
     if path.endswith(".keras"):
-        if not os.path.isfile(path):
-            raise ExportScriptError(f"{path} is not a file")
-        from bert_tf.checkpoints import CheckpointError, check_keras_archive
+        from bert_tf.checkpoints import CheckpointError, load_task
         try:
-            check_keras_archive(path)
+            return load_task(path)
         except CheckpointError as e:
             raise ExportScriptError(str(e)) from None
-        import keras
-
-        import bert_tf.encoder  # noqa: F401  (registers the classes with Keras)
-        import bert_tf.tasks  # noqa: F401
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except Exception as e:  # zip, JSON or deserialization errors of many kinds
-            raise ExportScriptError(f"{path}: not a loadable bert_tf .keras model ({type(e).__name__}: {e})") from None
-        from bert_tf.encoder import BertEncoder
-        if not isinstance(model, BertEncoder) and not isinstance(getattr(model, "encoder", None), BertEncoder):
-            raise ExportScriptError(f"{path}: holds a {type(model).__name__}, not a bert_tf model (a task model "
-                                    "such as BertClassifier, or a BertEncoder)")
-        return model
     if model_path:
         raise ExportScriptError(f"--model must be a .keras file, got {path}; use --init_checkpoint for "
                                 "pre-trained checkpoints")
@@ -113,15 +98,11 @@ def load_model(model_path, init_checkpoint):
 
 def find_vocab(model_path, init_checkpoint):
     """vocab.txt beside the model (or in the best_hf/ / best_google/ folders the fine-tuning scripts write)."""
-    path = model_path or init_checkpoint
-    directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-    candidates = [os.path.join(directory, name) for name in
-                  ("vocab.txt", os.path.join("best_hf", "vocab.txt"), os.path.join("best_google", "vocab.txt"))]
-    for candidate in candidates:
-        if os.path.isfile(candidate):
-            return candidate
-    raise ExportScriptError(f"no --vocab_file given and no vocab.txt found (looked for {', '.join(candidates)}); "
-                            "pass the vocabulary the model was trained with")
+    from bert_tf.checkpoints import CheckpointError, find_vocab as find_checkpoint_vocab
+    try:
+        return find_checkpoint_vocab(model_path or init_checkpoint)
+    except CheckpointError as e:
+        raise ExportScriptError(f"no --vocab_file given and no vocab.txt found: {e}") from None
 
 
 def resolve_task_type(model, task_type):

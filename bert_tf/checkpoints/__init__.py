@@ -7,15 +7,16 @@
 
 Formats read: Hugging Face / bert_tf directories (safetensors), Google TF1, TF Model Garden encoder and
 pretrainer, bert_tf `Trainer` checkpoints (+ `bert_config.json` beside them) and `.keras` files; see
-`loading.py`. bert_tf's own checkpoint directory is what `save_hf` writes; see `saving.py`.
+`loading.py`. Whole bert_tf models saved as `.keras` (fine-tuned tasks, pretrainers, encoders) load with
+`load_task` (`task_loading.py`). bert_tf's own checkpoint directory is what `save_hf` writes; see `saving.py`.
 Foreign variable names live only in `names.py`.
 """
 
 from bert_tf.checkpoints.checkpoint import Checkpoint
 from bert_tf.checkpoints.errors import CheckpointError
-from bert_tf.checkpoints.loading import (check_keras_archive, detect_format, find_vocab, load_encoder,
-                                         load_pretrainer, read_checkpoint)
+from bert_tf.checkpoints.loading import detect_format, find_vocab, load_encoder, load_pretrainer, read_checkpoint
 from bert_tf.checkpoints.saving import save_google_tf1, save_hf
+from bert_tf.checkpoints.task_loading import check_keras_archive, load_task
 
 __all__ = ["Checkpoint", "CheckpointError", "check_keras_archive", "detect_format", "find_vocab", "load_encoder",
-           "load_pretrainer", "read_checkpoint", "save_google_tf1", "save_hf"]
+           "load_pretrainer", "load_task", "read_checkpoint", "save_google_tf1", "save_hf"]

@@ -36,6 +36,7 @@ import numpy as np
 from bert_tf.checkpoints import model_weights, names, safetensors_io
 from bert_tf.checkpoints.checkpoint import Checkpoint
 from bert_tf.checkpoints.errors import CheckpointError
+from bert_tf.checkpoints.task_loading import load_task
 from bert_tf.config import BertConfig, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -180,14 +181,25 @@ def detect_format(path: str) -> str:
     return fmt
 
 
+# Where bert_tf puts a model's vocabulary: beside it, or in the converted copies fine-tuning writes beside a
+# best_model.keras.
+_VOCAB_PLACES = ("vocab.txt", os.path.join("best_hf", "vocab.txt"), os.path.join("best_google", "vocab.txt"))
+
+
 def find_vocab(path: str) -> str:
-    """The `vocab.txt` beside a checkpoint (in its directory); `CheckpointError` if there is none."""
-    _, _, directory = _locate(path)
-    vocab = os.path.join(directory, "vocab.txt")
-    if not os.path.isfile(vocab):
-        raise CheckpointError(f"no vocab.txt beside the checkpoint {path} (looked in {directory or '.'}); "
-                              "pass the vocabulary file explicitly")
-    return vocab
+    """The `vocab.txt` of a checkpoint or `.keras` model: in its directory, or in the `best_hf/`/`best_google/`
+    copies beside a fine-tuned `best_model.keras`; `CheckpointError` naming the places looked in if none."""
+    path = os.fspath(path)
+    if os.path.isfile(path) and path.endswith(".keras"):
+        directory = os.path.dirname(path)
+    else:
+        directory = _locate(path)[2]
+    candidates = [os.path.join(directory, place) for place in _VOCAB_PLACES]
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            return candidate
+    raise CheckpointError(f"no vocab.txt beside the checkpoint {path} (looked for {', '.join(candidates)}); "
+                          "pass the vocabulary file explicitly")
 
 
 # === Config ===
@@ -357,26 +369,6 @@ def read_checkpoint(path: str, config: BertConfig | None = None, *, config_file:
 
 
 # === Loading into models ===
-def check_keras_archive(path):
-    """A `.keras` file is a zip archive: a garbage or truncated one gets a clear `CheckpointError` (Keras' own
-    message for it claims the file is not found)."""
-    import zipfile
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path}: not a .keras file (a .keras file is a zip archive; this one is not, or it "
-                              "is truncated)")
-
-
-def _load_keras(path):
-    import keras
-
-    import bert_tf.tasks.bert_pretrainer  # noqa: F401  (registers BertPretrainer for deserialization)
-    check_keras_archive(path)
-    try:
-        return keras.saving.load_model(path)
-    except Exception as e:
-        raise CheckpointError(f"{path}: cannot load the .keras file ({type(e).__name__}: {e})") from None
-
-
 def _rebuilt_encoder(encoder, config, config_file, lowercase, hidden_act, dtype, source):
     """The encoder itself, or a copy rebuilt with the requested config/dtype overrides."""
     from bert_tf.encoder import BertEncoder
@@ -394,10 +386,8 @@ def _rebuilt_encoder(encoder, config, config_file, lowercase, hidden_act, dtype,
 def _keras_encoder(path, **overrides):
     from bert_tf.encoder import BertEncoder
     path = _locate(path)[1]  # a .keras file, or the one inside a directory
-    model = _load_keras(path)
-    encoder = model if isinstance(model, BertEncoder) else getattr(model, "encoder", None)
-    if not isinstance(encoder, BertEncoder):
-        raise CheckpointError(f"{path}: holds a {type(model).__name__}, which has no bert_tf BertEncoder")
+    model = load_task(path)
+    encoder = model if isinstance(model, BertEncoder) else model.encoder
     return model, _rebuilt_encoder(encoder, source=path, **overrides)
 
 

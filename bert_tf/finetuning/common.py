@@ -97,15 +97,12 @@ def load_task_model(path: str):
     """A fine-tuned bert_tf task saved as `.keras` (e.g. a previous run's `best_model.keras`), else None."""
     if not (path and path.endswith(".keras") and os.path.isfile(path)):
         return None
-    import bert_tf.tasks  # noqa: F401  (registers the classes)
-    from bert_tf.checkpoints import check_keras_archive
-    check_keras_archive(path)
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as e:  # a zip with a broken config or weights: Keras' own errors come from deep inside
-        detail = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-        raise FinetuneError(f"{path}: not a readable .keras model ({type(e).__name__}: {detail})") from None
+    from bert_tf.checkpoints import CheckpointError, load_task
     from bert_tf.tasks.task import Task
+    try:
+        model = load_task(path)
+    except CheckpointError as e:
+        raise FinetuneError(str(e)) from None
     return model if isinstance(model, Task) else None
 
 
