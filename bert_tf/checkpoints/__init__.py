@@ -8,8 +8,9 @@
 Formats read: Hugging Face / bert_tf directories (safetensors), Google TF1, TF Model Garden encoder and
 pretrainer, bert_tf `Trainer` checkpoints (+ `bert_config.json` beside them) and `.keras` files; see
 `loading.py` (`locating.py` finds the files and the format, `reading.py` reads foreign weights). Whole bert_tf
-models saved as `.keras` (fine-tuned tasks, pretrainers, encoders) load with `load_task` (`task_loading.py`). bert_tf's own checkpoint directory is what `save_hf` writes; see `saving.py`.
-Foreign variable names live only in `names/`.
+models saved as `.keras` (fine-tuned tasks, pretrainers, encoders) load with `load_task` (`task_loading.py`).
+bert_tf's own checkpoint directory is what `save_hf` writes; see `saving.py`. Foreign variable names live only
+in `names/`.
 """
 
 from bert_tf.checkpoints.checkpoint import Checkpoint
