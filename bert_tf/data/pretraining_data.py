@@ -45,6 +45,7 @@ import random
 
 from bert_tf.data.pretraining_records import (  # noqa: F401  (re-exported: pretraining_data's API)
     RECORD_FEATURES, instance_to_example, serialize_example, write_records)
+from bert_tf.text_files import read_utf8
 from bert_tf.tokenization.vocab import CLS_TOKEN, MASK_TOKEN, SEP_TOKEN
 
 logger = logging.getLogger(__name__)
@@ -303,8 +304,10 @@ class PretrainingDataCreator:
                       newline=None if self.universal_newlines else "\n") as f:
                 try:
                     lines.extend(line.strip() for line in f)
-                except UnicodeDecodeError:
-                    raise ValueError(_utf8_error(path)) from None
+                except UnicodeDecodeError:  # the streaming decoder's offset is per chunk: say where, from the bytes
+                    read_utf8(path, lambda line, e: ValueError(
+                        f"{path}:{line}: not UTF-8 text ({e.reason} at byte {e.start})"))
+                    raise ValueError(f"{path}: not UTF-8 text") from None
         state = {"tokenizer": self.tokenizer}
         if self.num_workers > 1 and len(lines) > 2000:
             size = max(500, len(lines) // (self.num_workers * 8))
@@ -367,15 +370,3 @@ class PretrainingDataCreator:
         write_records(examples, outputs)
         return {"documents": len(documents), "instances": len(examples),
                 "random_next": sum(is_random) / max(len(is_random), 1), "output_files": outputs}
-
-
-def _utf8_error(path):
-    """`path:line: not UTF-8 text (...)` for a file that failed to decode (the decoder's offset is per chunk)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        return f"{path}:{line}: not UTF-8 text ({e.reason} at byte {e.start})"
-    return f"{path}: not UTF-8 text"

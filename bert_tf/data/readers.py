@@ -28,6 +28,7 @@ from typing import Sequence
 
 from bert_tf.data.errors import DataError
 from bert_tf.data.examples import TextExample
+from bert_tf.text_files import read_utf8
 
 DATA_FORMATS = ("csv", "tsv", "jsonl", "nsmc", "klue_nli", "korsts", "klue_sts", "banking77", "poem_sentiment")
 
@@ -38,13 +39,8 @@ REGRESSION_FORMATS = ("korsts", "klue_sts")
 def _read_text(path: str) -> str:
     if not os.path.isfile(path):
         raise DataError(f"data file not found: {path}")
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+    text = read_utf8(path, lambda line, e: DataError(f"{path}:{line}: not valid UTF-8 ({e.reason} at byte {e.start})"),
+                     encoding="utf-8-sig")
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
     return text

@@ -8,6 +8,8 @@ import collections
 import os
 import tempfile
 
+from bert_tf.text_files import read_utf8
+
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
 CLS_TOKEN = "[CLS]"
@@ -42,15 +44,8 @@ def read_vocab_lines(path):
         raise VocabError(f"vocabulary file {path!r} does not exist")
     if os.path.isdir(path):
         raise VocabError(f"vocabulary file {path!r} is a directory, not a file")
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise VocabError(
-            f"vocabulary file {path!r} is not valid UTF-8 (line {line}, byte offset {e.start}: {e.reason})"
-        ) from None
+    text = read_utf8(path, lambda line, e: VocabError(
+        f"vocabulary file {path!r} is not valid UTF-8 (line {line}, byte offset {e.start}: {e.reason})"))
     if text.startswith("\ufeff"):
         text = text[1:]
     lines = text.split("\n")
