@@ -9,12 +9,13 @@ import dataclasses
 import json
 import logging
 import os
+import warnings
 from typing import Iterator, Sequence
 
 import numpy as np
 
 from bert_tf import features
-from bert_tf.tokenization import packer
+from bert_tf.tokenization import packer, vocab
 
 POOLING_MODES = ("none", "cls", "mean")
 
@@ -24,16 +25,20 @@ class InputError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class TextExample:
-    """One line of input: `text_a`, and `text_b` for a `A ||| B` pair. `index` is the 0-based line number."""
+class LineExample:
+    """One line of input: `text_a`, and `text_b` for a `A ||| B` pair. `index` is the 0-based line number.
+
+    (Not `bert_tf.data.TextExample`, a labeled example of a fine-tuning file with a string `guid`.)
+    """
 
     index: int
     text_a: str
     text_b: str | None = None
 
 
-def read_examples(path: str) -> list[TextExample]:
-    """Reads one text per line, `A ||| B` for a pair (google-research/bert's input format).
+def read_line_examples(path: str) -> list[LineExample]:
+    """Reads one text per line, `A ||| B` for a pair (google-research/bert's `extract_features.py` input format;
+    `bert_tf.data.read_examples` reads the fine-tuning formats).
 
     Raises `InputError` naming the file and line for a missing file, invalid UTF-8, an empty line or an
     empty side of a pair.
@@ -56,13 +61,13 @@ def read_examples(path: str) -> list[TextExample]:
                     raise InputError(f"{path}:{line_number}: one side of the 'A ||| B' pair is empty")
             else:
                 text_a = line.strip()
-            examples.append(TextExample(len(examples), text_a, text_b))
+            examples.append(LineExample(len(examples), text_a, text_b))
     if not examples:
         raise InputError(f"{path}: the file holds no text")
     return examples
 
 
-def _encode(tokenizer, example: TextExample, max_seq_length: int):
+def _encode(tokenizer, example: LineExample, max_seq_length: int):
     tokens_a = tokenizer.tokenize(example.text_a)
     tokens_b = tokenizer.tokenize(example.text_b) if example.text_b is not None else None
     budget = max_seq_length - (3 if tokens_b is not None else 2)
@@ -75,22 +80,22 @@ def _encode(tokenizer, example: TextExample, max_seq_length: int):
     if kept < original:
         logging.warning("line %d: %d word pieces truncated to fit --max_seq_length=%d (longest-first)",
                         example.index + 1, original - kept, max_seq_length)
-    tokens = ["[CLS]", *tokens_a, "[SEP]"]
+    tokens = [vocab.CLS_TOKEN, *tokens_a, vocab.SEP_TOKEN]
     segment_ids = [0] * len(tokens)
     if tokens_b is not None:
-        tokens += [*tokens_b, "[SEP]"]
+        tokens += [*tokens_b, vocab.SEP_TOKEN]
         segment_ids += [1] * (len(tokens_b) + 1)
     return tokens, tokenizer.convert_tokens_to_ids(tokens), segment_ids
 
 
-def extract_features(encoder, tokenizer, examples: Sequence[TextExample], *, layers: Sequence[int] = (-1, -2, -3, -4),
+def extract_features(encoder, tokenizer, examples: Sequence[LineExample], *, layers: Sequence[int] = (-1, -2, -3, -4),
                      max_seq_length: int = 128, batch_size: int = 8, pooling: str = "none") -> Iterator[dict]:
     """Yields one JSON-ready dict per example.
 
     Args:
         encoder: `BertEncoder`.
         tokenizer: `BertTokenizer` matching the encoder's vocabulary.
-        examples: `TextExample`s (see `read_examples`).
+        examples: `LineExample`s (see `read_line_examples`).
         layers: list of int. Transformer layers to output, negative from the top (-1 = last layer). Defaults
             to the last four, as google-research/bert.
         max_seq_length: int. Longer inputs are truncated longest-first (a warning names the line).
@@ -161,3 +166,15 @@ def write_jsonl(records: Iterator[dict], path: str) -> int:
         if os.path.exists(tmp):
             os.remove(tmp)
     return count
+
+
+_RENAMED = {"TextExample": "LineExample", "read_examples": "read_line_examples"}
+
+
+def __getattr__(name):
+    # The old names, deprecated (one release): they clashed with bert_tf.data's TextExample / read_examples.
+    if name in _RENAMED:
+        warnings.warn(f"bert_tf.feature_extraction.{name} is deprecated; use {_RENAMED[name]}", DeprecationWarning,
+                      stacklevel=2)
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
