@@ -30,6 +30,7 @@ import numpy as np
 from bert_tf import features
 from bert_tf.data.errors import DataError
 from bert_tf.data.examples import TaggedExample
+from bert_tf.tokenization.vocab import UNK_TOKEN
 
 IGNORE_LABEL = -100
 logger = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def _pieces_of(tokenizer, example):
     if example.char_level:
         return _syllable_pieces(tokenizer, example.text)
     for w, word in enumerate(example.words):
-        pieces = tokenizer.tokenize(word) or ["[UNK]"]
+        pieces = tokenizer.tokenize(word) or [UNK_TOKEN]
         ids = tokenizer.convert_tokens_to_ids(pieces)
         for k, piece_id in enumerate(ids):
             out.append((piece_id, w, k == 0))

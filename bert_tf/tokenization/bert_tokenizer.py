@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from bert_tf.tokenization import vocab as vocab_lib
 from bert_tf.tokenization.tokenizer_base import TokenizerBase
 
 
@@ -54,7 +55,7 @@ class BertTokenizer(TokenizerBase):
             vocab=tokens, suffix_indicator="##",
             # Google's limit counts characters; ours is applied before this op, so its byte limit never bites.
             max_bytes_per_word=4 * self.max_input_chars_per_word + 4,
-            token_out_type=tf.int64, unknown_token="[UNK]", no_pretokenization=True,
+            token_out_type=tf.int64, unknown_token=vocab_lib.UNK_TOKEN, no_pretokenization=True,
             support_detokenization=False)
 
     @tf.autograph.experimental.do_not_convert  # plain TF ops; skips slow AutoGraph conversion
