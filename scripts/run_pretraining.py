@@ -120,24 +120,20 @@ def _train_with_evals(trainer, start_step):
         except (OSError, ValueError, KeyError, TypeError) as e:
             logging.warning("%s is unreadable (%s): starting a new eval history", history_path, e)
     total = trainer.num_train_steps
-    writer = trainer._summary_writer("eval")
     step = start_step
     result = {"step": step, "interrupted": False, "signal": None, "metrics": {}}
     while step < total:
-        trainer.num_train_steps = min(total, (step // FLAGS.eval_every_steps + 1) * FLAGS.eval_every_steps)
-        result = trainer.train(save_at_end=True)
+        result = trainer.train(until_step=min(total, (step // FLAGS.eval_every_steps + 1) * FLAGS.eval_every_steps))
         step = result["step"]
         if result["interrupted"]:
             break
         metrics = trainer.evaluate(steps=FLAGS.max_eval_steps or None)
         history.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
+        trainer.write_scalars("eval", metrics, step)
         if trainer.is_chief:
-            trainer._write_summaries(writer, metrics, step)
-            writer.flush()
             write_json_atomic(history_path, history)
         print(f"step {step}: held-out " + ", ".join(f"{k} = {v:.4f}" for k, v in sorted(metrics.items())),
               file=sys.stderr, flush=True)
-    trainer.num_train_steps = total
     return result
 
 

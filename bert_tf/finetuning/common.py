@@ -481,15 +481,13 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
     history["train"] = [h for h in history["train"] if h["step"] <= step]
     history["eval"] = [h for h in history["eval"] if h["step"] <= step]
     bar = keras.utils.Progbar(num_train_steps, stateful_metrics=["loss", main_metric])
-    eval_writer = trainer._summary_writer("eval")
     best = history.get("best")
     interrupted = False
     while step < num_train_steps:
         # Stop at the next log point or eval point, whichever comes first.
         target = min(num_train_steps, (step // log_every + 1) * log_every, (step // eval_every + 1) * eval_every)
-        trainer.num_train_steps = target
         # Segments end at log and eval points; checkpoints only every `save_every` steps and at the end.
-        result = trainer.train(save_at_end=target == num_train_steps)
+        result = trainer.train(save_at_end=target == num_train_steps, until_step=target)
         step = result["step"]
         if result["interrupted"]:
             interrupted = True
@@ -502,9 +500,7 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
         if evaluate is not None and (step % eval_every == 0 or step == num_train_steps):
             metrics = {k: float(v) for k, v in evaluate(model).items()}
             history["eval"].append({"step": step, **metrics})
-            # The trainer's writer: scalar events without the tensorboard package.
-            Trainer._write_summaries(eval_writer, metrics, step)
-            eval_writer.flush()
+            trainer.write_scalars("eval", metrics, step)  # scalar events without the tensorboard package
             values.append((main_metric, metrics[main_metric]))
             better = best is None or (metrics[main_metric] > best["metrics"][main_metric] if higher_is_better
                                       else metrics[main_metric] < best["metrics"][main_metric])
@@ -514,7 +510,6 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
             history["best"] = best
         bar.update(step, values=values)
         write_json_atomic(history_path, history)
-    trainer.num_train_steps = num_train_steps
     if interrupted:
         raise TrainingInterrupted(f"training stopped at step {step} of {num_train_steps} by a signal; the "
                                   f"checkpoint is in {run_dir}: rerun the same command to resume")

@@ -341,7 +341,7 @@ def test_resume_is_bit_exact(tmp_path):
 
     # The comparison has teeth: without the dropout RNG state the resumed steps draw other masks.
     blind = _bert_trainer(tmp_path / "blind", total, log_every_steps=1, save_checkpoints_steps=100)
-    blind._has_resume_state = False  # restores weights, optimizer, step and input position only
+    blind._checkpoints.has_resume_state = False  # restores weights, optimizer, step and input position only
     shutil.copytree(tmp_path / "resumed", tmp_path / "blind", dirs_exist_ok=True)
     for name in os.listdir(tmp_path / "blind"):
         if name.startswith(f"ckpt-{total}."):
