@@ -39,7 +39,7 @@ def main(argv):
     except ValueError:
         raise app.UsageError(f"--layers must be comma-separated integers, got {FLAGS.layers!r}") from None
     try:
-        examples = feature_extraction.read_examples(FLAGS.input_file)
+        examples = feature_extraction.read_line_examples(FLAGS.input_file)
         encoder = checkpoints.load_encoder(FLAGS.init_checkpoint, config_file=FLAGS.bert_config_file,
                                            lowercase=FLAGS.do_lower_case)
         vocab_file = FLAGS.vocab_file or checkpoints.find_vocab(FLAGS.init_checkpoint)

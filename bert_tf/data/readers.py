@@ -11,6 +11,7 @@ Formats (`DATA_FORMATS`, the `--data_format` flag):
         Without a header (`has_header=False`) the columns are 0-based indexes ("1", "2").
     jsonl: one JSON object per line; columns are keys.
     nsmc: NSMC's `id\\tdocument\\tlabel` with a header.
+        Labels 0/1 are read as "negative"/"positive" (unless `label_column` is given).
     klue_nli: KLUE-NLI's JSON list (`premise`, `hypothesis`, `gold_label`).
     korsts: KorSTS's TSV (`genre filename year id score sentence1 sentence2`, header), a regression set.
     klue_sts: KLUE-STS's JSON list (`sentence1`, `sentence2`, `labels.label`), a regression set.
@@ -21,6 +22,7 @@ Formats (`DATA_FORMATS`, the `--data_format` flag):
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -30,6 +32,9 @@ from bert_tf.data.errors import DataError
 from bert_tf.data.examples import TextExample
 from bert_tf.text_files import read_utf8
 
+# NSMC's label codes, named as in its own README (0: negative review, 1: positive) and Hugging Face's `nsmc`
+# dataset: a served NSMC classifier answers "positive", not "1".
+NSMC_LABELS = {"0": "negative", "1": "positive"}
 DATA_FORMATS = ("csv", "tsv", "jsonl", "nsmc", "klue_nli", "korsts", "klue_sts", "banking77", "poem_sentiment")
 
 # Formats whose labels are scores (regression) rather than class names.
@@ -266,9 +271,10 @@ def read_examples(path: str, data_format: str, *, text_a_column: str | None = No
             raise DataError(f"data_format={data_format!r} needs label_column to read labels")
         if not labeled:
             label = _label_if_present(path, label, p["delimiter"], p["header"])
-        return read_delimited(path, a, b, label, delimiter=p["delimiter"], quoting=p["quoting"],
-                              has_header=p["header"], regression=regression,
-                              allow_empty_text=data_format == "nsmc")
+        examples = read_delimited(path, a, b, label, delimiter=p["delimiter"], quoting=p["quoting"],
+                                  has_header=p["header"], regression=regression,
+                                  allow_empty_text=data_format == "nsmc")
+        return _named_labels(examples, NSMC_LABELS) if data_format == "nsmc" and label_column is None else examples
     if data_format == "jsonl":
         if text_a_column is None or (labeled and label_column is None):
             raise DataError("data_format='jsonl' needs text_a_column and label_column")
@@ -277,6 +283,17 @@ def read_examples(path: str, data_format: str, *, text_a_column: str | None = No
     a, b, label = json_presets[data_format]
     return _read_json_list(path, text_a_column or a, text_b_column if text_b_column is not None else b,
                            (label_column or label) if labeled else None, regression)
+
+
+def _named_labels(examples: list[TextExample], names: dict[str, str]) -> list[TextExample]:
+    """The examples with their label codes replaced by class names (`names`: code -> name)."""
+    out = []
+    for e in examples:
+        if e.label is not None and str(e.label) not in names:
+            raise DataError(f"{e.source}: label {e.label!r} is not one of {sorted(names)} "
+                            f"({', '.join(f'{k} = {v}' for k, v in names.items())})")
+        out.append(e if e.label is None else dataclasses.replace(e, label=names[str(e.label)]))
+    return out
 
 
 def _label_if_present(path, label, delimiter, header):

@@ -29,7 +29,8 @@ class TestClassificationFormats:
         assert len(data.label_names_of(banking)) == 5
 
         nsmc = data.read_examples(td("nsmc", "ratings_train.txt"), "nsmc")
-        assert len(nsmc) == 40 and nsmc[1].text_a == "이성재 소름끼친다 ㅋㅋ" and nsmc[1].label == "1"
+        assert len(nsmc) == 40 and nsmc[1].text_a == "이성재 소름끼친다 ㅋㅋ" and nsmc[1].label == "positive"
+        assert data.label_names_of(nsmc) == ["negative", "positive"]
 
         nli = data.read_examples(td("klue_nli", "klue-nli-v1.1_train.json"), "klue_nli")
         assert len(nli) == 30
@@ -67,6 +68,8 @@ class TestClassificationFormats:
     @pytest.mark.parametrize("text,fmt,kwargs,message", [
         ("id\tdocument\tlabel\n1\tgood\t1\n2\tbad\n", "nsmc", {}, r"x.txt:3: expected 3 fields, found 2"),
         ("id\tdocument\tlabel\n1\tgood\t1\n2\tbad\t\n", "nsmc", {}, r"x.txt:3: empty label"),
+        ("id\tdocument\tlabel\n1\tgood\t2\n", "nsmc", {},
+         r"x.txt:2: label '2' is not one of \['0', '1'\] \(0 = negative, 1 = positive\)"),
         ("genre\tfilename\tyear\tid\tscore\tsentence1\tsentence2\na\tb\tc\td\tfive\ts1\ts2\n", "korsts", {},
          r"x.txt:2: label 'five' is not a number"),
         ("text,category\n,card\n", "banking77", {}, r"x.txt:2: empty text_a"),
