@@ -1,4 +1,5 @@
-r"""BERT pre-training (masked LM + next sentence prediction) on google-research/bert records.
+r"""BERT pre-training (masked LM + next sentence prediction) on google-research/bert records: the flags of
+`bert_tf.pretraining.pretrain`.
 
 Flags follow google-research/bert's run_pretraining.py, plus bert_tf's: --preset, --nsp, --dynamic_masking,
 --grad_accum_steps, --jit_compile, --distribution_strategy, --dtype_policy, --optimizer=lamb.
@@ -21,10 +22,9 @@ Example (Korean, BERT-Mini):
 """
 
 import json
-import os
 import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 import cli  # --help exits 0; quiet TensorFlow logs (--verbose_logs)
 
@@ -82,181 +82,21 @@ def _fail(message):
     sys.exit(2)
 
 
-def _config(vocab_size):
-    from bert_tf.config import BertConfig, ConfigError
-
-    if FLAGS.bert_config_file and FLAGS.preset:
-        _fail("give at most one of --bert_config_file and --preset")
-    if not (FLAGS.bert_config_file or FLAGS.preset):
-        if FLAGS.init_checkpoint:
-            return None  # the checkpoint's own config
-        _fail("give --bert_config_file or --preset (or --init_checkpoint, whose config is used)")
-    try:
-        if FLAGS.bert_config_file:
-            config = BertConfig.from_json(FLAGS.bert_config_file, lowercase=FLAGS.do_lower_case)
-        else:
-            config = BertConfig.preset(FLAGS.preset, vocab_size=vocab_size, lowercase=FLAGS.do_lower_case)
-    except ConfigError as e:
-        _fail(str(e))
-    if config.vocab_size != vocab_size:
-        _fail(f"{FLAGS.bert_config_file}: vocab_size {config.vocab_size} but {FLAGS.vocab_file} has {vocab_size} "
-              "tokens")
-    if FLAGS.max_seq_length > config.max_position_embeddings:
-        _fail(f"--max_seq_length {FLAGS.max_seq_length} > max_position_embeddings {config.max_position_embeddings}")
-    return config
-
-
-def _train_with_evals(trainer, start_step):
-    """Trains to --num_train_steps in segments of --eval_every_steps, evaluating on the held-out records after
-    each (the steps, learning rate and input are those of one uninterrupted run: segments only pause it)."""
-    from bert_tf.training.trainer import write_json_atomic
-
-    history_path = os.path.join(FLAGS.output_dir, "eval_history.json")
-    history = []
-    if os.path.isfile(history_path):
-        try:
-            with open(history_path, encoding="utf-8") as f:
-                history = [h for h in json.load(f) if h["step"] <= start_step]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            logging.warning("%s is unreadable (%s): starting a new eval history", history_path, e)
-    total = trainer.num_train_steps
-    step = start_step
-    result = {"step": step, "interrupted": False, "signal": None, "metrics": {}}
-    while step < total:
-        result = trainer.train(until_step=min(total, (step // FLAGS.eval_every_steps + 1) * FLAGS.eval_every_steps))
-        step = result["step"]
-        if result["interrupted"]:
-            break
-        metrics = trainer.evaluate(steps=FLAGS.max_eval_steps or None)
-        history.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
-        trainer.write_scalars("eval", metrics, step)
-        if trainer.is_chief:
-            write_json_atomic(history_path, history)
-        print(f"step {step}: held-out " + ", ".join(f"{k} = {v:.4f}" for k, v in sorted(metrics.items())),
-              file=sys.stderr, flush=True)
-    return result
-
-
 def main(argv):
     del argv
-    if not (FLAGS.do_train or FLAGS.do_eval):
-        _fail("at least one of --do_train and --do_eval must be true")
-    if FLAGS.do_train and FLAGS.do_eval and not FLAGS.eval_input_file:
-        # google-research/bert evaluated on --input_file here, silently: the training records, whose loss says
-        # how well they were memorised, not how well the model predicts text it has not seen.
-        _fail("--do_train --do_eval needs --eval_input_file: held-out records (create_pretraining_data.py on "
-              "documents kept out of --input_file). To score the training records anyway, pass "
-              "--eval_input_file with the --input_file value")
-    if FLAGS.train_batch_size % FLAGS.grad_accum_steps:
-        _fail(f"--train_batch_size {FLAGS.train_batch_size} is not divisible by --grad_accum_steps "
-              f"{FLAGS.grad_accum_steps}")
-    logging.set_verbosity(logging.WARNING)  # TF's per-save INFO lines drown the progress bar
-    import keras
+    from bert_tf.pretraining import PretrainError, PretrainOptions, check_options, pretrain
 
-    keras.config.set_dtype_policy(FLAGS.dtype_policy)  # before any layer is built
-    keras.utils.set_random_seed(FLAGS.seed)
-
-    from bert_tf.checkpoints import CheckpointError as CheckpointFileError
-    from bert_tf.checkpoints import load_pretrainer, save_hf
-    from bert_tf.config import ConfigError
-    from bert_tf.data import DataError
-    from bert_tf.data.pretraining_dataset import PretrainingDataset
-    from bert_tf.encoder import BertEncoder
-    from bert_tf.tasks.bert_pretrainer import BertPretrainer
-    from bert_tf.tokenization import VocabError, load_vocab, pad_id
-    from bert_tf.training import distribute
-    from bert_tf.training.optimization import create_optimizer
-    from bert_tf.training.trainer import CheckpointError, Trainer
-
+    options = PretrainOptions(**{name: getattr(FLAGS, name) for name in PretrainOptions.names()})
     try:
-        vocab = load_vocab(FLAGS.vocab_file)
-    except VocabError as e:
+        check_options(options)  # before TensorFlow is imported
+        logging.set_verbosity(logging.WARNING)  # TF's per-save INFO lines drown the progress bar
+        summary = pretrain(options)
+    except PretrainError as e:
         _fail(str(e))
-    config = _config(len(vocab))
-    try:
-        strategy = distribute.get_strategy(FLAGS.distribution_strategy, tpu_address=FLAGS.tpu, num_gpus=FLAGS.num_gpus)
-    except ValueError as e:
-        _fail(f"--distribution_strategy={FLAGS.distribution_strategy}: {e}")
-    try:
-        distribute.per_replica_batch_size(FLAGS.train_batch_size // FLAGS.grad_accum_steps,
-                                          strategy.num_replicas_in_sync)
-    except ValueError as e:
-        _fail(f"--train_batch_size / --grad_accum_steps: {e}")
-    train_dir = os.path.join(FLAGS.output_dir, "training")
-
-    with strategy.scope():
-        if FLAGS.init_checkpoint:
-            try:
-                model = load_pretrainer(FLAGS.init_checkpoint, nsp=FLAGS.nsp)
-            except (CheckpointFileError, ConfigError) as e:
-                _fail(f"--init_checkpoint: {e}")
-            if config is not None and model.encoder.bert_config.replace(lowercase=config.lowercase) != \
-                    config.replace(lowercase=config.lowercase):
-                logging.warning("--init_checkpoint's config differs from the given one; using the checkpoint's")
-            config = model.encoder.bert_config
-            if config.vocab_size != len(vocab):
-                _fail(f"--init_checkpoint has vocab_size {config.vocab_size} but {FLAGS.vocab_file} has {len(vocab)} "
-                      "tokens")
-            if FLAGS.max_seq_length > config.max_position_embeddings:
-                _fail(f"--max_seq_length {FLAGS.max_seq_length} > the checkpoint's max_position_embeddings "
-                      f"{config.max_position_embeddings}")
-        else:
-            model = BertPretrainer(BertEncoder.from_bert_config(config), nsp=FLAGS.nsp)
-        optimizer = create_optimizer(FLAGS.learning_rate, FLAGS.num_train_steps, FLAGS.num_warmup_steps,
-                                     optimizer_type=FLAGS.optimizer, weight_decay_rate=FLAGS.weight_decay_rate)
-
-    eval_input_file = FLAGS.eval_input_file or FLAGS.input_file  # --do_eval alone: the records to score
-    unselectable = [vocab["[CLS]"], vocab["[SEP]"], pad_id(vocab)]
-    try:
-        train_data = PretrainingDataset(
-            FLAGS.input_file, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
-            FLAGS.train_batch_size // FLAGS.grad_accum_steps, is_training=True, nsp=FLAGS.nsp,
-            dynamic_masking=FLAGS.dynamic_masking, vocab_size=len(vocab), mask_token_id=vocab.get("[MASK]"),
-            unselectable_token_ids=unselectable,
-            seed=distribute.per_worker_seed if distribute.is_parameter_server(strategy) else FLAGS.seed,
-        ) if FLAGS.do_train else None
-        eval_data = PretrainingDataset(
-            eval_input_file, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
-            FLAGS.eval_batch_size, is_training=False, nsp=FLAGS.nsp) if FLAGS.do_eval else None
-    except (FileNotFoundError, DataError) as e:
-        _fail(str(e))
-
-    trainer = Trainer(model, optimizer, train_data, model_dir=train_dir, num_train_steps=FLAGS.num_train_steps,
-                      strategy=strategy, eval_dataset=eval_data, grad_accum_steps=FLAGS.grad_accum_steps,
-                      jit_compile=FLAGS.jit_compile, save_checkpoints_steps=FLAGS.save_checkpoints_steps,
-                      steps_per_loop=FLAGS.steps_per_loop, log_every_steps=FLAGS.log_every_steps)
-    try:
-        restored = trainer.restore()
-    except CheckpointError as e:
-        _fail(str(e))
-    start_step = int(trainer.step.numpy())
-    if restored:
-        print(f"resuming from {restored} at step {start_step}", file=sys.stderr)
-    summary = {"restored_from": restored, "start_step": start_step}
-    if FLAGS.do_train:
-        if FLAGS.eval_every_steps and FLAGS.do_eval:
-            result = _train_with_evals(trainer, start_step)
-        else:
-            result = trainer.train()
-        summary.update(step=result["step"], train_metrics=result["metrics"])
-        if result["interrupted"]:
-            print(json.dumps(summary))
-            sys.exit(128 + (2 if result["signal"] == "SIGINT" else 15))
-        if trainer.is_chief:
-            save_hf(model, FLAGS.output_dir, vocab_file=FLAGS.vocab_file)
-            summary["model_dir"] = FLAGS.output_dir
-    if FLAGS.do_eval:
-        results = trainer.evaluate(steps=FLAGS.max_eval_steps or None)
-        path = trainer.write_eval_results(results, os.path.join(FLAGS.output_dir, "eval_results.json"))
-        summary["eval"] = results
-        summary["eval_input_file"] = eval_input_file
-        print(f"***** Eval results ({eval_input_file}) *****", file=sys.stderr)
-        for key in sorted(results):
-            print(f"  {key} = {results[key]}", file=sys.stderr)
-        if path:
-            summary["eval_results_file"] = path
-    summary["step"] = int(trainer.step.numpy())
+    interrupted, signame = summary.pop("interrupted", False), summary.pop("signal", None)
     print(json.dumps(summary))
+    if interrupted:
+        sys.exit(128 + (2 if signame == "SIGINT" else 15))
 
 
 if __name__ == "__main__":

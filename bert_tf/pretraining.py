@@ -1,0 +1,279 @@
+"""BERT pre-training as one call: `pretrain(PretrainOptions(...))` builds the `BertPretrainer` (random, or from
+`init_checkpoint`), the record pipelines and the `Trainer`, resumes from `output_dir/training/`, trains
+(optionally evaluating on held-out records every `eval_every_steps`), saves the model as a bert_tf / Hugging
+Face directory and evaluates. `scripts/run_pretraining.py` is its flags.
+
+`output_dir` receives `training/ckpt-<step>.*` (checkpoints, resumed by a rerun), `training/summaries/`
+(TensorBoard scalars), the trained model (`model.safetensors`, `config.json`, `bert_config.json`,
+`tokenizer_config.json`, `vocab.txt`), `eval_results.json` (with `do_eval`) and `eval_history.json` (with
+`eval_every_steps`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+
+logger = logging.getLogger(__name__)
+
+
+class PretrainError(ValueError):
+    """Options or inputs that cannot describe a pre-training run (the message says which and why)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainOptions:
+    """A pre-training run; the names and defaults are `scripts/run_pretraining.py`'s flags (google-research/bert's
+    run_pretraining.py plus bert_tf's), whose help says what each one does."""
+
+    input_file: str | None = None
+    vocab_file: str | None = None
+    output_dir: str | None = None
+    eval_input_file: str | None = None
+    bert_config_file: str | None = None
+    preset: str | None = None
+    do_lower_case: bool = True
+    init_checkpoint: str | None = None
+    max_seq_length: int = 128
+    max_predictions_per_seq: int = 20
+    do_train: bool = False
+    do_eval: bool = False
+    train_batch_size: int = 32
+    eval_batch_size: int = 8
+    learning_rate: float = 5e-5
+    optimizer: str = "adamw"
+    weight_decay_rate: float = 0.01
+    num_train_steps: int = 100000
+    num_warmup_steps: int = 10000
+    save_checkpoints_steps: int = 1000
+    max_eval_steps: int = 100
+    eval_every_steps: int = 0
+    log_every_steps: int = 100
+    steps_per_loop: int = 1
+    nsp: bool = True
+    dynamic_masking: bool = False
+    grad_accum_steps: int = 1
+    jit_compile: bool = False
+    distribution_strategy: str = "one_device"
+    tpu: str | None = None
+    num_gpus: int | None = None
+    dtype_policy: str = "float32"
+    seed: int = 12345
+
+    @classmethod
+    def names(cls) -> tuple:
+        """The option names (`scripts/run_pretraining.py` has a flag of each name)."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def check_options(options: PretrainOptions) -> None:
+    """The checks that need no TensorFlow (`PretrainError`)."""
+    if not (options.do_train or options.do_eval):
+        raise PretrainError("at least one of --do_train and --do_eval must be true")
+    if options.do_train and options.do_eval and not options.eval_input_file:
+        # google-research/bert evaluated on --input_file here, silently: the training records, whose loss says
+        # how well they were memorised, not how well the model predicts text it has not seen.
+        raise PretrainError("--do_train --do_eval needs --eval_input_file: held-out records (create_pretraining_data.py "
+                            "on documents kept out of --input_file). To score the training records anyway, pass "
+                            "--eval_input_file with the --input_file value")
+    if options.train_batch_size % options.grad_accum_steps:
+        raise PretrainError(f"--train_batch_size {options.train_batch_size} is not divisible by --grad_accum_steps "
+                            f"{options.grad_accum_steps}")
+
+
+def pretrain(options: PretrainOptions) -> dict:
+    """Runs `options` (see the module docstring) and returns the summary the script prints: `restored_from`,
+    `start_step`, `step`, `train_metrics`, `model_dir`, `eval`, `eval_input_file`, `eval_results_file`; with
+    `interrupted` and `signal` when SIGINT/SIGTERM stopped training (after a checkpoint). Sets the global Keras
+    dtype policy to `options.dtype_policy` (the model is built in it) and seeds Keras with `options.seed`.
+    Raises `PretrainError` for bad options or inputs."""
+    check_options(options)
+    import keras
+
+    keras.config.set_dtype_policy(options.dtype_policy)  # before any layer is built
+    keras.utils.set_random_seed(options.seed)
+    from bert_tf.tokenization import VocabError, load_vocab
+    try:
+        vocab = load_vocab(options.vocab_file)
+    except VocabError as e:
+        raise PretrainError(str(e)) from None
+    config = _config(options, len(vocab))
+    strategy = _strategy(options)
+    model, optimizer = _model_and_optimizer(options, strategy, vocab, config)
+    trainer = _trainer(options, strategy, vocab, model, optimizer)
+    from bert_tf.training.trainer import CheckpointError
+    try:
+        restored = trainer.restore()
+    except CheckpointError as e:
+        raise PretrainError(str(e)) from None
+    start_step = int(trainer.step.numpy())
+    if restored:
+        print(f"resuming from {restored} at step {start_step}", file=sys.stderr)
+    summary = {"restored_from": restored, "start_step": start_step}
+    if options.do_train:
+        result = _train_with_evals(options, trainer, start_step) if options.eval_every_steps and options.do_eval \
+            else trainer.train()
+        summary.update(step=result["step"], train_metrics=result["metrics"])
+        if result["interrupted"]:
+            return {**summary, "interrupted": True, "signal": result["signal"]}
+        if trainer.is_chief:
+            from bert_tf.checkpoints import save_hf
+            save_hf(model, options.output_dir, vocab_file=options.vocab_file)
+            summary["model_dir"] = options.output_dir
+    if options.do_eval:
+        summary.update(_evaluate(options, trainer))
+    summary["step"] = int(trainer.step.numpy())
+    return summary
+
+
+def _config(options, vocab_size):
+    """The architecture: `bert_config_file` or `preset` (None: the `init_checkpoint`'s own)."""
+    from bert_tf.config import BertConfig, ConfigError
+
+    if options.bert_config_file and options.preset:
+        raise PretrainError("give at most one of --bert_config_file and --preset")
+    if not (options.bert_config_file or options.preset):
+        if options.init_checkpoint:
+            return None  # the checkpoint's own config
+        raise PretrainError("give --bert_config_file or --preset (or --init_checkpoint, whose config is used)")
+    try:
+        if options.bert_config_file:
+            config = BertConfig.from_json(options.bert_config_file, lowercase=options.do_lower_case)
+        else:
+            config = BertConfig.preset(options.preset, vocab_size=vocab_size, lowercase=options.do_lower_case)
+    except ConfigError as e:
+        raise PretrainError(str(e)) from None
+    _check_fits(options, config, vocab_size, f"{options.bert_config_file}:", "")
+    return config
+
+
+def _check_fits(options, config, vocab_size, whose_vocab, whose_positions):
+    """The vocabulary has the config's size and `max_seq_length` fits its position embeddings."""
+    if config.vocab_size != vocab_size:
+        raise PretrainError(f"{whose_vocab} vocab_size {config.vocab_size} but {options.vocab_file} has {vocab_size} "
+                            "tokens")
+    if options.max_seq_length > config.max_position_embeddings:
+        raise PretrainError(f"--max_seq_length {options.max_seq_length} > {whose_positions}max_position_embeddings "
+                            f"{config.max_position_embeddings}")
+
+
+def _strategy(options):
+    from bert_tf.training import distribute
+    try:
+        strategy = distribute.get_strategy(options.distribution_strategy, tpu_address=options.tpu,
+                                           num_gpus=options.num_gpus)
+    except ValueError as e:
+        raise PretrainError(f"--distribution_strategy={options.distribution_strategy}: {e}") from None
+    try:
+        distribute.per_replica_batch_size(options.train_batch_size // options.grad_accum_steps,
+                                          strategy.num_replicas_in_sync)
+    except ValueError as e:
+        raise PretrainError(f"--train_batch_size / --grad_accum_steps: {e}") from None
+    return strategy
+
+
+def _model_and_optimizer(options, strategy, vocab, config):
+    """The `BertPretrainer` (from `init_checkpoint`, heads loaded where present, or random) and its optimizer,
+    in the strategy's scope."""
+    from bert_tf.checkpoints import CheckpointError, load_pretrainer
+    from bert_tf.config import ConfigError
+    from bert_tf.encoder import BertEncoder
+    from bert_tf.tasks.bert_pretrainer import BertPretrainer
+    from bert_tf.training.optimization import create_optimizer
+
+    with strategy.scope():
+        if options.init_checkpoint:
+            try:
+                model = load_pretrainer(options.init_checkpoint, nsp=options.nsp)
+            except (CheckpointError, ConfigError) as e:
+                raise PretrainError(f"--init_checkpoint: {e}") from None
+            _check_checkpoint_config(options, model.encoder.bert_config, config, len(vocab))
+        else:
+            model = BertPretrainer(BertEncoder.from_bert_config(config), nsp=options.nsp)
+        optimizer = create_optimizer(options.learning_rate, options.num_train_steps, options.num_warmup_steps,
+                                     optimizer_type=options.optimizer, weight_decay_rate=options.weight_decay_rate)
+    return model, optimizer
+
+
+def _check_checkpoint_config(options, loaded, given, vocab_size):
+    if given is not None and loaded.replace(lowercase=given.lowercase) != given.replace(lowercase=given.lowercase):
+        logger.warning("--init_checkpoint's config differs from the given one; using the checkpoint's")
+    _check_fits(options, loaded, vocab_size, "--init_checkpoint has", "the checkpoint's ")
+
+
+def _trainer(options, strategy, vocab, model, optimizer):
+    """The record pipelines (train: `input_file`; eval: `eval_input_file`, else `input_file`) and the `Trainer`
+    in `output_dir/training`."""
+    from bert_tf.data import DataError
+    from bert_tf.data.pretraining_dataset import PretrainingDataset
+    from bert_tf.tokenization import pad_id
+    from bert_tf.training import distribute
+    from bert_tf.training.trainer import Trainer
+
+    unselectable = [vocab["[CLS]"], vocab["[SEP]"], pad_id(vocab)]
+    try:
+        train_data = PretrainingDataset(
+            options.input_file, options.max_seq_length, options.max_predictions_per_seq,
+            options.train_batch_size // options.grad_accum_steps, is_training=True, nsp=options.nsp,
+            dynamic_masking=options.dynamic_masking, vocab_size=len(vocab), mask_token_id=vocab.get("[MASK]"),
+            unselectable_token_ids=unselectable,
+            seed=distribute.per_worker_seed if distribute.is_parameter_server(strategy) else options.seed,
+        ) if options.do_train else None
+        eval_data = PretrainingDataset(
+            options.eval_input_file or options.input_file, options.max_seq_length, options.max_predictions_per_seq,
+            options.eval_batch_size, is_training=False, nsp=options.nsp) if options.do_eval else None
+    except (FileNotFoundError, DataError) as e:
+        raise PretrainError(str(e)) from None
+    return Trainer(model, optimizer, train_data, model_dir=os.path.join(options.output_dir, "training"),
+                   num_train_steps=options.num_train_steps, strategy=strategy, eval_dataset=eval_data,
+                   grad_accum_steps=options.grad_accum_steps, jit_compile=options.jit_compile,
+                   save_checkpoints_steps=options.save_checkpoints_steps, steps_per_loop=options.steps_per_loop,
+                   log_every_steps=options.log_every_steps)
+
+
+def _train_with_evals(options, trainer, start_step):
+    """Trains to `num_train_steps` in segments of `eval_every_steps`, evaluating on the held-out records after
+    each (the steps, learning rate and input are those of one uninterrupted run: segments only pause it)."""
+    from bert_tf.training.trainer import write_json_atomic
+
+    history_path = os.path.join(options.output_dir, "eval_history.json")
+    history = []
+    if os.path.isfile(history_path):
+        try:
+            with open(history_path, encoding="utf-8") as f:
+                history = [h for h in json.load(f) if h["step"] <= start_step]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            logger.warning("%s is unreadable (%s): starting a new eval history", history_path, e)
+    total, every = trainer.num_train_steps, options.eval_every_steps
+    step = start_step
+    result = {"step": step, "interrupted": False, "signal": None, "metrics": {}}
+    while step < total:
+        result = trainer.train(until_step=min(total, (step // every + 1) * every))
+        step = result["step"]
+        if result["interrupted"]:
+            break
+        metrics = trainer.evaluate(steps=options.max_eval_steps or None)
+        history.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
+        trainer.write_scalars("eval", metrics, step)
+        if trainer.is_chief:
+            write_json_atomic(history_path, history)
+        print(f"step {step}: held-out " + ", ".join(f"{k} = {v:.4f}" for k, v in sorted(metrics.items())),
+              file=sys.stderr, flush=True)
+    return result
+
+
+def _evaluate(options, trainer):
+    """Scores the eval records (at most `max_eval_steps` batches), writes `eval_results.json`."""
+    eval_input_file = options.eval_input_file or options.input_file  # do_eval alone: the records to score
+    results = trainer.evaluate(steps=options.max_eval_steps or None)
+    path = trainer.write_eval_results(results, os.path.join(options.output_dir, "eval_results.json"))
+    summary = {"eval": results, "eval_input_file": eval_input_file}
+    print(f"***** Eval results ({eval_input_file}) *****", file=sys.stderr)
+    for key in sorted(results):
+        print(f"  {key} = {results[key]}", file=sys.stderr)
+    if path:
+        summary["eval_results_file"] = path
+    return summary
