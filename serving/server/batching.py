@@ -106,7 +106,7 @@ class BatchScheduler:
     def submit(self, inputs: Mapping[str, np.ndarray], cancel=None) -> dict[str, np.ndarray]:
         """Runs `inputs` as part of a batch and returns its share of the outputs (blocks until done).
 
-        `cancel` (`serving.limits.CancelCheck` or None): a task whose caller goes away while it is still queued
+        `cancel` (`serving.server.limits.CancelCheck` or None): a task whose caller goes away while it is still queued
         leaves the queue and fails with CANCELLED / DEADLINE_EXCEEDED; once its batch runs, it runs to the end
         (the other tasks of the batch need it).
         """

@@ -52,13 +52,13 @@ class ServingCore:
         enable_signature_method_name_check: bool. TF Serving's flag of the same name (default off): require
             method_name tensorflow/serving/{classify,regress} for Classify/Regress signatures.
         max_request_rows: int or None. Most rows (dimension 0, or tf.Examples) one request may carry; None or
-            <= 0: no limit. Front ends check it with `serving.limits.check_request_rows(rows,
+            <= 0: no limit. Front ends check it with `serving.server.limits.check_request_rows(rows,
             core.max_request_rows, alias)` before building tensors.
         chunk_rows: int or None. Without batching, a request with more rows than this runs in chunks of this
             many rows (when its signature allows it), checking between chunks whether the caller is still
             there. None or <= 0: never chunk.
 
-    The request methods take an optional `cancel` (`serving.limits.CancelCheck`): work stops between chunks
+    The request methods take an optional `cancel` (`serving.server.limits.CancelCheck`): work stops between chunks
     or while queued for a batch once it reports the caller gone (CANCELLED / DEADLINE_EXCEEDED).
     """
 

@@ -44,7 +44,6 @@ def body_length(content_lengths: list[str], transfer_encodings: list[str]) -> tu
     return int(value), 200, None
 
 
-
 class Request:
     __slots__ = ("method", "target", "version", "headers", "keep_alive")
 
@@ -57,13 +56,11 @@ class Request:
         return [value for key, value in self.headers if key == name]
 
 
-
 class HttpError(Exception):
     def __init__(self, code: int, message: str):
         super().__init__(message)
         self.code = code
         self.message = message
-
 
 
 def parse_head(head: bytes) -> Request:
@@ -91,4 +88,3 @@ def parse_head(head: bytes) -> Request:
             raise HttpError(400, f"Bad header field: {line[:100].decode('latin-1')!r}")
         headers.append((name.lower(), value.strip(" \t")))
     return Request(method, target, (1, min(int(version.group(2)), 1)), headers)
-

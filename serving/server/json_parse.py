@@ -131,7 +131,6 @@ def json_type(value: Any) -> str:
     return "Number"
 
 
-
 def to_bytes(text: str) -> bytes:
     try:
         return text.encode("utf-8", "surrogateescape")
@@ -155,7 +154,6 @@ def decode_b64_object(value: Any) -> bytes:
         raise status.invalid_argument("Unable to base64 decode") from None
 
 
-
 def signature_name(doc: dict) -> str:
     """FillSignature: the optional "signature_name" must be a string."""
     name = doc.get("signature_name", "")
@@ -163,4 +161,3 @@ def signature_name(doc: dict) -> str:
         raise status.invalid_argument(f"JSON Value: {value_to_string(doc)} not formatted correctly. 'signature_name' "
                                       "key must be a string value.")
     return name
-

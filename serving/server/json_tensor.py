@@ -225,7 +225,6 @@ def predict_request_arrays(doc: dict, infos: Mapping[str, Any]) -> tuple[dict[st
     raise status.invalid_argument("Missing 'inputs' or 'instances' key")
 
 
-
 # === Classify / regress requests ===
 
 def _add_feature_value(value: Any, name: str, feature: feature_pb2.Feature) -> None:
@@ -287,4 +286,3 @@ def fill_examples_request(doc: dict, request) -> None:
         target = request.input.example_list_with_context.examples.add() if has_context \
             else request.input.example_list.examples.add()
         example_from_json(value, target)
-

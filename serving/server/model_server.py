@@ -73,7 +73,7 @@ class ModelServer:
             a new one, or the new one gets 503 when none is idle). Defaults to 1000.
         grpc_max_workers: int. gRPC handler threads. Defaults to 16.
         max_request_rows: int or None. Most rows one request may carry (gRPC and REST); None or <= 0: no
-            limit. Defaults to `serving.limits.DEFAULT_MAX_REQUEST_ROWS` (1024).
+            limit. Defaults to `serving.server.limits.DEFAULT_MAX_REQUEST_ROWS` (1024).
         request_chunk_rows: int or None. Without batching, larger requests run in chunks of this many rows and
             stop between chunks when the client cancels or its deadline passes. Defaults to 64; <= 0: never.
         max_num_load_retries: int. TF Serving's flag: retries of a failed version load. Defaults to 5.

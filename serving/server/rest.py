@@ -41,7 +41,6 @@ def default_num_threads() -> int:
     return 4 * max(1, cpus)
 
 
-
 class RestServer:
     """An HTTP(S) server for the REST API: an asyncio event loop reads requests, a bounded pool runs them.
 
@@ -110,7 +109,7 @@ class RestServer:
             self._started.set()
         self._loop.run_forever()
 
-    def _admit(self, connection: Connection) -> bool:
+    def admit(self, connection: Connection) -> bool:
         """Counts a new connection in; at the limit, closes the longest-idle one or refuses this one."""
         if len(self._connections) >= self.max_connections:
             idle = [c for c in self._connections if c.state in ("new", "idle") and not c.buffer]
@@ -135,6 +134,10 @@ class RestServer:
                 return False
         self._connections.add(connection)
         return True
+
+    def forget(self, connection: Connection) -> None:
+        """A connection that ended (event loop thread)."""
+        self._connections.discard(connection)
 
     def _loop_error(self, loop, context) -> None:
         error = context.get("exception")

@@ -36,7 +36,6 @@ def _model_spec(name: str, version: str | None, label: str | None) -> model_pb2.
     return spec
 
 
-
 class RestApi:
     """Turns (method, path, body) into (HTTP status, JSON text) over a ServingCore."""
 
@@ -130,4 +129,3 @@ class RestApi:
         options = dict(always_print_fields_with_no_presence=True, preserving_proto_field_name=True, indent=1)
         return ("{\n\"model_spec\":" + json_format.MessageToJson(response.model_spec, **options) + ",\n"
                 "\"metadata\": {\"signature_def\": " + json_format.MessageToJson(signature_map, **options) + "}\n}\n")
-

@@ -39,7 +39,6 @@ def error_json(message: str) -> bytes:
     return json.dumps({"error": message}, ensure_ascii=False).encode("utf-8", "surrogateescape")
 
 
-
 def describe_connection_error(error: BaseException) -> str | None:
     """One line for what a client, not the server, causes: a reset or closed connection, a timeout, a TLS
     handshake that fails (plain HTTP on the HTTPS port). None for anything else (a server bug)."""
@@ -48,7 +47,6 @@ def describe_connection_error(error: BaseException) -> str | None:
     if isinstance(error, (ConnectionError, TimeoutError)):
         return f"{type(error).__name__}: {error.strerror or error}" if isinstance(error, OSError) else str(error)
     return None
-
 
 
 class Connection(asyncio.Protocol):
@@ -75,7 +73,7 @@ class Connection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = str(peer[0]) if peer else "?"
-        if not self.server._admit(self):
+        if not self.server.admit(self):
             return
         self._task = asyncio.get_running_loop().create_task(self._serve())
 
@@ -101,7 +99,7 @@ class Connection(asyncio.Protocol):
         self.closed_by_client = True
         self._data.set()
         self._writable.set()
-        self.server._connections.discard(self)
+        self.server.forget(self)
         if exc is not None:
             line = describe_connection_error(exc)
             if line is not None:
@@ -273,4 +271,3 @@ class Connection(asyncio.Protocol):
         while self._discard > 0:
             if not await self._wait_data(_DISCARD_TIMEOUT):
                 break
-

@@ -137,7 +137,7 @@ class Servable:
             signature_name: str. The signature.
             inputs: dict alias → numpy array, validated against the signature.
             output_aliases: aliases to return; default all outputs.
-            cancel: `serving.limits.CancelCheck` or None. Checked before running and between chunks: once the
+            cancel: `serving.server.limits.CancelCheck` or None. Checked before running and between chunks: once the
                 caller is gone, the rest of the work is skipped (CANCELLED / DEADLINE_EXCEEDED).
             chunk_rows: int or None. Run more rows than this in chunks of this many rows, when the signature
                 allows it (see `_chunkable`); each chunk's outputs are joined along dimension 0.

@@ -93,4 +93,3 @@ def aspired_versions(config: model_server_config_pb2.ModelConfig, on_disk: list[
         return [v for v in on_disk if v in wanted]
     num = policy.latest.num_versions if which == "latest" and policy.latest.num_versions > 0 else 1
     return list(on_disk[-num:]) if on_disk else []
-

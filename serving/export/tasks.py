@@ -1,0 +1,12 @@
+"""The export of each task type, by name: one module per task (`classifier`, `regressor`, `encoder`,
+`token_classifier`, `span_qa`), each an `ExportModule` subclass."""
+
+from serving.export.classifier import ClassifierExport
+from serving.export.encoder import EncoderExport
+from serving.export.regressor import RegressorExport
+from serving.export.span_qa import SpanQAExport
+from serving.export.token_classifier import TokenClassifierExport
+
+TASKS = {task.TASK_TYPE: task for task in (ClassifierExport, RegressorExport, EncoderExport, TokenClassifierExport,
+                                           SpanQAExport)}
+TASK_TYPES = tuple(TASKS)
