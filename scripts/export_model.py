@@ -2,7 +2,7 @@ r"""Exports a fine-tuned bert_tf model (or a pre-trained encoder) as a raw-text 
 
 The export lands in `--export_base/--model_name/<version>/` (written under a temporary name, then renamed), with
 the vocabulary and label names as assets and, by default, a tokenizer in core TensorFlow ops only (no
-tensorflow-text needed to load or serve it). See `serving/export.py` for the signatures of each task type.
+tensorflow-text needed to load or serve it). See `serving/export/` for the signatures of each task type.
 
 Examples:
   # A classifier fine-tuned by scripts/run_classifier.py (labels and casing come from the model):
