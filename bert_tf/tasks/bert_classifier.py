@@ -2,7 +2,6 @@
 
 import keras
 
-from bert_tf import features
 from bert_tf.heads.classification_head import ClassificationHead
 from bert_tf.tasks.task import Task
 
@@ -39,44 +38,22 @@ class BertClassifier(Task):
     (1, 5)
     """
 
+    task_type = "classifier"
+    config_keys = ("head_initializer", "num_classes", "pooling", "dropout", "label_names")
+
     def __init__(self, encoder, num_classes, pooling="cls", dropout=0.1, label_names=None,
                  head_initializer="glorot_uniform", **kwargs):
         self._check_encoder(encoder, type(self).__name__)
-        if label_names is not None:
-            label_names = [str(name) for name in label_names]
-            if len(label_names) != num_classes:
-                raise ValueError(f"{len(label_names)} label_names for num_classes={num_classes}")
-        dtype = kwargs.pop("dtype", None) or encoder.dtype_policy
-
-        # === Layers ===
-        head = ClassificationHead(num_classes, pooling=pooling, dropout=dropout,
-                                  initializer_range=encoder.bert_config.initializer_range,
-                                  kernel_initializer=head_initializer, dtype=dtype,
-                                  name="classification_head")
-
-        # === Functional Model ===
+        label_names = self._label_names(label_names, num_classes)
+        head = ClassificationHead(num_classes, pooling=pooling, dropout=dropout, name="classification_head",
+                                  **self._head_settings(encoder, head_initializer, kwargs))
         inputs = self._encoder_inputs()
-        encoded = encoder(inputs)
-        logits = head(encoded[features.SEQUENCE_OUTPUT], pooled_output=encoded[features.POOLED_OUTPUT],
-                      padding_mask=inputs[features.PADDING_MASK])
-        super().__init__(inputs=inputs, outputs=logits, **kwargs)
-
-        # === Config ===
-        self.encoder = encoder
-        self.head = head
-        self.head_initializer = head_initializer
-        self.num_classes = num_classes
-        self.pooling = pooling
-        self.dropout = dropout
-        self.label_names = label_names
+        super().__init__(inputs=inputs, outputs=self._pooled_head(head, encoder(inputs), inputs), **kwargs)
+        self._keep(encoder, head, head_initializer=head_initializer, num_classes=num_classes, pooling=pooling,
+                   dropout=dropout, label_names=label_names)
 
     def default_loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def default_metrics(self):
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-
-    def get_config(self):
-        return {**self._base_config(), "head_initializer": self.head_initializer,
-                "num_classes": self.num_classes, "pooling": self.pooling,
-                "dropout": self.dropout, "label_names": self.label_names}

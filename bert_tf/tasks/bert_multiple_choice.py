@@ -44,18 +44,14 @@ class BertMultipleChoice(Task):
     (1, 3)
     """
 
+    task_type = "multiple_choice"
+    config_keys = ("head_initializer", "pooling", "dropout")
+
     def __init__(self, encoder, pooling="cls", dropout=0.1, head_initializer="glorot_uniform", **kwargs):
         self._check_encoder(encoder, type(self).__name__)
-        dtype = kwargs.pop("dtype", None) or encoder.dtype_policy
-
-        # === Layers ===
         flatten = {name: _FlattenChoices(name=f"flatten_{name}") for name in features.ENCODER_INPUTS}
-        head = MultipleChoiceHead(pooling=pooling, dropout=dropout,
-                                  initializer_range=encoder.bert_config.initializer_range,
-                                  kernel_initializer=head_initializer, dtype=dtype,
-                                  name="multiple_choice_head")
-
-        # === Functional Model ===
+        head = MultipleChoiceHead(pooling=pooling, dropout=dropout, name="multiple_choice_head",
+                                  **self._head_settings(encoder, head_initializer, kwargs))
         # inputs: (B, C, T) each; flat: (B*C, T)
         inputs = self._encoder_inputs(shape=(None, None))
         flat = {name: flatten[name](inputs[name]) for name in features.ENCODER_INPUTS}
@@ -63,20 +59,10 @@ class BertMultipleChoice(Task):
         logits = head(encoded[features.SEQUENCE_OUTPUT], inputs[features.TOKEN_IDS],
                       pooled_output=encoded[features.POOLED_OUTPUT], padding_mask=flat[features.PADDING_MASK])
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
-
-        # === Config ===
-        self.encoder = encoder
-        self.head = head
-        self.head_initializer = head_initializer
-        self.pooling = pooling
-        self.dropout = dropout
+        self._keep(encoder, head, head_initializer=head_initializer, pooling=pooling, dropout=dropout)
 
     def default_loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def default_metrics(self):
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-
-    def get_config(self):
-        return {**self._base_config(), "head_initializer": self.head_initializer,
-                "pooling": self.pooling, "dropout": self.dropout}

@@ -56,6 +56,8 @@ class BertPretrainer(keras.Model):
     ((1, 2, 41), (1, 2))
     """
 
+    task_type = "pretrainer"
+
     def __init__(self, encoder, nsp=True, **kwargs):
         if not isinstance(encoder, BertEncoder):
             raise TypeError(f"BertPretrainer needs a bert_tf BertEncoder, got {type(encoder).__name__}")

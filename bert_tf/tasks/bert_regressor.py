@@ -2,7 +2,6 @@
 
 import keras
 
-from bert_tf import features
 from bert_tf.heads.classification_head import ClassificationHead
 from bert_tf.tasks.task import Task
 
@@ -32,36 +31,19 @@ class BertRegressor(Task):
     (1, 1)
     """
 
+    task_type = "regressor"
+    config_keys = ("head_initializer", "pooling", "dropout")
+
     def __init__(self, encoder, pooling="cls", dropout=0.1, head_initializer="glorot_uniform", **kwargs):
         self._check_encoder(encoder, type(self).__name__)
-        dtype = kwargs.pop("dtype", None) or encoder.dtype_policy
-
-        # === Layers ===
-        head = ClassificationHead(1, pooling=pooling, dropout=dropout,
-                                  initializer_range=encoder.bert_config.initializer_range,
-                                  kernel_initializer=head_initializer, dtype=dtype,
-                                  name="regression_head")
-
-        # === Functional Model ===
+        head = ClassificationHead(1, pooling=pooling, dropout=dropout, name="regression_head",
+                                  **self._head_settings(encoder, head_initializer, kwargs))
         inputs = self._encoder_inputs()
-        encoded = encoder(inputs)
-        scores = head(encoded[features.SEQUENCE_OUTPUT], pooled_output=encoded[features.POOLED_OUTPUT],
-                      padding_mask=inputs[features.PADDING_MASK])
-        super().__init__(inputs=inputs, outputs=scores, **kwargs)
-
-        # === Config ===
-        self.encoder = encoder
-        self.head = head
-        self.head_initializer = head_initializer
-        self.pooling = pooling
-        self.dropout = dropout
+        super().__init__(inputs=inputs, outputs=self._pooled_head(head, encoder(inputs), inputs), **kwargs)
+        self._keep(encoder, head, head_initializer=head_initializer, pooling=pooling, dropout=dropout)
 
     def default_loss(self):
         return keras.losses.MeanSquaredError()
 
     def default_metrics(self):
         return [keras.metrics.MeanSquaredError(name="mse"), keras.metrics.MeanAbsoluteError(name="mae")]
-
-    def get_config(self):
-        return {**self._base_config(), "head_initializer": self.head_initializer,
-                "pooling": self.pooling, "dropout": self.dropout}

@@ -39,24 +39,17 @@ class BertSpanQA(Task):
     ((1, 6), (1, 6))
     """
 
+    task_type = "span_qa"
+    config_keys = ("head_initializer",)
+
     def __init__(self, encoder, head_initializer="glorot_uniform", **kwargs):
         self._check_encoder(encoder, type(self).__name__)
-        dtype = kwargs.pop("dtype", None) or encoder.dtype_policy
-
-        # === Layers ===
-        head = SpanHead(initializer_range=encoder.bert_config.initializer_range, kernel_initializer=head_initializer,
-                        dtype=dtype, name="span_head")
-
-        # === Functional Model ===
+        head = SpanHead(name="span_head", **self._head_settings(encoder, head_initializer, kwargs))
         inputs = self._encoder_inputs()
         encoded = encoder(inputs)
         start_logits, end_logits = head(encoded[features.SEQUENCE_OUTPUT], padding_mask=inputs[features.PADDING_MASK])
         super().__init__(inputs=inputs, outputs={START_LOGITS: start_logits, END_LOGITS: end_logits}, **kwargs)
-
-        # === Config ===
-        self.encoder = encoder
-        self.head = head
-        self.head_initializer = head_initializer
+        self._keep(encoder, head, head_initializer=head_initializer)
 
     def default_loss(self):
         return {START_LOGITS: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -68,6 +61,3 @@ class BertSpanQA(Task):
     def default_metrics(self):
         return {START_LOGITS: [keras.metrics.SparseCategoricalAccuracy(name="start_accuracy")],
                 END_LOGITS: [keras.metrics.SparseCategoricalAccuracy(name="end_accuracy")]}
-
-    def get_config(self):
-        return {**self._base_config(), "head_initializer": self.head_initializer}

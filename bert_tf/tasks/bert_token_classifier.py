@@ -39,42 +39,22 @@ class BertTokenClassifier(Task):
     (1, 5, 5)
     """
 
+    task_type = "token_classifier"
+    config_keys = ("head_initializer", "num_classes", "dropout", "label_names")
+
     def __init__(self, encoder, num_classes, dropout=0.1, label_names=None, head_initializer="glorot_uniform",
                  **kwargs):
         self._check_encoder(encoder, type(self).__name__)
-        if label_names is not None:
-            label_names = [str(name) for name in label_names]
-            if len(label_names) != num_classes:
-                raise ValueError(f"{len(label_names)} label_names for num_classes={num_classes}")
-        dtype = kwargs.pop("dtype", None) or encoder.dtype_policy
-
-        # === Layers ===
-        head = TokenClassificationHead(num_classes, dropout=dropout,
-                                       initializer_range=encoder.bert_config.initializer_range,
-                                  kernel_initializer=head_initializer, dtype=dtype,
-                                       name="token_classification_head")
-
-        # === Functional Model ===
+        label_names = self._label_names(label_names, num_classes)
+        head = TokenClassificationHead(num_classes, dropout=dropout, name="token_classification_head",
+                                       **self._head_settings(encoder, head_initializer, kwargs))
         inputs = self._encoder_inputs()
-        encoded = encoder(inputs)
-        logits = head(encoded[features.SEQUENCE_OUTPUT])
-        super().__init__(inputs=inputs, outputs=logits, **kwargs)
-
-        # === Config ===
-        self.encoder = encoder
-        self.head = head
-        self.head_initializer = head_initializer
-        self.num_classes = num_classes
-        self.dropout = dropout
-        self.label_names = label_names
+        super().__init__(inputs=inputs, outputs=head(encoder(inputs)[features.SEQUENCE_OUTPUT]), **kwargs)
+        self._keep(encoder, head, head_initializer=head_initializer, num_classes=num_classes, dropout=dropout,
+                   label_names=label_names)
 
     def default_loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE_LABEL)
 
     def default_metrics(self):
         return [TokenAccuracy(ignore_class=IGNORE_LABEL)]
-
-    def get_config(self):
-        return {**self._base_config(), "head_initializer": self.head_initializer,
-                "num_classes": self.num_classes, "dropout": self.dropout,
-                "label_names": self.label_names}

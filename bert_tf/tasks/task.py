@@ -13,9 +13,15 @@ class Task(keras.Model):
     `keras.optimizers.AdamW(5e-5)`; any argument given explicitly replaces the default (pass
     `optimizer=bert_tf.training.optimization.create_optimizer(...)` for BERT's warmup + linear decay).
 
-    Subclasses set `self.encoder`, implement `default_loss()`, `default_metrics()` and `get_config()`,
-    and store the encoder in their config under `"encoder"` (serialized), which `from_config` restores.
+    Subclasses name their `task_type`, list their constructor arguments besides the encoder in `config_keys`
+    (`get_config` saves them, with the serialized encoder, which `from_config` restores), keep them with
+    `_keep(encoder, head, ...)` and implement `default_loss()` and `default_metrics()`.
     """
+
+    task_type = None
+    """What the model is, by the name export and serving use: `"classifier"`, `"regressor"`,
+    `"token_classifier"`, `"span_qa"`, `"multiple_choice"`."""
+    config_keys = ()
 
     def default_loss(self):
         raise NotImplementedError
@@ -47,8 +53,41 @@ class Task(keras.Model):
         if not isinstance(encoder, BertEncoder):
             raise TypeError(f"{task_name} needs a bert_tf BertEncoder, got {type(encoder).__name__}")
 
+    @staticmethod
+    def _head_settings(encoder, head_initializer, kwargs):
+        """The keyword arguments every head takes from the encoder: its initializer range, the kernel
+        initializer, and the dtype policy (`kwargs["dtype"]`, popped, else the encoder's)."""
+        return {"initializer_range": encoder.bert_config.initializer_range, "kernel_initializer": head_initializer,
+                "dtype": kwargs.pop("dtype", None) or encoder.dtype_policy}
+
+    @staticmethod
+    def _label_names(label_names, num_classes):
+        """`label_names` as strings, one per class (or None)."""
+        if label_names is None:
+            return None
+        label_names = [str(name) for name in label_names]
+        if len(label_names) != num_classes:
+            raise ValueError(f"{len(label_names)} label_names for num_classes={num_classes}")
+        return label_names
+
+    @staticmethod
+    def _pooled_head(head, encoded, inputs):
+        """A head that pools the sequence (or takes the pooler output), on the encoder's outputs."""
+        return head(encoded[features.SEQUENCE_OUTPUT], pooled_output=encoded[features.POOLED_OUTPUT],
+                    padding_mask=inputs[features.PADDING_MASK])
+
+    def _keep(self, encoder, head, **settings):
+        """Keeps the encoder, the head and the constructor's settings (the `config_keys`) as attributes."""
+        self.encoder = encoder
+        self.head = head
+        for key, value in settings.items():
+            setattr(self, key, value)
+
     def _base_config(self):
         return {"name": self.name, "trainable": self.trainable, "encoder": keras.layers.serialize(self.encoder)}
+
+    def get_config(self):
+        return {**self._base_config(), **{key: getattr(self, key) for key in self.config_keys}}
 
     @classmethod
     def from_config(cls, config):
