@@ -10,7 +10,11 @@ import numpy as np
 
 from bert_tf import metrics as metrics_lib
 from bert_tf.data import conll, klue_ner, ner_features
-from bert_tf.finetuning import common
+from bert_tf.finetuning.options import FinetuneError, FinetuneOptions, TrainingOptions
+from bert_tf.finetuning.predict import predict
+from bert_tf.finetuning.run import run_finetuning
+from bert_tf.finetuning.selection import select_dev_from
+from bert_tf.finetuning.setup import default_output_dir, prepare
 
 NER_FORMATS = ("conll", "klue_ner")
 
@@ -26,7 +30,7 @@ class NerResult:
 
 def read_tagged(path: str, data_format: str, labeled: bool = True):
     if data_format not in NER_FORMATS:
-        raise common.FinetuneError(f"NER data_format must be one of {NER_FORMATS}, got {data_format!r}")
+        raise FinetuneError(f"NER data_format must be one of {NER_FORMATS}, got {data_format!r}")
     if data_format == "klue_ner":
         return klue_ner.read_klue_ner(path)
     return conll.read_conll(path, labeled=labeled)
@@ -35,7 +39,7 @@ def read_tagged(path: str, data_format: str, labeled: bool = True):
 def ner_eval(model, tokenizer, examples, feats, tag_names, batch_size):
     """Entity P/R/F1 (seqeval rules) on words, or on characters for KLUE-NER, plus per-type precision, recall,
     F1 and support (`f1_<type>`, ... keys: the eval results stay a flat dict of numbers)."""
-    logits = common.predict(model, feats.inputs, batch_size)
+    logits = predict(model, feats.inputs, batch_size)
     predicted = ner_features.decode_tags(feats, examples, logits.argmax(-1), tag_names)
     scores = metrics_lib.entity_scores([list(e.tags) for e in examples], predicted)
     result = {"f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"],
@@ -59,64 +63,48 @@ def finetune_ner(train_file: str, eval_file: str | None = None, *, data_format: 
                  evals_per_epoch: int = 1, dev_file: str | None = None, dev_fraction: float | None = None,
                  head_initializer: str = "glorot_uniform",
                  max_input_chars_per_word: int = 200,
-                 training_options: common.TrainingOptions | None = None) -> NerResult:
+                 training_options: TrainingOptions | None = None) -> NerResult:
     """Fine-tunes a `BertTokenClassifier` (tags on first word-pieces; KLUE-NER: on every piece, scored on
     characters). The model with the best dev entity F1 is kept (`dev_file`/`dev_fraction`, see
-    `common.select_dev`) and scored once on `eval_file`. Arguments as `finetune_classifier`;
+    `selection.select_dev`) and scored once on `eval_file`. Other arguments: see `FinetuneOptions`;
     `data_format` is `"conll"` (word<TAB>tag, blank line between sentences; BIO or BIOES) or `"klue_ner"`."""
     from bert_tf.tasks import BertTokenClassifier
-    from bert_tf.tokenization import load_vocab
 
-    output_dir = common.default_output_dir(output_dir, "ner")
+    options = FinetuneOptions.pick(locals()).replace(output_dir=default_output_dir(output_dir, "ner"))
     train_examples = read_tagged(train_file, data_format)
     eval_examples = read_tagged(eval_file, data_format) if eval_file else None
     tag_names = ner_features.tag_names_of(train_examples)
-    learning_rates = common.parse_learning_rates(learning_rate)
-    train_examples, dev_examples, dev_source = common.select_dev(
-        train_examples, read_tagged(dev_file, data_format) if dev_file else None, dev_file=dev_file,
-        dev_fraction=dev_fraction, num_learning_rates=len(learning_rates), what="sentences")
-    vocab_file = common.resolve_vocab(vocab_file, init_checkpoint)
-    strategy = common.get_strategy(distribution_strategy, training_options)
-    with strategy.scope():
-        base = common.build_encoder(seed=seed, init_checkpoint=init_checkpoint, bert_config_file=bert_config_file,
-                                    preset=preset, vocab_size=len(load_vocab(vocab_file)),
-                                    do_lower_case=do_lower_case)
-    if do_lower_case is None:
-        do_lower_case = base.bert_config.lowercase
-    tokenizer = common.make_tokenizer(vocab_file, do_lower_case, max_input_chars_per_word)
+    train_examples, dev_examples, dev_source = select_dev_from(
+        options, train_examples, lambda path: read_tagged(path, data_format), what="sentences")
+    setup = prepare(options)
+    tokenizer = setup.tokenizer
     train = ner_features.encode_tagged(tokenizer, train_examples, max_seq_length, tag_names, split="train")
-    evaluate = None
-    if dev_examples is not None:
-        dev_feats = ner_features.encode_tagged(tokenizer, dev_examples, max_seq_length, tag_names)
 
-        def evaluate(model):
-            return ner_eval(model, tokenizer, dev_examples, dev_feats, tag_names, eval_batch_size)[0]
+    def scorer(examples, predictions_file=None):
+        if examples is None:
+            return None
+        feats = ner_features.encode_tagged(tokenizer, examples, max_seq_length, tag_names)
 
-    config, weights = base.get_config(), base.get_weights()
+        def score(model):
+            metrics, predicted = ner_eval(model, tokenizer, examples, feats, tag_names, eval_batch_size)
+            if predictions_file:
+                write_tagged(predictions_file, examples, predicted)
+            return metrics
+        return score
+
+    new_encoder = setup.encoder_copies()
 
     def build_model():
-        encoder = common.copy_encoder(config, weights)
-        return BertTokenClassifier(encoder, len(tag_names), dropout=dropout, label_names=tag_names,
+        return BertTokenClassifier(new_encoder(), len(tag_names), dropout=dropout, label_names=tag_names,
                                    head_initializer=head_initializer)
 
-    best = common.sweep(build_model, train.inputs, train.labels, training_options=training_options,
-                        learning_rates=learning_rates, output_dir=output_dir, evaluate=evaluate, main_metric="f1",
-        num_train_epochs=num_train_epochs, train_batch_size=train_batch_size, warmup_proportion=warmup_proportion,
-        max_train_steps=max_train_steps, strategy=strategy, seed=seed, evals_per_epoch=evals_per_epoch,
-        run_config={"dev": dev_source})
-    eval_metrics = None
-    if eval_examples is not None:
-        eval_feats = ner_features.encode_tagged(tokenizer, eval_examples, max_seq_length, tag_names)
-        eval_metrics, predicted = ner_eval(best.model, tokenizer, eval_examples, eval_feats, tag_names,
-                                           eval_batch_size)
-        write_tagged(os.path.join(output_dir, "eval_predictions.txt"), eval_examples, predicted)
-    eval_results = common.selection_results(best, main_metric="f1", dev_source=dev_source, eval_file=eval_file,
-                                            eval_metrics=eval_metrics)
-    eval_results.update({"data_format": data_format, "tags": tag_names, "head_initializer": head_initializer,
-                         "num_train_sentences": len(train_examples)})
-    eval_results["exports"] = common.export_formats(best.model, output_dir, save_formats, vocab_file)
-    common.write_json_atomic(os.path.join(output_dir, common.EVAL_RESULTS), eval_results)
-    return NerResult(best.model, tokenizer, tag_names, eval_results, output_dir)
+    best, eval_results = run_finetuning(
+        options, setup, build_model, train.inputs, train.labels, main_metric="f1", evaluate=scorer(dev_examples),
+        dev_source=dev_source, eval_file=eval_file,
+        score_eval=scorer(eval_examples, os.path.join(options.output_dir, "eval_predictions.txt")),
+        results={"data_format": data_format, "tags": tag_names, "head_initializer": head_initializer,
+                 "num_train_sentences": len(train_examples)})
+    return NerResult(best.model, tokenizer, tag_names, eval_results, options.output_dir)
 
 
 def predict_ner(model, tokenizer, predict_file: str, output_path: str, *, data_format: str, max_seq_length: int,
@@ -127,7 +115,7 @@ def predict_ner(model, tokenizer, predict_file: str, output_path: str, *, data_f
     tag_names = model.label_names
     unlabeled = [dataclasses.replace(e, tags=None) for e in examples]
     feats = ner_features.encode_tagged(tokenizer, unlabeled, max_seq_length, tag_names)
-    logits = common.predict(model, feats.inputs, batch_size)
+    logits = predict(model, feats.inputs, batch_size)
     predicted = ner_features.decode_tags(feats, unlabeled, logits.argmax(-1), tag_names)
     return write_tagged(output_path, examples, predicted)
 

@@ -59,3 +59,15 @@ def test_sweep_picture_shows_every_learning_rate(tmp_path, rates):
     path = plot_sweep(runs, runs[1], str(tmp_path / "training_curves.png"), "accuracy")
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_options_gather_the_shared_arguments():
+    """`FinetuneOptions` (issue 15): what the four finetune_* functions share, picked from their arguments;
+    a bad learning rate fails when the options are made. `RunResult.sweep` is a declared field."""
+    from bert_tf.finetuning import FinetuneError, FinetuneOptions
+
+    options = FinetuneOptions.pick({"seed": 3, "learning_rate": "5e-5,3e-5", "train_file": "ignored"})
+    assert options.seed == 3 and options.learning_rates == [5e-5, 3e-5] and options.max_seq_length == 128
+    with pytest.raises(FinetuneError, match="learning rates must be positive"):
+        FinetuneOptions(learning_rate=0)
+    assert RunResult(1e-3, "d", {}, 1, {}).sweep is None

@@ -380,3 +380,24 @@ def test_checkpoint_without_resume_state_still_restores(tmp_path, capsys):
     for a, b in zip(trainer.model.get_weights(), resumed.model.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert resumed.train()["step"] == 6
+
+
+def test_train_until_step_pauses_then_continues_as_one_run(tmp_path):
+    """The public way to pause (issue 15): `train(until_step=...)` stops there without touching
+    `num_train_steps`; `write_scalars` records what the caller measured; the steps are one run's."""
+    straight = _trainer(tmp_path / "straight", steps=6, log_every_steps=1)
+    expected = straight.train()["metrics"]
+    paused = _trainer(tmp_path / "paused", steps=6, log_every_steps=1)
+    first = paused.train(save_at_end=False, until_step=4)
+    assert first["step"] == 4 and not first["interrupted"] and paused.num_train_steps == 6
+    assert not glob.glob(str(tmp_path / "paused" / "ckpt-*.index"))
+    paused.write_scalars("eval", {"accuracy": 0.5, "note": "not a number"}, 4)
+    got = paused.train()
+    assert got["step"] == 6 and {k: v for k, v in got["metrics"].items() if k != "steps_per_second"} == {
+        k: v for k, v in expected.items() if k != "steps_per_second"}
+    tags = set()
+    for event_file in glob.glob(str(tmp_path / "paused" / "summaries" / "eval" / "events.*")):
+        for record in tf.data.TFRecordDataset(event_file):
+            tags |= {value.tag for value in tf.compat.v1.Event.FromString(record.numpy()).summary.value}
+    assert tags == {"accuracy"}
+    assert paused.train(until_step=3)["step"] == 6  # nothing left before step 3
