@@ -1,5 +1,11 @@
 """Flags shared by scripts/run_classifier.py, run_ner.py, run_squad.py and run_multiple_choice.py
-(google-research/bert's names where that job exists there)."""
+(google-research/bert's names where that job exists there), and `run_task`, the `main()` body they share: each
+script passes a `Task` with what it adds (its `finetune_<task>` call, report, eval and predict)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
 
 from absl import flags
 
@@ -75,7 +81,7 @@ def user_errors():
 
 def common_kwargs(FLAGS):
     """The flags every finetune_* function takes, as keyword arguments."""
-    from bert_tf.finetuning.common import TrainingOptions  # here, not at import: --help needs no TensorFlow
+    from bert_tf.finetuning.options import TrainingOptions  # here, not at import: --help needs no TensorFlow
     return dict(init_checkpoint=FLAGS.init_checkpoint, vocab_file=FLAGS.vocab_file,
                 bert_config_file=FLAGS.bert_config_file, preset=FLAGS.preset, do_lower_case=FLAGS.do_lower_case,
                 max_seq_length=FLAGS.max_seq_length, train_batch_size=FLAGS.train_batch_size,
@@ -91,3 +97,87 @@ def common_kwargs(FLAGS):
                                                  optimizer_type=FLAGS.optimizer,
                                                  save_checkpoints_steps=FLAGS.save_checkpoints_steps,
                                                  tpu_address=FLAGS.tpu))
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """What one fine-tuning script adds to the shared `main()` body (`run_task`).
+
+    Args:
+        finetune: `() -> result` for --do_train (a `finetune_<task>` call with the script's flags); the result
+            has `model`, `tokenizer`, `output_dir`, `eval_results`.
+        report: `(result) -> None`, prints the lines after `eval results: <path>`.
+        predict: `(model, tokenizer) -> path` for --do_predict (printed as `predictions: <path>`).
+        evaluate: `(model, tokenizer) -> dict` for --do_eval without --do_train (written to eval_results.json),
+            or None.
+        actions: the flags of which one is required.
+        predict_after_training: False when training already scores --predict_file (run_squad.py): --do_predict
+            then predicts only without --do_train, and --predict_file is checked before the vocabulary.
+        vocab_beside_model: without --vocab_file, look for the vocabulary beside --init_checkpoint.
+        model_hint: appended to the error when --init_checkpoint is not a fine-tuned .keras model.
+    """
+
+    finetune: Callable
+    report: Callable
+    predict: Callable
+    evaluate: Callable | None = None
+    actions: tuple = ("do_train", "do_eval", "do_predict")
+    predict_after_training: bool = True
+    vocab_beside_model: bool = False
+    model_hint: str = ""
+
+
+def run_task(FLAGS, task):
+    """The `main()` body every fine-tuning script shares: --do_train (fine-tune, report), or load the fine-tuned
+    --init_checkpoint and --do_eval; then --do_predict. Bad flags or inputs print `error: ...` and return 1."""
+    import os
+    import sys
+
+    from absl import app
+
+    if not any(FLAGS[name].value for name in task.actions):
+        raise app.UsageError(f"at least one of {', '.join('--' + name for name in task.actions)} is required")
+    try:
+        if FLAGS.do_train:
+            if not FLAGS.train_file:
+                raise app.UsageError("--do_train needs --train_file")
+            result = task.finetune()
+            model, tokenizer = result.model, result.tokenizer
+            print(f"eval results: {os.path.join(result.output_dir, 'eval_results.json')}")
+            task.report(result)
+        else:
+            model, tokenizer = _load_fine_tuned(FLAGS, task)
+        if FLAGS.do_predict and (task.predict_after_training or not FLAGS.do_train):
+            if not FLAGS.predict_file:
+                raise app.UsageError("--do_predict needs --predict_file")
+            print(f"predictions: {task.predict(model, tokenizer)}")
+    except user_errors() as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _load_fine_tuned(FLAGS, task):
+    """The fine-tuned model of --init_checkpoint and its tokenizer; with --do_eval, its eval results."""
+    import os
+
+    from absl import app
+
+    from bert_tf.finetuning.outputs import EVAL_RESULTS, write_json_atomic
+    from bert_tf.finetuning.setup import load_task_model, make_tokenizer, resolve_vocab
+    model = load_task_model(FLAGS.init_checkpoint)
+    if model is None:
+        raise app.UsageError("without --do_train, --init_checkpoint must be a fine-tuned .keras model"
+                             + task.model_hint)
+    if not task.predict_after_training and not FLAGS.predict_file:
+        raise app.UsageError("--do_predict needs --predict_file")
+    vocab = resolve_vocab(FLAGS.vocab_file, None if FLAGS.vocab_file or not task.vocab_beside_model
+                          else FLAGS.init_checkpoint)
+    tokenizer = make_tokenizer(vocab, model.encoder.bert_config.lowercase if FLAGS.do_lower_case is None
+                               else FLAGS.do_lower_case, FLAGS.max_input_chars_per_word)
+    if FLAGS.do_eval and task.evaluate is not None:
+        results = task.evaluate(model, tokenizer)
+        os.makedirs(FLAGS.output_dir, exist_ok=True)
+        write_json_atomic(os.path.join(FLAGS.output_dir, EVAL_RESULTS), results)
+        print(results)
+    return model, tokenizer

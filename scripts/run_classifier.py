@@ -19,7 +19,7 @@ lr_<rate>/ directory per run.
 import os
 import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import finetune_flags  # noqa: E402
@@ -46,65 +46,52 @@ flags.DEFINE_float("dropout", 0.1, "Dropout on the pooled vector.")
 
 def main(argv):
     del argv
-    from bert_tf.finetuning import classifier
-    from bert_tf.finetuning import common
-
-    if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
-        raise app.UsageError("at least one of --do_train, --do_eval, --do_predict is required")
     task_type = "regression" if FLAGS.regression or FLAGS.num_labels == 1 else FLAGS.task_type
-    try:
-        if FLAGS.do_train:
-            if not FLAGS.train_file:
-                raise app.UsageError("--do_train needs --train_file")
-            result = classifier.finetune_classifier(
-                FLAGS.train_file, FLAGS.eval_file if FLAGS.do_eval else None, data_format=FLAGS.data_format,
-                pooling=FLAGS.pooling, task_type=task_type, text_a_column=FLAGS.text_a_column,
-                text_b_column=FLAGS.text_b_column, label_column=FLAGS.label_column, has_header=FLAGS.has_header,
-                dropout=FLAGS.dropout, **finetune_flags.common_kwargs(FLAGS))
-            if FLAGS.num_labels not in (None, 1) and FLAGS.num_labels != len(result.label_names):
-                logging.warning("--num_labels=%d but the training data has %d labels", FLAGS.num_labels,
-                                len(result.label_names))
-            model, tokenizer = result.model, result.tokenizer
-            r = result.eval_results
-            print(f"eval results: {os.path.join(result.output_dir, common.EVAL_RESULTS)}")
-            print(f"  chosen: learning rate {r['learning_rate']:g}, step {r['best_step']} ({r['selection']})")
-            for name, values in (("dev", r.get("dev") or {}), (f"eval ({r['eval_file']})", r)):
-                shown = [f"{key} = {values[key]:.4f}" for key in ("accuracy", "macro_f1", "mcc", "pearson", "spearman")
-                         if key in values]
-                if shown:
-                    print(f"  {name}: " + ", ".join(shown))
-        else:
-            model = common.load_task_model(FLAGS.init_checkpoint)
-            if model is None:
-                raise app.UsageError("without --do_train, --init_checkpoint must be a fine-tuned .keras model "
-                                     "(e.g. a previous run's best_model.keras)")
-            vocab = common.resolve_vocab(FLAGS.vocab_file, None if FLAGS.vocab_file else FLAGS.init_checkpoint)
-            tokenizer = common.make_tokenizer(vocab, model.encoder.bert_config.lowercase
-                                              if FLAGS.do_lower_case is None else FLAGS.do_lower_case,
-                                              FLAGS.max_input_chars_per_word)
-            if FLAGS.do_eval:
-                results = classifier.evaluate_file(model, tokenizer, FLAGS.eval_file, data_format=FLAGS.data_format,
-                                                   max_seq_length=FLAGS.max_seq_length,
-                                                   batch_size=FLAGS.eval_batch_size,
-                                                   columns=(FLAGS.text_a_column, FLAGS.text_b_column,
-                                                            FLAGS.label_column, FLAGS.has_header))
-                os.makedirs(FLAGS.output_dir, exist_ok=True)
-                common.write_json_atomic(os.path.join(FLAGS.output_dir, common.EVAL_RESULTS), results)
-                print(results)
-        if FLAGS.do_predict:
-            if not FLAGS.predict_file:
-                raise app.UsageError("--do_predict needs --predict_file")
-            path = classifier.predict_classifier(
-                model, tokenizer, FLAGS.predict_file, os.path.join(FLAGS.output_dir, "predictions.tsv"),
-                data_format=FLAGS.data_format or classifier._guess_format(FLAGS.predict_file),
-                max_seq_length=FLAGS.max_seq_length, batch_size=FLAGS.eval_batch_size,
-                text_a_column=FLAGS.text_a_column, text_b_column=FLAGS.text_b_column,
+    return finetune_flags.run_task(FLAGS, finetune_flags.Task(
+        lambda: _finetune(task_type), _report, _predict, _evaluate, vocab_beside_model=True,
+        model_hint=" (e.g. a previous run's best_model.keras)"))
+
+
+def _columns():
+    return dict(text_a_column=FLAGS.text_a_column, text_b_column=FLAGS.text_b_column,
                 label_column=FLAGS.label_column, has_header=FLAGS.has_header)
-            print(f"predictions: {path}")
-    except finetune_flags.user_errors() as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+
+
+def _finetune(task_type):
+    from bert_tf.finetuning import classifier
+    result = classifier.finetune_classifier(
+        FLAGS.train_file, FLAGS.eval_file if FLAGS.do_eval else None, data_format=FLAGS.data_format,
+        pooling=FLAGS.pooling, task_type=task_type, dropout=FLAGS.dropout, **_columns(),
+        **finetune_flags.common_kwargs(FLAGS))
+    if FLAGS.num_labels not in (None, 1) and FLAGS.num_labels != len(result.label_names):
+        logging.warning("--num_labels=%d but the training data has %d labels", FLAGS.num_labels,
+                        len(result.label_names))
+    return result
+
+
+def _report(result):
+    r = result.eval_results
+    print(f"  chosen: learning rate {r['learning_rate']:g}, step {r['best_step']} ({r['selection']})")
+    for name, values in (("dev", r.get("dev") or {}), (f"eval ({r['eval_file']})", r)):
+        shown = [f"{key} = {values[key]:.4f}" for key in ("accuracy", "macro_f1", "mcc", "pearson", "spearman")
+                 if key in values]
+        if shown:
+            print(f"  {name}: " + ", ".join(shown))
+
+
+def _evaluate(model, tokenizer):
+    from bert_tf.finetuning import classifier
+    return classifier.evaluate_file(model, tokenizer, FLAGS.eval_file, data_format=FLAGS.data_format,
+                                    max_seq_length=FLAGS.max_seq_length, batch_size=FLAGS.eval_batch_size,
+                                    columns=tuple(_columns().values()))
+
+
+def _predict(model, tokenizer):
+    from bert_tf.finetuning import classifier
+    return classifier.predict_classifier(
+        model, tokenizer, FLAGS.predict_file, os.path.join(FLAGS.output_dir, "predictions.tsv"),
+        data_format=FLAGS.data_format or classifier.guess_format(FLAGS.predict_file),
+        max_seq_length=FLAGS.max_seq_length, batch_size=FLAGS.eval_batch_size, **_columns())
 
 
 if __name__ == "__main__":

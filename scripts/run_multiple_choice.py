@@ -13,7 +13,7 @@ predictions.tsv with --do_predict.
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import finetune_flags  # noqa: E402
@@ -30,47 +30,33 @@ flags.DEFINE_float("dropout", 0.1, "Dropout before the scoring layer.")
 
 def main(argv):
     del argv
-    from bert_tf.finetuning import common, multiple_choice
+    return finetune_flags.run_task(FLAGS, finetune_flags.Task(_finetune, _report, _predict, _evaluate))
 
-    if not (FLAGS.do_train or FLAGS.do_predict or FLAGS.do_eval):
-        raise app.UsageError("at least one of --do_train, --do_eval, --do_predict is required")
-    try:
-        if FLAGS.do_train:
-            if not FLAGS.train_file:
-                raise app.UsageError("--do_train needs --train_file")
-            result = multiple_choice.finetune_multiple_choice(
-                FLAGS.train_file, FLAGS.eval_file if FLAGS.do_eval else None, pooling=FLAGS.pooling,
-                dropout=FLAGS.dropout, **finetune_flags.common_kwargs(FLAGS))
-            model, tokenizer = result.model, result.tokenizer
-            print(f"eval results: {os.path.join(result.output_dir, common.EVAL_RESULTS)}")
-            if "accuracy" in result.eval_results:
-                print(f"  accuracy = {result.eval_results['accuracy']:.4f}")
-        else:
-            model = common.load_task_model(FLAGS.init_checkpoint)
-            if model is None:
-                raise app.UsageError("without --do_train, --init_checkpoint must be a fine-tuned .keras model")
-            vocab = common.resolve_vocab(FLAGS.vocab_file, None)
-            tokenizer = common.make_tokenizer(vocab, model.encoder.bert_config.lowercase
-                                              if FLAGS.do_lower_case is None else FLAGS.do_lower_case,
-                                              FLAGS.max_input_chars_per_word)
-            if FLAGS.do_eval:
-                from bert_tf.data import swag
-                x, y = swag.encode_choices(tokenizer, swag.read_swag(FLAGS.eval_file), FLAGS.max_seq_length)
-                results = multiple_choice.choice_eval(model, x, y, FLAGS.eval_batch_size)
-                os.makedirs(FLAGS.output_dir, exist_ok=True)
-                common.write_json_atomic(os.path.join(FLAGS.output_dir, common.EVAL_RESULTS), results)
-                print(results)
-        if FLAGS.do_predict:
-            if not FLAGS.predict_file:
-                raise app.UsageError("--do_predict needs --predict_file")
-            path = multiple_choice.predict_multiple_choice(
-                model, tokenizer, FLAGS.predict_file, os.path.join(FLAGS.output_dir, "predictions.tsv"),
-                max_seq_length=FLAGS.max_seq_length, batch_size=FLAGS.eval_batch_size)
-            print(f"predictions: {path}")
-    except finetune_flags.user_errors() as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+
+def _finetune():
+    from bert_tf.finetuning import multiple_choice
+    return multiple_choice.finetune_multiple_choice(
+        FLAGS.train_file, FLAGS.eval_file if FLAGS.do_eval else None, pooling=FLAGS.pooling, dropout=FLAGS.dropout,
+        **finetune_flags.common_kwargs(FLAGS))
+
+
+def _report(result):
+    if "accuracy" in result.eval_results:
+        print(f"  accuracy = {result.eval_results['accuracy']:.4f}")
+
+
+def _evaluate(model, tokenizer):
+    from bert_tf.data import swag
+    from bert_tf.finetuning import multiple_choice
+    x, y = swag.encode_choices(tokenizer, swag.read_swag(FLAGS.eval_file), FLAGS.max_seq_length)
+    return multiple_choice.choice_eval(model, x, y, FLAGS.eval_batch_size)
+
+
+def _predict(model, tokenizer):
+    from bert_tf.finetuning import multiple_choice
+    return multiple_choice.predict_multiple_choice(
+        model, tokenizer, FLAGS.predict_file, os.path.join(FLAGS.output_dir, "predictions.tsv"),
+        max_seq_length=FLAGS.max_seq_length, batch_size=FLAGS.eval_batch_size)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ Outputs in --output_dir: eval_results.json (entity precision/recall/F1, per-type
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import finetune_flags  # noqa: E402
@@ -30,49 +30,33 @@ flags.DEFINE_float("dropout", 0.1, "Dropout before the tag layer.")
 
 def main(argv):
     del argv
-    from bert_tf.finetuning import common, ner
+    return finetune_flags.run_task(FLAGS, finetune_flags.Task(_finetune, _report, _predict, _evaluate))
 
-    if not (FLAGS.do_train or FLAGS.do_predict or FLAGS.do_eval):
-        raise app.UsageError("at least one of --do_train, --do_eval, --do_predict is required")
-    try:
-        if FLAGS.do_train:
-            if not FLAGS.train_file:
-                raise app.UsageError("--do_train needs --train_file")
-            result = ner.finetune_ner(FLAGS.train_file, FLAGS.eval_file if FLAGS.do_eval else None,
-                                      data_format=FLAGS.data_format, dropout=FLAGS.dropout,
-                                      **finetune_flags.common_kwargs(FLAGS))
-            model, tokenizer = result.model, result.tokenizer
-            print(f"eval results: {os.path.join(result.output_dir, common.EVAL_RESULTS)}")
-            if "f1" in result.eval_results:
-                print(f"  entity f1 = {result.eval_results['f1']:.4f}")
-        else:
-            model = common.load_task_model(FLAGS.init_checkpoint)
-            if model is None:
-                raise app.UsageError("without --do_train, --init_checkpoint must be a fine-tuned .keras model")
-            vocab = common.resolve_vocab(FLAGS.vocab_file, None)
-            tokenizer = common.make_tokenizer(vocab, model.encoder.bert_config.lowercase
-                                              if FLAGS.do_lower_case is None else FLAGS.do_lower_case,
-                                              FLAGS.max_input_chars_per_word)
-            if FLAGS.do_eval:
-                from bert_tf.data import ner_features
-                examples = ner.read_tagged(FLAGS.eval_file, FLAGS.data_format)
-                feats = ner_features.encode_tagged(tokenizer, examples, FLAGS.max_seq_length, model.label_names)
-                results, _ = ner.ner_eval(model, tokenizer, examples, feats, model.label_names,
-                                          FLAGS.eval_batch_size)
-                os.makedirs(FLAGS.output_dir, exist_ok=True)
-                common.write_json_atomic(os.path.join(FLAGS.output_dir, common.EVAL_RESULTS), results)
-                print(results)
-        if FLAGS.do_predict:
-            if not FLAGS.predict_file:
-                raise app.UsageError("--do_predict needs --predict_file")
-            path = ner.predict_ner(model, tokenizer, FLAGS.predict_file,
-                                   os.path.join(FLAGS.output_dir, "predictions.txt"), data_format=FLAGS.data_format,
-                                   max_seq_length=FLAGS.max_seq_length, batch_size=FLAGS.eval_batch_size)
-            print(f"predictions: {path}")
-    except finetune_flags.user_errors() as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+
+def _finetune():
+    from bert_tf.finetuning import ner
+    return ner.finetune_ner(FLAGS.train_file, FLAGS.eval_file if FLAGS.do_eval else None,
+                            data_format=FLAGS.data_format, dropout=FLAGS.dropout, **finetune_flags.common_kwargs(FLAGS))
+
+
+def _report(result):
+    if "f1" in result.eval_results:
+        print(f"  entity f1 = {result.eval_results['f1']:.4f}")
+
+
+def _evaluate(model, tokenizer):
+    from bert_tf.data import ner_features
+    from bert_tf.finetuning import ner
+    examples = ner.read_tagged(FLAGS.eval_file, FLAGS.data_format)
+    feats = ner_features.encode_tagged(tokenizer, examples, FLAGS.max_seq_length, model.label_names)
+    return ner.ner_eval(model, tokenizer, examples, feats, model.label_names, FLAGS.eval_batch_size)[0]
+
+
+def _predict(model, tokenizer):
+    from bert_tf.finetuning import ner
+    return ner.predict_ner(model, tokenizer, FLAGS.predict_file, os.path.join(FLAGS.output_dir, "predictions.txt"),
+                           data_format=FLAGS.data_format, max_seq_length=FLAGS.max_seq_length,
+                           batch_size=FLAGS.eval_batch_size)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ the predict file has answers), best_model.keras, training_curves.png, summaries/
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import finetune_flags  # noqa: E402
@@ -34,51 +34,47 @@ flags.DEFINE_float("null_score_diff_threshold", 0.0, "Predict no answer when nul
 
 def main(argv):
     del argv
-    from bert_tf.finetuning import common, squad
+    return finetune_flags.run_task(FLAGS, finetune_flags.Task(
+        _finetune, _report, _predict, actions=("do_train", "do_predict"), predict_after_training=False))
 
-    if not (FLAGS.do_train or FLAGS.do_predict):
-        raise app.UsageError("at least one of --do_train, --do_predict is required")
-    kwargs = finetune_flags.common_kwargs(FLAGS)
-    if FLAGS["max_seq_length"].using_default_value:
-        kwargs["max_seq_length"] = 384  # run_squad.py's default
-    options = dict(doc_stride=FLAGS.doc_stride, max_query_length=FLAGS.max_query_length,
-                   n_best_size=FLAGS.n_best_size, max_answer_length=FLAGS.max_answer_length,
-                   version_2_with_negative=FLAGS.version_2_with_negative,
-                   null_score_diff_threshold=FLAGS.null_score_diff_threshold)
-    try:
-        if FLAGS.do_train:
-            if not FLAGS.train_file:
-                raise app.UsageError("--do_train needs --train_file")
-            if FLAGS.do_predict and FLAGS.predict_file:  # a bad predict file fails now, not after training
-                from bert_tf.data import read_squad
-                read_squad(FLAGS.predict_file, version_2_with_negative=FLAGS.version_2_with_negative)
-            result = squad.finetune_squad(FLAGS.train_file, FLAGS.predict_file if FLAGS.do_predict else None,
-                                          **options, **kwargs)
-            print(f"eval results: {os.path.join(result.output_dir, common.EVAL_RESULTS)}")
-            for key in ("exact_match", "f1", "exact", "HasAns_f1", "NoAns_exact"):
-                if key in result.eval_results:
-                    print(f"  {key} = {result.eval_results[key]:.2f}")
-        else:
-            model = common.load_task_model(FLAGS.init_checkpoint)
-            if model is None:
-                raise app.UsageError("without --do_train, --init_checkpoint must be a fine-tuned .keras model")
-            if not FLAGS.predict_file:
-                raise app.UsageError("--do_predict needs --predict_file")
-            vocab = common.resolve_vocab(FLAGS.vocab_file, None)
-            tokenizer = common.make_tokenizer(vocab, model.encoder.bert_config.lowercase
-                                              if FLAGS.do_lower_case is None else FLAGS.do_lower_case,
-                                              FLAGS.max_input_chars_per_word)
-            decode = squad.DecodeOptions(max_seq_length=kwargs["max_seq_length"], **options)
-            _, _, _, metrics = squad.predict_squad(model, tokenizer, FLAGS.predict_file, decode,
-                                                   batch_size=FLAGS.eval_batch_size, output_dir=FLAGS.output_dir)
-            if metrics:
-                common.write_json_atomic(os.path.join(FLAGS.output_dir, common.EVAL_RESULTS), metrics)
-                print(metrics)
-            print(f"predictions: {os.path.join(FLAGS.output_dir, 'predictions.json')}")
-    except finetune_flags.user_errors() as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+
+def _max_seq_length():
+    return 384 if FLAGS["max_seq_length"].using_default_value else FLAGS.max_seq_length  # run_squad.py's default
+
+
+def _decode_flags():
+    return dict(doc_stride=FLAGS.doc_stride, max_query_length=FLAGS.max_query_length, n_best_size=FLAGS.n_best_size,
+                max_answer_length=FLAGS.max_answer_length, version_2_with_negative=FLAGS.version_2_with_negative,
+                null_score_diff_threshold=FLAGS.null_score_diff_threshold)
+
+
+def _finetune():
+    from bert_tf.finetuning import squad
+    if FLAGS.do_predict and FLAGS.predict_file:  # a bad predict file fails now, not after training
+        from bert_tf.data import read_squad
+        read_squad(FLAGS.predict_file, version_2_with_negative=FLAGS.version_2_with_negative)
+    return squad.finetune_squad(FLAGS.train_file, FLAGS.predict_file if FLAGS.do_predict else None,
+                                **_decode_flags(), **{**finetune_flags.common_kwargs(FLAGS),
+                                                      "max_seq_length": _max_seq_length()})
+
+
+def _report(result):
+    for key in ("exact_match", "f1", "exact", "HasAns_f1", "NoAns_exact"):
+        if key in result.eval_results:
+            print(f"  {key} = {result.eval_results[key]:.2f}")
+
+
+def _predict(model, tokenizer):
+    """Without --do_train: predicts (and scores, when the file has answers) --predict_file."""
+    from bert_tf.finetuning import squad
+    from bert_tf.finetuning.outputs import EVAL_RESULTS, write_json_atomic
+    decode = squad.DecodeOptions(max_seq_length=_max_seq_length(), **_decode_flags())
+    _, _, _, metrics = squad.predict_squad(model, tokenizer, FLAGS.predict_file, decode,
+                                           batch_size=FLAGS.eval_batch_size, output_dir=FLAGS.output_dir)
+    if metrics:
+        write_json_atomic(os.path.join(FLAGS.output_dir, EVAL_RESULTS), metrics)
+        print(metrics)
+    return os.path.join(FLAGS.output_dir, "predictions.json")
 
 
 if __name__ == "__main__":
