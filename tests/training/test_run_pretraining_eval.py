@@ -47,3 +47,17 @@ def test_eval_only_scores_input_file_and_names_it(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"***** Eval results ({records}) *****" in proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1])["eval_input_file"] == records
+
+
+def test_pretrain_library_entry_point_checks_its_options():
+    """`bert_tf.pretraining.pretrain` (issue 15) is what the script calls: its checks raise `PretrainError` with
+    the script's messages."""
+    from bert_tf.pretraining import PretrainError, PretrainOptions, pretrain
+
+    with pytest.raises(PretrainError, match="at least one of --do_train and --do_eval must be true"):
+        pretrain(PretrainOptions())
+    with pytest.raises(PretrainError, match="needs --eval_input_file: held-out records"):
+        pretrain(PretrainOptions(do_train=True, do_eval=True))
+    with pytest.raises(PretrainError, match="--train_batch_size 32 is not divisible by --grad_accum_steps 3"):
+        pretrain(PretrainOptions(do_train=True, grad_accum_steps=3))
+    assert set(PretrainOptions.names()) >= {"input_file", "eval_every_steps", "dtype_policy", "seed"}
