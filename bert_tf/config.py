@@ -12,6 +12,8 @@ import dataclasses
 import json
 import os
 
+from bert_tf.atomic_files import write_json_atomic
+
 HIDDEN_ACTIVATIONS = ("gelu", "gelu_approximate", "relu", "tanh", "swish")
 
 # Keys that published Google configs carry and that have no effect on the model (see the real Chinese
@@ -225,8 +227,4 @@ def _read_json(path: str) -> dict:
 
 
 def _write_json_atomic(path: str, values: dict) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(values, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_json_atomic(path, values, sort_keys=True)  # 2-space indent, sorted keys, final newline

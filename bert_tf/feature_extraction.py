@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from bert_tf import features
+from bert_tf.atomic_files import atomic_write
 from bert_tf.tokenization import packer, vocab
 
 POOLING_MODES = ("none", "cls", "mean")
@@ -151,20 +152,12 @@ def _round(vector: np.ndarray) -> list[float]:
 
 def write_jsonl(records: Iterator[dict], path: str) -> int:
     """Writes records as JSON lines atomically (temporary file, then rename). Returns the count written."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
     count = 0
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for record in records:
-                f.write(json.dumps(record, ensure_ascii=False))
-                f.write("\n")
-                count += 1
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path, makedirs=True) as f:
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False))
+            f.write("\n")
+            count += 1
     return count
 
 

@@ -104,10 +104,10 @@ def pretrain(options: PretrainOptions) -> dict:
     strategy = _strategy(options)
     model, optimizer = _model_and_optimizer(options, strategy, vocab, config)
     trainer = _trainer(options, strategy, vocab, model, optimizer)
-    from bert_tf.training.trainer import CheckpointError
+    from bert_tf.training.trainer import TrainingStateError
     try:
         restored = trainer.restore()
-    except CheckpointError as e:
+    except TrainingStateError as e:
         raise PretrainError(str(e)) from None
     start_step = int(trainer.step.numpy())
     if restored:

@@ -75,8 +75,8 @@ def user_errors():
     from bert_tf.data import DataError
     from bert_tf.finetuning import FinetuneError
     from bert_tf.tokenization import VocabError
-    from bert_tf.training.trainer import CheckpointError as TrainingCheckpointError
-    return DataError, FinetuneError, VocabError, CheckpointError, ConfigError, TrainingCheckpointError
+    from bert_tf.training.trainer import TrainingStateError
+    return DataError, FinetuneError, VocabError, CheckpointError, ConfigError, TrainingStateError
 
 
 def common_kwargs(FLAGS):

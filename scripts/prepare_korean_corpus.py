@@ -47,10 +47,10 @@ def read_documents(path):
 def main(argv):
     del argv
     stats = {"train_documents": 0, "train_lines": 0, "heldout_documents": 0, "heldout_lines": 0}
-    for out in (FLAGS.train_output, FLAGS.heldout_output):
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    tmp_train, tmp_heldout = FLAGS.train_output + ".tmp", FLAGS.heldout_output + ".tmp"
-    with open(tmp_train, "w", encoding="utf-8") as train, open(tmp_heldout, "w", encoding="utf-8") as heldout:
+    from bert_tf.atomic_files import atomic_write
+    # Both files appear only when every input was read (a missing input leaves neither, nor a temporary file).
+    with atomic_write(FLAGS.train_output, makedirs=True) as train, \
+            atomic_write(FLAGS.heldout_output, makedirs=True) as heldout:
         for path in FLAGS.input_file.split(","):
             if not os.path.isfile(path):
                 sys.exit(f"prepare_korean_corpus: no file at {path}")
@@ -59,8 +59,6 @@ def main(argv):
                 (heldout if kind == "heldout" else train).write("\n".join(doc) + "\n\n")
                 stats[f"{kind}_documents"] += 1
                 stats[f"{kind}_lines"] += len(doc)
-    os.replace(tmp_train, FLAGS.train_output)
-    os.replace(tmp_heldout, FLAGS.heldout_output)
     print(json.dumps(stats))
 
 

@@ -17,6 +17,7 @@ import struct
 import numpy as np
 import safetensors.numpy
 
+from bert_tf.atomic_files import atomic_path
 from bert_tf.checkpoints.errors import CheckpointError
 
 _MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
@@ -133,11 +134,6 @@ def read_tensors(path: str) -> dict:
 
 def write_tensors(path: str, tensors: dict, metadata: dict | None = None) -> None:
     """Writes `tensors` (name → numpy array) to `path` through a temporary name (atomic on one filesystem)."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+    with atomic_path(path) as tmp:
         safetensors.numpy.save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, tmp,
                                     metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -7,10 +7,11 @@ The features are google-research/bert's `create_pretraining_data.py` ones (`RECO
 
 from __future__ import annotations
 
-import os
+import contextlib
 import struct
 
 from bert_tf import features
+from bert_tf.atomic_files import atomic_path
 
 # google-research/bert's run_pretraining.py feature spec, as (name, dtype, length key).
 RECORD_FEATURES = (
@@ -107,15 +108,12 @@ def write_records(examples, output_files):
     """Writes serialized examples round-robin over `output_files`; each file appears only when complete."""
     import tensorflow as tf
 
-    temps = [f"{path}.tmp-{os.getpid()}" for path in output_files]
-    for path in output_files:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    writers = [tf.io.TFRecordWriter(t) for t in temps]
-    try:
-        for i, example in enumerate(examples):
-            writers[i % len(writers)].write(example)
-    finally:
-        for writer in writers:
-            writer.close()
-    for temp, path in zip(temps, output_files):
-        os.replace(temp, path)
+    with contextlib.ExitStack() as stack:  # every file is renamed into place only after all were written
+        temps = [stack.enter_context(atomic_path(path, makedirs=True)) for path in output_files]
+        writers = [tf.io.TFRecordWriter(t) for t in temps]
+        try:
+            for i, example in enumerate(examples):
+                writers[i % len(writers)].write(example)
+        finally:
+            for writer in writers:
+                writer.close()

@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from bert_tf import features
+from bert_tf.atomic_files import write_json_atomic
 from bert_tf.data.errors import DataError
 from bert_tf.data.readers import _read_text
 
@@ -329,11 +330,7 @@ def write_predictions(output_dir: str, predictions: dict, nbest: dict, null_odds
         files["null_odds.json"] = null_odds
     for name, values in files.items():
         path = os.path.join(output_dir, name)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(values, f, indent=2, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, path)
+        write_json_atomic(path, values, ensure_ascii=False)
         paths[name] = path
     return paths
 

@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from bert_tf import metrics as metrics_lib
+from bert_tf.atomic_files import atomic_write
 from bert_tf.data import classification_features, readers
 from bert_tf.data.errors import DataError
 from bert_tf.finetuning.options import FinetuneError, FinetuneOptions, TrainingOptions
@@ -249,8 +250,7 @@ def predict_classifier(model, tokenizer, predict_file: str, output_path: str, *,
                      regression, labeled=False)
     inputs = classification_features.encode_examples(tokenizer, examples, max_seq_length)
     outputs = np.asarray(predict(model, inputs, batch_size), np.float64)
-    tmp = f"{output_path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_write(output_path) as f:
         if regression:
             f.write("guid\tscore\ttext_a\ttext_b\n")
             for example, score in zip(examples, outputs.reshape(-1)):
@@ -263,7 +263,6 @@ def predict_classifier(model, tokenizer, predict_file: str, output_path: str, *,
                 k = int(p.argmax())
                 f.write(f"{example.guid}\t{names[k]}\t{p[k]:.6f}\t{_clean(example.text_a)}\t"
                         f"{_clean(example.text_b or '')}\n")
-    os.replace(tmp, output_path)
     return output_path
 
 

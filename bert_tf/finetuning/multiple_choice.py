@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Sequence
 
 import numpy as np
 
 from bert_tf import metrics as metrics_lib
+from bert_tf.atomic_files import atomic_write
 from bert_tf.data import swag
 from bert_tf.finetuning.options import FinetuneError, FinetuneOptions, TrainingOptions
 from bert_tf.finetuning.predict import predict, softmax
@@ -86,10 +86,8 @@ def predict_multiple_choice(model, tokenizer, predict_file: str, output_path: st
     examples = swag.read_swag(predict_file, labeled=False)
     inputs, _ = swag.encode_choices(tokenizer, examples, max_seq_length)
     probabilities = softmax(predict(model, inputs, batch_size))
-    tmp = f"{output_path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_write(output_path) as f:
         f.write("guid\tprediction\t" + "\t".join(f"p{i}" for i in range(probabilities.shape[1])) + "\n")
         for example, p in zip(examples, probabilities):
             f.write(f"{example.guid}\t{int(p.argmax())}\t" + "\t".join(f"{x:.6f}" for x in p) + "\n")
-    os.replace(tmp, output_path)
     return output_path

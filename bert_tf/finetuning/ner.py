@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from bert_tf import metrics as metrics_lib
+from bert_tf.atomic_files import atomic_write
 from bert_tf.data import conll, klue_ner, ner_features
 from bert_tf.finetuning.options import FinetuneError, FinetuneOptions, TrainingOptions
 from bert_tf.finetuning.predict import predict
@@ -121,12 +122,10 @@ def predict_ner(model, tokenizer, predict_file: str, output_path: str, *, data_f
 
 
 def write_tagged(path, examples, predicted):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_write(path) as f:
         for example, tags in zip(examples, predicted):
             gold = example.tags or ["-"] * len(tags)
             for unit, g, p in zip(example.words, gold, tags):
                 f.write(f"{unit}\t{g}\t{p}\n")
             f.write("\n")
-    os.replace(tmp, path)
     return path

@@ -3,12 +3,12 @@ atomically, the training curves, `vocab.txt` and the encoder exports (`hf`, `goo
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 from typing import Sequence
 
+from bert_tf import atomic_files
 from bert_tf.finetuning.history import BEST_MODEL
 from bert_tf.finetuning.options import FinetuneError
 
@@ -27,25 +27,19 @@ def save_keras_atomic(model, path):
     and compile settings belong in the training checkpoints, which resume training; `best_model.keras` is the
     model to use, export or fine-tune further (MiniLM: 91 MB instead of 273 MB). Keras 3 ignores
     `include_optimizer` for `.keras` files, so the optimizer is detached for the save and put back."""
-    tmp = f"{path[:-len('.keras')]}.tmp-{os.getpid()}.keras"
     optimizer, compiled = getattr(model, "optimizer", None), getattr(model, "compiled", False)
     try:
         model.optimizer = None  # saving_lib walks the model's attributes: no optimizer variables are written
         model.compiled = False  # get_compile_config() -> {}: load_model(compile=True) builds no empty optimizer
-        model.save(tmp)
+        with atomic_files.atomic_path(path, keep_suffix=True) as tmp:  # Keras wants the name to end in .keras
+            model.save(tmp)
     finally:
         model.optimizer, model.compiled = optimizer, compiled
-    os.replace(tmp, path)
 
 
 def write_json_atomic(path, values):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(values, f, indent=2, ensure_ascii=False, default=float)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())  # else a crash soon after the rename can leave an empty or truncated file
-    os.replace(tmp, path)
+    """Writes `values` as pretty JSON (non-ASCII kept, numpy numbers as floats) to `path` atomically."""
+    atomic_files.write_json_atomic(path, values, ensure_ascii=False, default=float)
 
 
 def curves_figure(runs: Sequence[tuple[float, dict]], main_metric: str, chosen: tuple[float, int] | None = None):
@@ -105,10 +99,11 @@ def _plot_run(ax_loss, ax_metric, history, color, name, main_metric, chosen_step
 
 def _save_figure(fig, path):
     import matplotlib.pyplot as plt
-    tmp = f"{path[:-4]}.tmp-{os.getpid()}.png"
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")  # "tight": the legends below the panels are kept
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_files.atomic_path(path, keep_suffix=True) as tmp:  # savefig picks the format by the suffix
+            fig.savefig(tmp, dpi=100, bbox_inches="tight")  # "tight": the legends below the panels are kept
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -144,9 +139,8 @@ def copy_vocab(vocab_file: str, output_dir: str) -> str:
     atomically), so the output directory is self-contained: `scripts/export_model.py` finds it there."""
     target = os.path.join(output_dir, "vocab.txt")
     if os.path.abspath(vocab_file) != os.path.abspath(target):
-        tmp = f"{target}.tmp-{os.getpid()}"
-        shutil.copyfile(vocab_file, tmp)
-        os.replace(tmp, target)
+        with atomic_files.atomic_path(target) as tmp:
+            shutil.copyfile(vocab_file, tmp)
     return target
 
 

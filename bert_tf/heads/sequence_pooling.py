@@ -6,6 +6,16 @@ from keras import ops
 POOLING_MODES = ("cls", "cls_token", "mean", "max")
 
 
+def masked_mean(sequence_output, padding_mask):
+    """The mean of `sequence_output` `(B, T, H)` over the positions where `padding_mask` `(B, T)` is 1, computed
+    in `sequence_output`'s dtype: `(B, H)` (zeros for a row with no real token). The one masked mean pooling:
+    `SequencePooling("mean")` and the encoder export (serving/export/encoder.py) use it."""
+    mask = ops.expand_dims(ops.cast(padding_mask, sequence_output.dtype), -1)  # (B, T, 1)
+    total = ops.sum(sequence_output * mask, axis=1)
+    count = ops.maximum(ops.sum(mask, axis=1), 1e-9)
+    return total / count
+
+
 @keras.saving.register_keras_serializable(package="bert_tf")
 class SequencePooling(keras.layers.Layer):
     """Reduces `(B, T, H)` token vectors to `(B, H)`.
@@ -49,12 +59,9 @@ class SequencePooling(keras.layers.Layer):
             return sequence_output[:, 0, :]
         if padding_mask is None:
             raise ValueError(f"pooling={self.mode!r} needs the padding_mask")
-        # mask: (B, T, 1)
-        mask = ops.expand_dims(ops.cast(padding_mask, sequence_output.dtype), -1)
         if self.mode == "mean":
-            total = ops.sum(sequence_output * mask, axis=1)
-            count = ops.maximum(ops.sum(mask, axis=1), 1e-9)
-            return total / count
+            return masked_mean(sequence_output, padding_mask)
+        mask = ops.expand_dims(ops.cast(padding_mask, sequence_output.dtype), -1)  # (B, T, 1)
         very_negative = ops.cast(-1e9 if sequence_output.dtype == "float32" else -6e4, sequence_output.dtype)
         return ops.max(ops.where(mask > 0, sequence_output, very_negative), axis=1)
 

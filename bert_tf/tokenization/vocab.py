@@ -6,8 +6,8 @@ google-research/bert's `vocab.txt`. Both `\\n` and `\\r\\n` line ends are accept
 
 import collections
 import os
-import tempfile
 
+from bert_tf.atomic_files import atomic_write
 from bert_tf.text_files import read_utf8
 
 PAD_TOKEN = "[PAD]"
@@ -119,16 +119,6 @@ def write_vocab(tokens, path):
         if token in seen:
             raise VocabError(f"cannot write vocabulary {path!r}: token {token!r} at ids {seen[token]} and {i}")
         seen[token] = i
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".vocab-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            for token in tokens:
-                f.write(token + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, newline="\n") as f:  # permissions as open() gives (mkstemp's were 0600)
+        for token in tokens:
+            f.write(token + "\n")

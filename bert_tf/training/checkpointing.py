@@ -8,7 +8,7 @@ by its own root, so a checkpoint written before it existed still restores (a war
 Which checkpoint: the newest readable one among those the `checkpoint` state file lists and the
 `ckpt-<step>.index` files (with all their data shards) in the directory, so a state file that is missing,
 unreadable (garbled, binary) or stale does not restart training at step 0 (a warning names what was found;
-an unreadable state file with no checkpoint beside it is a `CheckpointError`). TF writes a checkpoint's files
+an unreadable state file with no checkpoint beside it is a `TrainingStateError`). TF writes a checkpoint's files
 first and only then rewrites the state file (atomically), so a crash mid-save leaves the previous checkpoint
 as the latest; a checkpoint that is present but unreadable (truncated, corrupt) is reported and the previous
 good one is used. Nothing newer than the restored checkpoint is ever deleted or overwritten: unreadable newer
@@ -38,8 +38,13 @@ _DATA_SHARD = re.compile(r"\.data-(\d{5})-of-(\d{5})$")
 _UNREADABLE = (tf.errors.OpError, ValueError, AssertionError, IndexError, KeyError, OSError)
 
 
-class CheckpointError(RuntimeError):
-    """No usable checkpoint could be restored from a directory that has some."""
+class TrainingStateError(RuntimeError):
+    """No usable checkpoint could be restored from a directory that has some (or its state file is unreadable).
+
+    Not `bert_tf.checkpoints.CheckpointError` (a ValueError: a pre-trained or saved model that cannot be read)."""
+
+
+CheckpointError = TrainingStateError  # deprecated alias (the old name, shared with bert_tf.checkpoints' error)
 
 
 def warn(message):
@@ -102,16 +107,16 @@ class TrainingCheckpoints:
                 self._settle(path, newer=candidates[:i], older=candidates[i + 1:], state=state)
             self.make_manager()
             return path
-        raise CheckpointError(f"no readable checkpoint in {self.model_dir}: " + "; ".join(problems))
+        raise TrainingStateError(f"no readable checkpoint in {self.model_dir}: " + "; ".join(problems))
 
     def _report_state_file(self, candidates, state, state_problem, listed, on_disk):
-        """Warns about a missing, unreadable or stale state file; raises `CheckpointError` for an unreadable one
+        """Warns about a missing, unreadable or stale state file; raises `TrainingStateError` for an unreadable one
         with no checkpoint beside it."""
         state_path = os.path.join(self.model_dir, STATE_FILE)
         if state_problem is not None or (state is None and candidates):
             what = f"is unreadable ({state_problem})" if state_problem is not None else "is missing"
             if not candidates:
-                raise CheckpointError(
+                raise TrainingStateError(
                     f"the checkpoint state file {state_path} {what} and {self.model_dir} holds no "
                     f"{CHECKPOINT_NAME}-<step> checkpoint to resume from; delete {state_path} to start training "
                     "afresh in this directory")
@@ -167,7 +172,7 @@ class TrainingCheckpoints:
         else:
             _, problem = read_state_file(self.save_dir)
             if problem is not None:
-                raise CheckpointError(f"the checkpoint state file {os.path.join(self.save_dir, STATE_FILE)} is "
+                raise TrainingStateError(f"the checkpoint state file {os.path.join(self.save_dir, STATE_FILE)} is "
                                       f"unreadable ({problem}): call restore() first, which rebuilds it")
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory=self.save_dir,
                                                   max_to_keep=self.max_to_keep, checkpoint_name=CHECKPOINT_NAME)

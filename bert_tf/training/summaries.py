@@ -1,7 +1,6 @@
 """What the trainer reports: TensorBoard scalars (without the `tensorboard` package), the progress bar on
 stderr, and JSON results written atomically."""
 
-import json
 import math
 import os
 import sys
@@ -9,6 +8,8 @@ import time
 
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
+
+from bert_tf import atomic_files
 
 
 class SummaryWriters:
@@ -60,16 +61,8 @@ def to_float(value):
 
 
 def write_json_atomic(path, values):
-    """Writes `values` as pretty JSON to `path` via a temporary file and `os.replace`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(values, f, indent=2, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Writes `values` as pretty JSON (sorted keys) to `path` atomically, creating its directory if needed."""
+    atomic_files.write_json_atomic(path, values, sort_keys=True, makedirs=True)
 
 
 class Progress:

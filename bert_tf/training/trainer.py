@@ -50,7 +50,8 @@ import keras
 import tensorflow as tf
 
 from bert_tf.training import distribute
-from bert_tf.training.checkpointing import CHECKPOINT_NAME, STATE_FILE, CheckpointError, TrainingCheckpoints
+from bert_tf.training.checkpointing import (CHECKPOINT_NAME, STATE_FILE, CheckpointError, TrainingCheckpoints,
+                                           TrainingStateError)
 from bert_tf.training.signals import StopSignal
 from bert_tf.training.steps import (Steps, build_model_state, distributed_train_iterator, inner_optimizer,
                                     is_multi_worker, local_dataset, take_over_gradient_all_reduce)
@@ -60,7 +61,8 @@ logger = logging.getLogger(__name__)
 
 EVAL_RESULTS_FILE = "eval_results.json"
 
-__all__ = ["CHECKPOINT_NAME", "STATE_FILE", "EVAL_RESULTS_FILE", "CheckpointError", "Trainer", "write_json_atomic"]
+__all__ = ["CHECKPOINT_NAME", "STATE_FILE", "EVAL_RESULTS_FILE", "CheckpointError",  # deprecated: TrainingStateError
+           "Trainer", "TrainingStateError", "write_json_atomic"]
 
 
 class Trainer:
@@ -227,9 +229,8 @@ class Trainer:
 
         The candidates are the checkpoints the state file lists and the `ckpt-<step>` ones on disk, newest
         first; unreadable ones are skipped with a warning (and, on the chief, renamed aside when newer than the
-        restored one). Raises `CheckpointError` if checkpoints exist and none is readable, or if the state
-        file is unreadable and there is no checkpoint at all (see `checkpointing.py`).
-        """
+        restored one). Raises `TrainingStateError` if checkpoints exist and none is readable, or if the state
+        file is unreadable and there is no checkpoint at all (see `checkpointing.py`)."""
         self._restored = True
         path = self._checkpoints.restore(self.step)
         if path is not None:
@@ -352,8 +353,7 @@ class Trainer:
 
         Returns:
             dict with `loss` and every metric of the model, plus `step`. The values (not `step`) are also
-            written as `summaries/eval` scalars at the current step.
-        """
+            written as `summaries/eval` scalars at the current step."""
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
         if dataset is None:
             raise ValueError("no eval dataset given")

@@ -16,9 +16,10 @@ class EncoderExport(ExportModule):
     def outputs_from_ids(self, inputs):
         outputs = self.model(inputs, training=False)
         sequence = tf.cast(outputs[features.SEQUENCE_OUTPUT], tf.float32)
-        if self.options.pooling == "mean":
-            mask = tf.cast(inputs[features.PADDING_MASK], tf.float32)[:, :, None]
-            embedding = tf.reduce_sum(sequence * mask, 1) / tf.maximum(tf.reduce_sum(mask, 1), 1.0)
+        if self.options.pooling == "mean":  # in float32, whatever the model's dtype
+            # Imported here: bert_tf.heads loads tensorflow_text, which the op audit's process must not have.
+            from bert_tf.heads.sequence_pooling import masked_mean
+            embedding = masked_mean(sequence, inputs[features.PADDING_MASK])
         else:
             embedding = sequence[:, 0, :]
         return {features.EMBEDDING: embedding,

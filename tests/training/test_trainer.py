@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from bert_tf.training.optimization import create_optimizer
-from bert_tf.training.trainer import CheckpointError, Trainer
+from bert_tf.training.trainer import Trainer, TrainingStateError
 
 N = 56  # examples; batch sizes below divide it so the data order is easy to reason about
 
@@ -136,7 +136,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_previous(tmp_path, capsys):
     for path in glob.glob(str(tmp_path / "ckpt-3.data-*")):
         with open(path, "r+b") as f:
             f.truncate(1)
-    with pytest.raises(CheckpointError, match="no readable checkpoint"):
+    with pytest.raises(TrainingStateError, match="no readable checkpoint"):
         _trainer(tmp_path, steps=6).restore()
 
 
@@ -241,7 +241,7 @@ def test_state_file_lost_resumes_from_the_newest_checkpoint_on_disk(tmp_path, ca
 def test_unreadable_state_file_without_checkpoints_is_a_clear_error(tmp_path, how):
     (tmp_path / "checkpoint").write_text("")
     _damage_state_file(tmp_path, how)
-    with pytest.raises(CheckpointError, match=f"the checkpoint state file {tmp_path / 'checkpoint'} is unreadable"
+    with pytest.raises(TrainingStateError, match=f"the checkpoint state file {tmp_path / 'checkpoint'} is unreadable"
                                               r" \(.*\) and .* holds no ckpt-<step> checkpoint"):
         _trainer(tmp_path, steps=5).train()
     # Missing, with no checkpoint: a fresh start, as always.
