@@ -249,7 +249,8 @@ def read_examples(path: str, data_format: str, *, text_a_column: str | None = No
     if regression is None:
         regression = data_format in REGRESSION_FORMATS
     presets = {
-        "nsmc": dict(a="document", b=None, label="label", delimiter="\t", quoting=False, header=True),
+        "nsmc": dict(a="document", b=None, label="label", delimiter="\t", quoting=False, header=True,
+                     label_names=NSMC_LABELS),
         "korsts": dict(a="sentence1", b="sentence2", label="score", delimiter="\t", quoting=False, header=True),
         "banking77": dict(a="text", b=None, label="category", delimiter=",", quoting=True, header=True),
         "poem_sentiment": dict(a="1", b=None, label="2", delimiter="\t", quoting=False, header=False),
@@ -274,7 +275,8 @@ def read_examples(path: str, data_format: str, *, text_a_column: str | None = No
         examples = read_delimited(path, a, b, label, delimiter=p["delimiter"], quoting=p["quoting"],
                                   has_header=p["header"], regression=regression,
                                   allow_empty_text=data_format == "nsmc")
-        return _named_labels(examples, NSMC_LABELS) if data_format == "nsmc" and label_column is None else examples
+        names = p.get("label_names")  # a format's label codes -> class names (unless the caller picks the column)
+        return _named_labels(examples, names) if names and label_column is None else examples
     if data_format == "jsonl":
         if text_a_column is None or (labeled and label_column is None):
             raise DataError("data_format='jsonl' needs text_a_column and label_column")
