@@ -163,8 +163,33 @@ def _parse_flags(argv):
             sys.stdout.flush()
             raise SystemExit(0) from None
         raise
+    _apply_renamed_flags()
     quiet_tensorflow_logs()
     return args
+
+
+_RENAMED_FLAGS = {}  # old name -> new name
+
+
+def define_renamed_flag(old: str, new: str) -> None:
+    """Keeps `--old` for one release as a deprecated spelling of the already defined `--new`: same parser and
+    values; using it prints a deprecation warning, and giving both is a usage error."""
+    flag = flags.FLAGS[new]
+    flags.DEFINE_flag(flags.Flag(flag.parser, flag.serializer, old, None, f"Deprecated: use --{new}."))
+    _RENAMED_FLAGS[old] = new
+
+
+def _apply_renamed_flags():
+    for old, new in _RENAMED_FLAGS.items():
+        if not flags.FLAGS[old].present:
+            continue
+        if flags.FLAGS[new].present:
+            print(f"FATAL Flags parsing error: --{old} is the deprecated name of --{new}: give only --{new}",
+                  file=sys.stderr)
+            raise SystemExit(1)
+        print(f"WARNING: --{old} is deprecated and will be removed in the next release; use --{new}",
+              file=sys.stderr)
+        flags.FLAGS[new].value = flags.FLAGS[old].value
 
 
 def script_command(script: str) -> str:

@@ -229,3 +229,34 @@ def test_tensorflow_start_up_prints_no_log_line(tmp_path):
     assert not TF_LOG_LINE.search(proc.stderr), proc.stderr
     verbose = subprocess.run(command + ["--verbose_logs"], capture_output=True, text=True, timeout=300, env=env)
     assert TF_LOG_LINE.search(verbose.stderr)  # TensorFlow does log on start-up here: the filter removed it
+
+
+RENAMED_FLAG_PROBE = """
+import sys
+sys.path.insert(0, {scripts!r})
+from absl import flags
+import cli
+flags.DEFINE_enum("dtype", "float32", ["float32", "mixed_bfloat16"], "precision")
+cli.define_renamed_flag("dtype_policy", "dtype")
+cli.run(lambda argv: print("dtype =", flags.FLAGS.dtype))
+"""
+
+
+@pytest.mark.parametrize("args, rc, out, err", [
+    (["--dtype_policy=mixed_bfloat16"], 0, "dtype = mixed_bfloat16", "--dtype_policy is deprecated"),
+    (["--dtype=mixed_bfloat16"], 0, "dtype = mixed_bfloat16", None),
+    ([], 0, "dtype = float32", None),
+    (["--dtype=float32", "--dtype_policy=mixed_bfloat16"], 1, None, "give only --dtype"),
+    (["--dtype_policy=float64"], 1, None, "float64"),  # the old spelling validates like the new one
+])
+def test_renamed_flag_is_a_deprecated_alias(tmp_path, args, rc, out, err):
+    probe = tmp_path / "probe.py"
+    probe.write_text(RENAMED_FLAG_PROBE.format(scripts=SCRIPTS))
+    proc = subprocess.run([sys.executable, str(probe)] + args, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == rc, proc.stderr
+    if out:
+        assert proc.stdout.strip() == out
+    if err:
+        assert err in proc.stderr
+    else:
+        assert "deprecated" not in proc.stderr
