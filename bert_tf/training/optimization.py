@@ -9,6 +9,7 @@ do too); the TF1 original did not.
 
 import keras
 
+from bert_tf.deprecation import renamed_kwargs
 from bert_tf.training.lamb import Lamb
 from bert_tf.training.warmup_linear_decay import WarmupLinearDecay
 
@@ -21,13 +22,15 @@ DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY = ("layer_norm", "LayerNorm", "bias", "gamma",
 OPTIMIZER_TYPES = ("adamw", "lamb")
 
 
-def create_optimizer(init_lr, num_train_steps, num_warmup_steps, optimizer_type="adamw", weight_decay_rate=0.01,
+@renamed_kwargs(init_lr="learning_rate")
+def create_optimizer(learning_rate, num_train_steps, num_warmup_steps, optimizer_type="adamw", weight_decay_rate=0.01,
                      beta_1=0.9, beta_2=0.999, epsilon=1e-6, global_clipnorm=1.0,
                      exclude_from_weight_decay=DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY):
     """Builds the optimizer google-research/bert pre-trains and fine-tunes with.
 
     Args:
-        init_lr: float. Peak learning rate (reached when warmup ends).
+        learning_rate: float. Peak learning rate (reached when warmup ends). (`init_lr=`, its old name, is
+            deprecated: one release.)
         num_train_steps: int. Total optimizer steps; the rate decays linearly to 0 there.
         num_warmup_steps: int. Linear warmup steps (0 for none).
         optimizer_type: str. `"adamw"` (keras.optimizers.AdamW) or `"lamb"` (bert_tf's paper-faithful LAMB).
@@ -52,7 +55,7 @@ def create_optimizer(init_lr, num_train_steps, num_warmup_steps, optimizer_type=
     """
     if optimizer_type not in OPTIMIZER_TYPES:
         raise ValueError(f"optimizer_type must be one of {OPTIMIZER_TYPES}, got {optimizer_type!r}")
-    schedule = WarmupLinearDecay(init_lr, num_train_steps=num_train_steps, num_warmup_steps=num_warmup_steps)
+    schedule = WarmupLinearDecay(learning_rate, num_train_steps=num_train_steps, num_warmup_steps=num_warmup_steps)
     exclude = list(exclude_from_weight_decay or [])
     if optimizer_type == "lamb":
         return Lamb(learning_rate=schedule, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,

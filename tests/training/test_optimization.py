@@ -1,5 +1,8 @@
 """create_optimizer: google-research/bert's schedule, weight-decay exclusions by bert_tf weight path, LAMB."""
 
+import warnings
+import zipfile
+
 import numpy as np
 import pytest
 import keras
@@ -11,11 +14,11 @@ from bert_tf.training.optimization import create_optimizer, uses_weight_decay
 from bert_tf.training.warmup_linear_decay import WarmupLinearDecay
 
 
-def _reference_lr(step, init_lr, total, warmup):
+def _reference_lr(step, learning_rate, total, warmup):
     """google-research/bert optimization.py, transcribed: polynomial decay (power 1, end 0) + linear warmup."""
-    decayed = init_lr * (1.0 - min(step, total) / total)
+    decayed = learning_rate * (1.0 - min(step, total) / total)
     if warmup and step < warmup:
-        return init_lr * step / warmup
+        return learning_rate * step / warmup
     return decayed
 
 
@@ -27,6 +30,53 @@ def test_schedule_matches_google_formula(total, warmup):
                                    atol=1e-12)
     restored = WarmupLinearDecay.from_config(schedule.get_config())
     assert float(restored(17)) == float(schedule(17))
+
+
+def test_learning_rate_name_and_the_deprecated_init_lr():
+    schedule = WarmupLinearDecay(learning_rate=2e-4, num_train_steps=10)
+    assert schedule.learning_rate == 2e-4
+    assert schedule.get_config() == {"learning_rate": 2e-4, "num_train_steps": 10, "num_warmup_steps": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(create_optimizer(learning_rate=0.5, num_train_steps=10, num_warmup_steps=0).learning_rate) == 0.5
+    with pytest.warns(DeprecationWarning, match="init_lr"):
+        assert WarmupLinearDecay(init_lr=2e-4, num_train_steps=10).learning_rate == 2e-4
+    with pytest.warns(DeprecationWarning, match="init_lr"):
+        assert schedule.init_lr == 2e-4
+    with pytest.warns(DeprecationWarning, match="init_lr"):
+        opt = create_optimizer(init_lr=0.5, num_train_steps=10, num_warmup_steps=0)
+    assert float(opt.learning_rate) == 0.5
+    with pytest.raises(TypeError, match="both 'init_lr'"):
+        create_optimizer(init_lr=0.5, learning_rate=0.5, num_train_steps=10, num_warmup_steps=0)
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading")  # an optimizer never applied: nothing to load
+def test_old_init_lr_config_still_deserializes(tmp_path):
+    """An optimizer config saved before the rename (the schedule's key "init_lr"), in a Keras config dict and in
+    a `.keras` file of a compiled model, loads with the same schedule."""
+    config = keras.optimizers.serialize(create_optimizer(3e-4, 100, 10))
+    schedule_config = config["config"]["learning_rate"]["config"]
+    schedule_config["init_lr"] = schedule_config.pop("learning_rate")
+    with pytest.warns(DeprecationWarning, match="init_lr"):
+        restored = keras.optimizers.deserialize(config)
+    assert isinstance(restored._learning_rate, WarmupLinearDecay) and restored._learning_rate.learning_rate == 3e-4
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=create_optimizer(3e-4, 100, 10), loss="mse")
+    path = str(tmp_path / "new.keras")
+    model.save(path)
+    old_path = str(tmp_path / "old.keras")
+    with zipfile.ZipFile(path) as new, zipfile.ZipFile(old_path, "w") as old:
+        for item in new.infolist():
+            data = new.read(item.filename)
+            if item.filename == "config.json":
+                assert b'"learning_rate": 0.0003' in data
+                data = data.replace(b'"learning_rate": 0.0003', b'"init_lr": 0.0003')
+            old.writestr(item, data)
+    with pytest.warns(DeprecationWarning, match="init_lr"):
+        loaded = keras.saving.load_model(old_path)
+    assert loaded.optimizer._learning_rate.get_config() == {"learning_rate": 3e-4, "num_train_steps": 100,
+                                                            "num_warmup_steps": 10}
 
 
 def test_adamw_defaults_and_weight_decay_exclusions_by_path():
