@@ -53,30 +53,30 @@ DATA = os.path.join(REPO, "benchmarks", "data")
 RESOURCES = os.path.join(REPO, "bert_tf", "resources")
 
 TASKS = {
-    "banking77": dict(kind="classification", data_format="banking77", model="minilm",
+    "banking77": dict(kind="classifier", data_format="banking77", model="minilm",
                       train=os.path.join(RESOURCES, "banking77", "train.csv"),
                       test=os.path.join(RESOURCES, "banking77", "test.csv"),
                       seq=64, batch=32, lr=1e-4, epochs=3, metric="accuracy"),
-    "poem": dict(kind="classification", data_format="poem_sentiment", model="minilm",
+    "poem": dict(kind="classifier", data_format="poem_sentiment", model="minilm",
                  train=os.path.join(DATA, "poem_sentiment", "train.tsv"),
                  test=os.path.join(DATA, "poem_sentiment", "dev.tsv"),
                  seq=64, batch=16, lr=1e-4, epochs=3, metric="accuracy"),
-    "korsts": dict(kind="regression", data_format="korsts", model="korean",
+    "korsts": dict(kind="regressor", data_format="korsts", model="korean",
                    train=os.path.join(DATA, "korsts", "sts-train.tsv"),
                    test=os.path.join(DATA, "korsts", "sts-dev.tsv"),
                    seq=64, batch=32, lr=1e-4, epochs=5, metric="spearman"),
-    "wnut17": dict(kind="ner", data_format="conll", model="minilm",
+    "wnut17": dict(kind="token_classifier", data_format="conll", model="minilm",
                    train=os.path.join(DATA, "wnut17", "wnut17train.sample.conll"),
                    test=os.path.join(DATA, "wnut17", "emerging.dev.sample.conll"),
                    seq=128, batch=32, lr=1e-4, epochs=3, metric="f1"),
-    "squad": dict(kind="qa", model="minilm",
+    "squad": dict(kind="span_qa", model="minilm",
                   train=os.path.join(DATA, "squad", "train-v1.1-sample.json"),
                   test=os.path.join(DATA, "squad", "dev-v1.1-sample.json"),
                   seq=256, stride=128, batch=16, lr=1e-4, epochs=3, metric="f1"),
 }
 SYSTEMS = ("bert_tf", "bert_tf_google", "keras_hub", "hf_torch")
-PEERS_FOR = {"classification": ("keras_hub",), "regression": ("keras_hub",), "ner": ("hf_torch",),
-             "qa": ("hf_torch",)}
+PEERS_FOR = {"classifier": ("keras_hub",), "regressor": ("keras_hub",), "token_classifier": ("hf_torch",),
+             "span_qa": ("hf_torch",)}
 
 
 def model_dir(name):
@@ -92,9 +92,9 @@ def run_bert_tf(task, seed, head_initializer, work_dir):
     common = dict(init_checkpoint=model_dir(t["model"]), max_seq_length=t["seq"], train_batch_size=t["batch"],
                   learning_rate=t["lr"], num_train_epochs=t["epochs"], seed=seed, output_dir=work_dir,
                   head_initializer=head_initializer)
-    if t["kind"] in ("classification", "regression"):
+    if t["kind"] in ("classifier", "regressor"):
         r = finetuning.finetune_classifier(t["train"], t["test"], data_format=t["data_format"], **common)
-    elif t["kind"] == "ner":
+    elif t["kind"] == "token_classifier":
         r = finetuning.finetune_ner(t["train"], t["test"], data_format=t["data_format"], **common)
     else:
         r = finetuning.finetune_squad(t["train"], t["test"], doc_stride=t["stride"], **common)
@@ -110,7 +110,7 @@ def _classification_data(task):
     path = model_dir(t["model"])
     config = checkpoints.load_encoder(path).bert_config
     tokenizer = BertTokenizer(checkpoints.find_vocab(path), lowercase=config.lowercase)
-    regression = t["kind"] == "regression"
+    regression = t["kind"] == "regressor"
     train = readers.read_examples(t["train"], t["data_format"], regression=regression)
     test = readers.read_examples(t["test"], t["data_format"], regression=regression)
     names = [] if regression else readers.label_names_of(train)
@@ -146,7 +146,7 @@ def run_keras_hub(task, seed, work_dir):
     else:
         pooled = out["pooled_output"]
     pooled = keras.layers.Dropout(0.1)(pooled)
-    regression = t["kind"] == "regression"
+    regression = t["kind"] == "regressor"
     logits = keras.layers.Dense(1 if regression else len(names))(pooled)
     model = keras.Model(inputs, logits)
     steps = math.ceil(len(train_y) / t["batch"]) * t["epochs"]
@@ -182,7 +182,7 @@ def run_hf_torch(task, seed, work_dir):
     path = model_dir(t["model"])
     config = checkpoints.load_encoder(path).bert_config
     tokenizer = BertTokenizer(checkpoints.find_vocab(path), lowercase=config.lowercase)
-    if t["kind"] == "ner":
+    if t["kind"] == "token_classifier":
         from bert_tf.data import conll, ner_features
         train_ex, test_ex = conll.read_conll(t["train"]), conll.read_conll(t["test"])
         tags = ner_features.tag_names_of(train_ex)
@@ -234,10 +234,10 @@ def run_hf_torch(task, seed, work_dir):
         for start in range(0, len(test_x["token_ids"]), 64):
             index = np.arange(start, min(start + 64, len(test_x["token_ids"])))
             out = model(**batch(test_x, index))
-            outs.append(out.logits.numpy() if t["kind"] == "ner"
+            outs.append(out.logits.numpy() if t["kind"] == "token_classifier"
                         else np.stack([out.start_logits.numpy(), out.end_logits.numpy()], -1))
     logits = np.concatenate(outs)
-    if t["kind"] == "ner":
+    if t["kind"] == "token_classifier":
         predicted = ner_features.decode_tags(test, test_ex, logits.argmax(-1), tags)
         scores = metrics_lib.entity_scores([list(e.tags) for e in test_ex], predicted)
         result = {"f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"]}

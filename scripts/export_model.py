@@ -17,10 +17,10 @@ Examples:
   python scripts/export_model.py --init_checkpoint=/path/to/all-MiniLM-L6-v2 --task_type=encoder \
       --export_base=/tmp/serving --model_name=minilm
 
-The task type is read from the model (BertClassifier -> classifier, BertRegressor -> regressor,
-BertTokenClassifier -> token_classifier, BertSpanQA -> span_qa, BertEncoder -> encoder) unless --task_type
-says it. Without --vocab_file, a `vocab.txt` beside the model (or in its best_hf/ or best_google/ folder, as
-the fine-tuning scripts write with --save_formats) or beside --init_checkpoint is used.
+The task type is read from the model, its class's `task_type` (BertClassifier -> classifier, BertRegressor ->
+regressor, BertTokenClassifier -> token_classifier, BertSpanQA -> span_qa; BertEncoder -> encoder) unless
+--task_type says it. Without --vocab_file, a `vocab.txt` beside the model (or in its best_hf/ or best_google/
+folder, as the fine-tuning scripts write with --save_formats) or beside --init_checkpoint is used.
 """
 
 import os
@@ -65,9 +65,6 @@ flags.DEFINE_integer("max_query_length", 64, "span_qa: questions are cut to this
 flags.DEFINE_integer("doc_stride", 128, "span_qa: long contexts are read in windows this many pieces apart.")
 flags.DEFINE_integer("max_answer_length", 30, "span_qa: the longest answer, in word pieces.")
 
-TASK_OF_CLASS = {"BertClassifier": "classifier", "BertRegressor": "regressor", "BertEncoder": "encoder",
-                 "BertTokenClassifier": "token_classifier", "BertSpanQA": "span_qa"}
-
 
 class ExportScriptError(ValueError):
     """A problem with the flags or the input files."""
@@ -106,8 +103,13 @@ def find_vocab(model_path, init_checkpoint):
 
 
 def resolve_task_type(model, task_type):
+    from bert_tf import BertEncoder
+    from serving.export import TASK_TYPES
     name = type(model).__name__
-    inferred = TASK_OF_CLASS.get(name)
+    # The task classes' own `task_type` (BertClassifier: "classifier", ...); a bare encoder exports as "encoder".
+    inferred = "encoder" if isinstance(model, BertEncoder) else getattr(model, "task_type", None)
+    if inferred not in TASK_TYPES:
+        inferred = None  # not a model export knows (BertMultipleChoice, BertPretrainer, ...)
     if task_type is None:
         if inferred is None:
             raise ExportScriptError(f"cannot tell the task type of a {name}; pass --task_type")

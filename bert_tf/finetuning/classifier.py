@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -21,7 +22,9 @@ from bert_tf.finetuning.setup import default_output_dir, prepare
 
 logger = logging.getLogger(__name__)
 
-TASK_TYPES = ("classification", "regression")
+TASK_TYPES = ("classifier", "regressor")  # BertClassifier.task_type, BertRegressor.task_type (export's names too)
+# The names before issue 15, accepted for one release with a DeprecationWarning.
+DEPRECATED_TASK_TYPES = {"classification": "classifier", "regression": "regressor"}
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
 BANKING77_TRAIN = os.path.join(RESOURCES, "banking77", "train.csv")
 BANKING77_TEST = os.path.join(RESOURCES, "banking77", "test.csv")
@@ -79,7 +82,7 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
                         data_format: str | None = None, init_checkpoint: str | None = None,
                         vocab_file: str | None = None, bert_config_file: str | None = None, preset: str | None = None,
                         do_lower_case: bool | None = None, pooling: str | None = None,
-                        task_type: str = "classification", text_a_column: str | None = None,
+                        task_type: str = "classifier", text_a_column: str | None = None,
                         text_b_column: str | None = None, label_column: str | None = None, has_header: bool = True,
                         max_seq_length: int = 128, train_batch_size: int = 32, eval_batch_size: int = 64,
                         learning_rate: float | str | Sequence[float] = 5e-5, num_train_epochs: float = 3.0,
@@ -102,7 +105,9 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
             else guessed from the file extension (`.csv`, `.tsv`, `.jsonl`).
         pooling: str or None. `"cls"`, `"cls_token"`, `"mean"`, `"max"`. None uses the checkpoint's own
             (sentence-transformers' `1_Pooling/config.json`: all-MiniLM-L6-v2 → `"mean"`), else `"cls"`.
-        task_type: `"classification"` or `"regression"` (one output, MSE; default for korsts/klue_sts).
+        task_type: `"classifier"` or `"regressor"` (one output, MSE; default for korsts/klue_sts): the task
+            classes' `task_type`, as in `export_saved_model`. `"classification"`/`"regression"`, the old names,
+            are deprecated (one release).
         text_a_column, text_b_column, label_column, has_header: column names for csv/tsv/jsonl.
         dropout: float. Dropout on the pooled vector. Defaults to 0.1.
         max_train_examples: int or None. Use only the first N training examples (after shuffling with `seed`).
@@ -115,6 +120,10 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
         result = finetune_classifier(init_checkpoint=minilm_l6_dir(), max_train_steps=100)
         result.eval_results["accuracy"], result.label_names[:3]
     """
+    if task_type in DEPRECATED_TASK_TYPES:
+        warnings.warn(f"task_type={task_type!r} is deprecated and will be removed in the next release; use "
+                      f"{DEPRECATED_TASK_TYPES[task_type]!r}", DeprecationWarning, stacklevel=2)
+        task_type = DEPRECATED_TASK_TYPES[task_type]
     if task_type not in TASK_TYPES:
         raise FinetuneError(f"task_type must be one of {TASK_TYPES}, got {task_type!r}")
     if train_file is None:
@@ -123,7 +132,7 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
     options = FinetuneOptions.pick(locals()).replace(output_dir=default_output_dir(output_dir, "classifier"))
     data = _ClassificationData.read(options, train_file, eval_file, data_format or _guess_format(train_file),
                                     (text_a_column, text_b_column, label_column, has_header),
-                                    task_type == "regression", max_train_examples)
+                                    task_type == "regressor", max_train_examples)
     setup = prepare(options, load_task=True)
     if max_seq_length > setup.encoder.bert_config.max_position_embeddings:
         raise FinetuneError(f"max_seq_length {max_seq_length} exceeds the model's max_position_embeddings "
@@ -138,7 +147,7 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
         main_metric=main_metric, evaluate=data.scorer(setup.tokenizer, data.dev, options),
         dev_source=data.dev_source, eval_file=eval_file, score_eval=data.scorer(setup.tokenizer, data.eval, options),
         results={"pooling": pooling, "head_initializer": head_initializer,
-                 "task_type": "regression" if data.regression else "classification", "train_file": train_file,
+                 "task_type": "regressor" if data.regression else "classifier", "train_file": train_file,
                  "num_train_examples": len(data.train)})
     return ClassifierResult(best.model, setup.tokenizer, data.label_names, eval_results, options.output_dir,
                             max_seq_length)

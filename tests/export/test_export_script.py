@@ -93,3 +93,34 @@ def test_export_script_clear_errors(saved_classifier, tmp_path):
     assert no_vocab.returncode != 0 and "no --vocab_file given and no vocab.txt found" in no_vocab.stderr
     assert "Traceback" not in missing.stderr + wrong_task.stderr + bad_labels.stderr + no_vocab.stderr
     assert not os.path.exists(tmp_path / "m") or os.listdir(tmp_path / "m") == []
+
+
+RESOLVE_PROBE = """
+import sys
+sys.argv = ["export_model.py"]
+sys.path.insert(0, {scripts!r})
+import export_model
+from bert_tf import BertConfig, BertEncoder, tasks
+encoder = BertEncoder.from_bert_config(BertConfig.preset("test", vocab_size=99))
+models = [tasks.BertClassifier(encoder, 3), tasks.BertRegressor(encoder), tasks.BertTokenClassifier(encoder, 3),
+          tasks.BertSpanQA(encoder), encoder, tasks.BertMultipleChoice(encoder)]
+for model in models:
+    try:
+        print(type(model).__name__, export_model.resolve_task_type(model, None))
+    except export_model.ExportScriptError as e:
+        print(type(model).__name__, "error:", e)
+print("encoder of a classifier:", export_model.resolve_task_type(models[0], "encoder"))
+"""
+
+
+def test_task_type_is_the_model_class_task_type():
+    """The task type export_model.py infers is the task class's own `task_type` (a bare encoder: encoder)."""
+    probe = RESOLVE_PROBE.format(scripts=os.path.join(REPO_ROOT, "scripts"))
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600,
+                            cwd=REPO_ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines() == [
+        "BertClassifier classifier", "BertRegressor regressor", "BertTokenClassifier token_classifier",
+        "BertSpanQA span_qa", "BertEncoder encoder",
+        "BertMultipleChoice error: cannot tell the task type of a BertMultipleChoice; pass --task_type",
+        "encoder of a classifier: encoder"]

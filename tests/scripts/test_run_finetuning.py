@@ -67,13 +67,28 @@ def test_run_classifier_regression_pairs_and_bad_data(tmp_path):
         f"--train_file={TESTDATA}/korsts/sts-train.tsv", f"--eval_file={TESTDATA}/korsts/sts-dev.tsv",
         "--max_seq_length=32", f"--output_dir={out}", *TINY)
     r = results(out)
-    assert r["task_type"] == "regression" and -1.0 <= r["pearson"] <= 1.0 and r["mse"] >= 0
+    assert r["task_type"] == "regressor" and -1.0 <= r["pearson"] <= 1.0 and r["mse"] >= 0
     bad = tmp_path / "bad.tsv"
     bad.write_text("id\tdocument\tlabel\n1\tgood\t1\n2\tbad\n", encoding="utf-8")
     proc = run("run_classifier.py", "--do_train", "--data_format=nsmc", f"--train_file={bad}",
                f"--output_dir={tmp_path / 'x'}", *TINY, check=False)
     assert proc.returncode == 1 and "bad.tsv:3: expected 3 fields, found 2" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_run_classifier_task_type_names(tmp_path):
+    """--task_type takes the task classes' names (regressor here, on a generic tsv); the old
+    classification/regression are accepted for one release with a warning."""
+    out = str(tmp_path / "tsv")
+    proc = run("run_classifier.py", "--do_train", "--data_format=tsv", f"--train_file={TESTDATA}/korsts/sts-train.tsv",
+               "--text_a_column=sentence1", "--text_b_column=sentence2", "--label_column=score",
+               "--task_type=regressor", "--max_seq_length=32", "--max_train_steps=2", f"--output_dir={out}", *TINY)
+    assert results(out)["task_type"] == "regressor" and "deprecated" not in proc.stderr
+    for old, new in (("classification", "classifier"), ("regression", "regressor")):
+        proc = run("run_classifier.py", "--do_train", f"--task_type={old}", f"--output_dir={tmp_path / old}",
+                   check=False)
+        assert f"WARNING: --task_type={old} is deprecated" in proc.stderr and f"use --task_type={new}" in proc.stderr
 
 
 @pytest.mark.slow

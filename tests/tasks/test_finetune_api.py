@@ -40,3 +40,41 @@ def test_wrong_init_checkpoint_path_is_named(tmp_path, vocab):
     with pytest.raises(FinetuneError, match=f"--init_checkpoint: no checkpoint at {missing} "):
         finetune_classifier(init_checkpoint=missing, vocab_file=vocab_file, output_dir=str(tmp_path / "out"),
                             max_train_examples=8)
+
+
+def _finetune_sts(tmp_path, name, task_type):
+    """A generic tsv with numeric labels: a regressor only because `task_type` says so."""
+    from bert_tf import BertConfig
+    config_file = tmp_path / "bert_config.json"
+    BertConfig.preset("test", vocab_size=30522).to_google_json(str(config_file))
+    return finetune_classifier(
+        os.path.join(TESTDATA, "korsts", "sts-train.tsv"), None, data_format="tsv", text_a_column="sentence1",
+        text_b_column="sentence2", label_column="score", task_type=task_type, bert_config_file=str(config_file),
+        vocab_file=os.path.join(TESTDATA, "vocab", "uncased_vocab.txt"), do_lower_case=True, max_seq_length=16,
+        train_batch_size=8, max_train_steps=1, output_dir=str(tmp_path / name))
+
+
+def test_task_types_are_the_task_classes_and_the_old_names_warn(tmp_path):
+    """`task_type` takes the task classes' names (as export does); "classification"/"regression" still work for
+    one release, with a DeprecationWarning."""
+    from bert_tf.finetuning import classifier
+    from bert_tf.tasks import BertClassifier, BertRegressor
+    assert classifier.TASK_TYPES == (BertClassifier.task_type, BertRegressor.task_type) == ("classifier", "regressor")
+    with pytest.raises(FinetuneError, match=r"task_type must be one of \('classifier', 'regressor'\)"):
+        finetune_classifier(task_type="classifcation", output_dir=str(tmp_path))
+    with pytest.warns(DeprecationWarning, match="task_type='classification' is deprecated.*use 'classifier'"), \
+            pytest.raises(FinetuneError, match="--vocab_file is required"):
+        finetune_classifier(task_type="classification", output_dir=str(tmp_path))
+
+
+@pytest.mark.slow
+def test_old_task_type_name_trains_the_same_model(tmp_path):
+    """task_type="regression" (deprecated) trains the same `BertRegressor` as "regressor"."""
+    from bert_tf.tasks import BertRegressor
+    new = _finetune_sts(tmp_path, "new", "regressor")
+    with pytest.warns(DeprecationWarning, match="task_type='regression' is deprecated.*use 'regressor'"):
+        old = _finetune_sts(tmp_path, "old", "regression")
+    for result in (new, old):
+        assert isinstance(result.model, BertRegressor) and result.eval_results["task_type"] == "regressor"
+    for old_weight, new_weight in zip(old.model.get_weights(), new.model.get_weights()):
+        np.testing.assert_allclose(old_weight, new_weight)
