@@ -16,9 +16,10 @@ import numpy as np
 
 from bert_tf import features
 from bert_tf.atomic_files import atomic_write
+from bert_tf.heads.sequence_pooling import cls_token_alias, masked_mean
 from bert_tf.tokenization import packer, vocab
 
-POOLING_MODES = ("none", "cls", "mean")
+POOLING_MODES = ("none", "cls_token", "mean")  # the names of bert_tf.heads.SequencePooling ("cls": deprecated)
 
 
 class InputError(ValueError):
@@ -102,10 +103,13 @@ def extract_features(encoder, tokenizer, examples: Sequence[LineExample], *, lay
         max_seq_length: int. Longer inputs are truncated longest-first (a warning names the line).
         batch_size: int. Examples per forward pass.
         pooling: str. `"none"` writes every token's vectors (google-research/bert's format:
-            `{"linex_index", "features": [{"token", "layers": [{"index", "values"}]}]}`); `"cls"` or `"mean"`
-            write one vector per example (`{"linex_index", "pooling", "layers": [{"index", "values"}]}`): the
-            `[CLS]` position's vector, or the mean over real (non-padding) tokens. Values are rounded to 6 decimals.
+            `{"linex_index", "features": [{"token", "layers": [{"index", "values"}]}]}`); `"cls_token"` or
+            `"mean"` write one vector per example (`{"linex_index", "pooling", "layers": [{"index", "values"}]}`):
+            the raw `[CLS]` position's vector, or the mean over real (non-padding) tokens (`masked_mean`), named
+            as in `bert_tf.heads.SequencePooling`. `"cls"`, the old name of `"cls_token"`, is deprecated (one
+            release). Values are rounded to 6 decimals.
     """
+    pooling = cls_token_alias(pooling, "extract_features")
     if pooling not in POOLING_MODES:
         raise ValueError(f"pooling must be one of {POOLING_MODES}, got {pooling!r}")
     num_layers = len(encoder.transformer_layers)
@@ -131,6 +135,10 @@ def extract_features(encoder, tokenizer, examples: Sequence[LineExample], *, lay
         outputs = encoder({features.TOKEN_IDS: token_ids, features.SEGMENT_IDS: segment_ids,
                            features.PADDING_MASK: padding_mask}, training=False)
         all_layers = [np.asarray(x, np.float32) for x in outputs[features.ENCODER_OUTPUTS]]
+        if pooling == "mean":  # the one masked mean pooling (SequencePooling's and the encoder export's)
+            pooled = {layer: np.asarray(masked_mean(all_layers[layer], padding_mask)) for layer in layers}
+        elif pooling == "cls_token":
+            pooled = {layer: all_layers[layer][:, 0] for layer in layers}
         for row, example in enumerate(batch):
             tokens = encoded[row][0]
             if pooling == "none":
@@ -139,11 +147,8 @@ def extract_features(encoder, tokenizer, examples: Sequence[LineExample], *, lay
                         {"index": layer, "values": _round(all_layers[layer][row, position])} for layer in layers]}
                     for position, token in enumerate(tokens)]}
             else:
-                n = len(tokens)
                 yield {"linex_index": example.index, "pooling": pooling, "layers": [
-                    {"index": layer, "values": _round(all_layers[layer][row, 0] if pooling == "cls"
-                                                      else all_layers[layer][row, :n].mean(axis=0))}
-                    for layer in layers]}
+                    {"index": layer, "values": _round(pooled[layer][row])} for layer in layers]}
 
 
 def _round(vector: np.ndarray) -> list[float]:

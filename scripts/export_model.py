@@ -53,8 +53,9 @@ flags.DEFINE_list("label_names", None, "Class or tag names in label-id order; de
 flags.DEFINE_bool("pair", False, "Classifier/regressor/encoder on sentence pairs: `text` and `text_b` inputs.")
 flags.DEFINE_enum("tokenizer_ops", "core", ["core", "tf_text"],
                   "core: core TF ops only (loads anywhere); tf_text: tensorflow-text's ops (needs them to load).")
-flags.DEFINE_enum("pooling", "mean", ["mean", "cls"], "Encoder: the `embedding` output is the mean over real "
-                  "tokens or the [CLS] token's vector.")
+flags.DEFINE_enum("pooling", "mean", ["mean", "cls_token", "cls"], "Encoder: the `embedding` output is the mean "
+                  "over real tokens or (cls_token) the raw [CLS] vector; BERT's pooler is the `pooled_output` output. "
+                  "The names of bert_tf.heads.SequencePooling; cls: deprecated name of cls_token here.")
 flags.DEFINE_bool("warmup", True, "Write assets.extra/tf_serving_warmup_requests (replayed by TF Serving before "
                   "the version is available).")
 flags.DEFINE_list("warmup_texts", ["warm up the model", "another warmup request"], "Texts of the warmup request.")
@@ -146,6 +147,11 @@ def main(argv):
                                     f"{model_vocab_size}: ids beyond it have no embedding; pass the vocabulary "
                                     "the model was trained with")
         task_type = resolve_task_type(model, FLAGS.task_type)
+        pooling = FLAGS.pooling
+        if pooling == "cls":  # the raw [CLS] vector's name here before issue 15, kept one release
+            pooling = "cls_token"
+            print("WARNING: --pooling=cls is deprecated and will be removed in the next release; use "
+                  "--pooling=cls_token", file=sys.stderr)
         if task_type == "encoder" and hasattr(model, "encoder"):
             model = model.encoder
         config = getattr(getattr(model, "encoder", model), "bert_config", None)
@@ -160,7 +166,7 @@ def main(argv):
         path = export.export_saved_model(
             model, task_type=task_type, vocab_file=vocab_file, lowercase=lowercase, export_base=FLAGS.export_base,
             model_name=FLAGS.model_name, max_seq_length=FLAGS.max_seq_length, label_names=FLAGS.label_names,
-            pair=FLAGS.pair, version=FLAGS.version, tokenizer_ops=FLAGS.tokenizer_ops, pooling=FLAGS.pooling,
+            pair=FLAGS.pair, version=FLAGS.version, tokenizer_ops=FLAGS.tokenizer_ops, pooling=pooling,
             warmup_texts=FLAGS.warmup_texts if FLAGS.warmup else None, max_query_length=FLAGS.max_query_length,
             doc_stride=FLAGS.doc_stride, max_answer_length=FLAGS.max_answer_length, dtype=FLAGS.dtype,
             max_input_chars_per_word=FLAGS.max_input_chars_per_word)

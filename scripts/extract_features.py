@@ -25,8 +25,10 @@ flags.DEFINE_string("bert_config_file", None, "bert_config.json / config.json; d
 flags.DEFINE_bool("do_lower_case", None, "Uncased vocabulary; defaults to what the checkpoint's config says.")
 flags.DEFINE_integer("max_seq_length", 128, "Longer inputs are truncated longest-first, with a warning naming the line.")
 flags.DEFINE_integer("batch_size", 8, "Examples per forward pass.")
-flags.DEFINE_enum("pooling", "none", ["none", "cls", "mean"],
-                  "none: every token's vectors (google-research/bert's format); cls/mean: one vector per line.")
+flags.DEFINE_enum("pooling", "none", ["none", "cls_token", "mean", "cls"],
+                  "none: every token's vectors (google-research/bert's format); cls_token (the raw [CLS] vector) or "
+                  "mean (over real tokens): one vector per line. The names of bert_tf.heads.SequencePooling; cls: "
+                  "deprecated name of cls_token here.")
 
 
 def main(argv):
@@ -38,6 +40,11 @@ def main(argv):
         layers = [int(x) for x in FLAGS.layers.split(",") if x.strip()]
     except ValueError:
         raise app.UsageError(f"--layers must be comma-separated integers, got {FLAGS.layers!r}") from None
+    pooling = FLAGS.pooling
+    if pooling == "cls":  # the raw [CLS] vector's name here before issue 15, kept one release
+        pooling = "cls_token"
+        print("WARNING: --pooling=cls is deprecated and will be removed in the next release; use --pooling=cls_token",
+              file=sys.stderr)
     try:
         examples = feature_extraction.read_line_examples(FLAGS.input_file)
         encoder = checkpoints.load_encoder(FLAGS.init_checkpoint, config_file=FLAGS.bert_config_file,
@@ -49,14 +56,14 @@ def main(argv):
                              f"{encoder.bert_config.vocab_size}")
         records = feature_extraction.extract_features(
             encoder, tokenizer, examples, layers=layers, max_seq_length=FLAGS.max_seq_length,
-            batch_size=FLAGS.batch_size, pooling=FLAGS.pooling)
+            batch_size=FLAGS.batch_size, pooling=pooling)
         count = feature_extraction.write_jsonl(records, FLAGS.output_file)
     except (ValueError, FileNotFoundError) as e:
         logging.error("%s", e)
         sys.exit(f"error: {e}")
-    logging.info("wrote %d records (%s) to %s", count, "tokens" if FLAGS.pooling == "none" else FLAGS.pooling,
+    logging.info("wrote %d records (%s) to %s", count, "tokens" if pooling == "none" else pooling,
                  FLAGS.output_file)
-    print(f"extract_features: {count} lines -> {FLAGS.output_file} (layers {layers}, pooling={FLAGS.pooling})")
+    print(f"extract_features: {count} lines -> {FLAGS.output_file} (layers {layers}, pooling={pooling})")
 
 
 if __name__ == "__main__":

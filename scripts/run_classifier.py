@@ -41,7 +41,8 @@ flags.DEFINE_string("text_b_column", None, "Column of the second text of a pair.
 flags.DEFINE_string("label_column", None, "Column of the label.")
 flags.DEFINE_bool("has_header", True, "csv/tsv: the first row names the columns.")
 flags.DEFINE_enum("pooling", None, ["cls", "cls_token", "mean", "max"],
-                  "Sequence vector for the classifier; default: the checkpoint's 1_Pooling/config.json, else cls.")
+                  "Sequence vector for the classifier (cls: BERT's pooler, cls_token: the raw [CLS] vector; see "
+                  "bert_tf.heads.SequencePooling); default: the checkpoint's 1_Pooling/config.json, else cls.")
 flags.DEFINE_float("dropout", 0.1, "Dropout on the pooled vector.")
 
 

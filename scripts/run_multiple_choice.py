@@ -24,7 +24,8 @@ finetune_flags.define_common_flags()
 flags.adopt_module_key_flags(finetune_flags)  # --help lists --train_file, --output_dir, ...
 flags.adopt_module_key_flags(cli)
 flags.DEFINE_enum("pooling", None, ["cls", "cls_token", "mean", "max"],
-                  "Sequence vector for the scorer; default: the checkpoint's 1_Pooling/config.json, else cls.")
+                  "Sequence vector for the scorer (cls: BERT's pooler, cls_token: the raw [CLS] vector; see "
+                  "bert_tf.heads.SequencePooling); default: the checkpoint's 1_Pooling/config.json, else cls.")
 flags.DEFINE_float("dropout", 0.1, "Dropout before the scoring layer.")
 
 

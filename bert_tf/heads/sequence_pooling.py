@@ -1,9 +1,23 @@
 """`SequencePooling`: one vector per sequence from the encoder's outputs (`[CLS]` pooler, `[CLS]` token, mean, max)."""
 
+import warnings
+
 import keras
 from keras import ops
 
 POOLING_MODES = ("cls", "cls_token", "mean", "max")
+
+
+def cls_token_alias(pooling: str, where: str) -> str:
+    """`pooling` as feature extraction and the encoder export take it: their old `"cls"` (the raw `[CLS]` vector
+    there, not the pooler it is here) is read as `"cls_token"`, with a DeprecationWarning naming `where` (kept
+    for one release); any other value is returned unchanged."""
+    if pooling != "cls":
+        return pooling
+    warnings.warn(f"{where}: pooling='cls' for the raw [CLS] vector is deprecated and will be removed in the next "
+                  "release; use pooling='cls_token' ('cls' is BERT's pooler in SequencePooling and the heads)",
+                  DeprecationWarning, stacklevel=3)
+    return "cls_token"
 
 
 def masked_mean(sequence_output, padding_mask):
@@ -26,6 +40,12 @@ class SequencePooling(keras.layers.Layer):
         `"mean"`: mean of the last layer over real tokens (`padding_mask` = 1), sentence-transformers'
             `pooling_mode_mean_tokens`; `[CLS]` and `[SEP]` are included, as there.
         `"max"`: element-wise max over real tokens (`pooling_mode_max_tokens`).
+
+    The same names hold everywhere a sequence is pooled: feature extraction (`bert_tf.feature_extraction`,
+    `scripts/extract_features.py --pooling`) and the encoder export (`export_saved_model(pooling=)`,
+    `scripts/export_model.py --pooling`) offer `"cls_token"` and `"mean"` (computed by `masked_mean`). There,
+    `"cls"` used to mean the raw `[CLS]` vector: it is still read as `"cls_token"`, with a deprecation warning,
+    for one release (`cls_token_alias`).
 
     Args:
         mode: str. One of `"cls"`, `"cls_token"`, `"mean"`, `"max"`. Defaults to `"cls"`.

@@ -49,7 +49,10 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, lowercase: boo
         tokenizer_ops: str. `"core"` (default: core TF ops only, portable) or `"tf_text"` (tensorflow-text ops).
         max_input_chars_per_word: int. Words longer than this many characters become `[UNK]` in the served
             tokenizer: 200 as google-research/bert (Hugging Face uses 100); use the value the model was trained with.
-        pooling: str. For `"encoder"`: `"mean"` over real tokens or `"cls"`. Defaults to `"mean"`.
+        pooling: str. For `"encoder"`, its `embedding` output: `"mean"` over real tokens or `"cls_token"` (the
+            raw `[CLS]` vector); names as in `bert_tf.heads.SequencePooling`, where `"cls"` is BERT's pooler (here
+            the `pooled_output` output). `"cls"`, the old name of `"cls_token"` here, is deprecated (one
+            release). Defaults to `"mean"`.
         warmup_texts: list of str. When given, `assets.extra/tf_serving_warmup_requests` gets a Predict request
             on `serving_default` with these texts, which TF Serving replays before the version is AVAILABLE
             (for `"span_qa"`, each text is both the question and the context).
@@ -63,6 +66,8 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, lowercase: boo
             `"float32"`: computes and stores weights in float32 (e.g. a model trained with mixed_bfloat16).
             Outputs stay float32.
     """
+    from bert_tf.heads.sequence_pooling import cls_token_alias  # not at the top: bert_tf.heads loads tensorflow_text
+    pooling = cls_token_alias(pooling, "export_saved_model")
     options = ExportOptions(pair=pair, pooling=pooling, max_query_length=max_query_length, doc_stride=doc_stride,
                             max_answer_length=max_answer_length)
     task, label_names, options = _check_arguments(model, task_type, tokenizer_ops, label_names, max_seq_length,

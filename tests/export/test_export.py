@@ -217,6 +217,33 @@ def test_encoder_export_mean_embedding(tmp_path, tokenizer):
                                np.asarray(outputs[features.POOLED_OUTPUT]), atol=1e-5)
 
 
+@pytest.mark.parametrize("pooling", ["cls_token", "cls"])
+def test_encoder_export_cls_token_embedding(tmp_path, tokenizer, pooling):
+    """pooling="cls_token": `embedding` is the raw [CLS] vector (BERT's pooler stays `pooled_output`), as in
+    bert_tf.heads.SequencePooling. "cls", its old name here, gives the same export with a DeprecationWarning."""
+    encoder = _encoder(7)
+    kwargs = dict(task_type="encoder", vocab_file=VOCAB, lowercase=True, export_base=str(tmp_path), model_name="emb",
+                  max_seq_length=MAX_SEQ_LENGTH, pooling=pooling)
+    if pooling == "cls":
+        with pytest.warns(DeprecationWarning, match="pooling='cls' for the raw .CLS. vector is deprecated"):
+            path = export.export_saved_model(encoder, **kwargs)
+    else:
+        path = export.export_saved_model(encoder, **kwargs)
+    outputs = encoder(_keras_inputs(tokenizer, TEXTS), training=False)
+    served = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(TEXTS))
+    np.testing.assert_allclose(served[features.EMBEDDING].numpy(),
+                               np.asarray(outputs[features.SEQUENCE_OUTPUT])[:, 0, :], atol=1e-5)
+    np.testing.assert_allclose(served[features.POOLED_OUTPUT].numpy(), np.asarray(outputs[features.POOLED_OUTPUT]),
+                               atol=1e-5)
+
+
+def test_encoder_export_pooling_names_are_checked(tmp_path):
+    common = dict(task_type="encoder", vocab_file=VOCAB, lowercase=True, export_base=str(tmp_path), model_name="m")
+    with pytest.raises(export.ExportError, match=r"pooling must be one of \('mean', 'cls_token'\) for an encoder"):
+        export.export_saved_model(_encoder(1), pooling="max", **common)
+    assert not os.path.exists(tmp_path / "m")
+
+
 def test_interrupted_export_never_becomes_a_version(tmp_path, monkeypatch):
     model = BertClassifier(_encoder(1), num_classes=2, dropout=0.0)
 

@@ -124,3 +124,21 @@ def test_task_type_is_the_model_class_task_type():
         "BertSpanQA span_qa", "BertEncoder encoder",
         "BertMultipleChoice error: cannot tell the task type of a BertMultipleChoice; pass --task_type",
         "encoder of a classifier: encoder"]
+
+
+def test_export_script_encoder_pooling_cls_token_and_the_deprecated_cls(saved_classifier, tmp_path):
+    """--pooling=cls_token: `embedding` is the raw [CLS] vector; --pooling=cls (its old name here) warns and
+    exports the same."""
+    model, path = saved_classifier
+    tokenizer = BertTokenizer(VOCAB, lowercase=True)
+    rows = [tokenizer.encode(text, max_seq_length=16) for text in TEXTS]
+    inputs = {name: np.stack([row[name] for row in rows]) for name in features.ENCODER_INPUTS}
+    expected = np.asarray(model.encoder(inputs, training=False)[features.SEQUENCE_OUTPUT])[:, 0]
+    for version, pooling in enumerate(("cls_token", "cls"), start=1):
+        result = _run(f"--model={path}", "--task_type=encoder", f"--pooling={pooling}", f"--export_base={tmp_path}",
+                      "--model_name=emb", "--max_seq_length=16", "--nowarmup")
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert ("WARNING: --pooling=cls is deprecated" in result.stderr) == (pooling == "cls")
+        served = tf.saved_model.load(os.path.join(tmp_path, "emb", str(version))).signatures["serving_default"](
+            text=tf.constant(TEXTS))
+        np.testing.assert_allclose(served[features.EMBEDDING].numpy(), expected, atol=1e-5)

@@ -1,6 +1,7 @@
 """Every fine-tuning head: shapes, get_config round trip, `.keras` round trip inside a model, training vs inference."""
 
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -62,6 +63,19 @@ def test_sequence_pooling_values():
     np.testing.assert_allclose(heads.SequencePooling("max")(seq, padding_mask=mask)[1], seq[1, :4].max(0))
     with pytest.raises(ValueError, match="needs the padding_mask"):
         heads.SequencePooling("mean")(seq)
+
+
+def test_cls_token_alias_of_feature_extraction_and_export():
+    """Where "cls" meant the raw [CLS] vector (feature extraction, the encoder export) it is read as "cls_token",
+    with a warning; SequencePooling's own "cls" (the pooler) is untouched."""
+    from bert_tf.heads.sequence_pooling import cls_token_alias
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [cls_token_alias(mode, "x") for mode in ("cls_token", "mean", "none")] == ["cls_token", "mean", "none"]
+    with pytest.warns(DeprecationWarning, match="somewhere: pooling='cls' for the raw .CLS. vector is deprecated.*"
+                                                "use pooling='cls_token'"):
+        assert cls_token_alias("cls", "somewhere") == "cls_token"
+    assert heads.SequencePooling("cls").mode == "cls"
 
 
 def test_token_classification_head(tmp_path):

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -102,3 +103,83 @@ def test_extract_features_truncates_long_text_with_warning(minilm_dir, tmp_path)
     tokens = [f["token"] for f in json.loads(output_file.read_text(encoding="utf-8"))["features"]]
     # Longest-first: the long side is cut until both fit; the short side stays whole.
     assert len(tokens) == 16 and tokens.count("other") == 5 and tokens.count("word") == 8
+
+
+def _tiny_batch():
+    """A tiny random encoder and three lines of different lengths, packed as extract_features packs one batch
+    (padded to the longest line): (encoder, tokenizer, examples, the batch's encoder inputs)."""
+    from bert_tf import BertConfig, BertEncoder, feature_extraction, features
+    from bert_tf.tokenization import BertTokenizer
+    keras.utils.set_random_seed(5)
+    encoder = BertEncoder.from_bert_config(BertConfig.preset("test", vocab_size=30522))
+    tokenizer = BertTokenizer(os.path.join(REPO_ROOT, "tests", "testdata", "vocab", "uncased_vocab.txt"),
+                              lowercase=True)
+    examples = [feature_extraction.LineExample(0, "a much longer line than the others, with many more words"),
+                feature_extraction.LineExample(1, "short"),
+                feature_extraction.LineExample(2, "a pair", "of two texts")]
+    encoded = [feature_extraction._encode(tokenizer, example, 64) for example in examples]
+    length = max(len(ids) for _, ids, _ in encoded)
+    inputs = {name: np.zeros((len(examples), length), np.int32) for name in features.ENCODER_INPUTS}
+    for row, (_, ids, segments) in enumerate(encoded):
+        inputs[features.TOKEN_IDS][row, :len(ids)] = ids
+        inputs[features.SEGMENT_IDS][row, :len(ids)] = segments
+        inputs[features.PADDING_MASK][row, :len(ids)] = 1
+    return encoder, tokenizer, examples, inputs
+
+
+def test_mean_pooling_is_masked_mean_on_a_padded_batch():
+    """extract_features' `mean` is bert_tf.heads' masked_mean (the encoder export's): equal on a padded batch,
+    and equal to the plain numpy mean over each line's real tokens (what it computed before)."""
+    from bert_tf import feature_extraction, features
+    from bert_tf.heads.sequence_pooling import masked_mean
+    encoder, tokenizer, examples, inputs = _tiny_batch()
+    mask = inputs[features.PADDING_MASK]
+    assert (mask == 0).any() and mask.sum(axis=1).tolist()[1] < mask.shape[1]  # real padding in the batch
+    records = list(feature_extraction.extract_features(encoder, tokenizer, examples, layers=[-1, 0], batch_size=3,
+                                                       max_seq_length=64, pooling="mean"))
+    all_layers = encoder(inputs, training=False)[features.ENCODER_OUTPUTS]
+    for position, layer in enumerate([-1, 0]):
+        expected = np.asarray(masked_mean(np.asarray(all_layers[layer], np.float32), mask))
+        for row, record in enumerate(records):
+            assert record["pooling"] == "mean" and record["layers"][position]["index"] == layer
+            assert record["layers"][position]["values"] == [round(float(v), 6) for v in expected[row]]
+            values = np.asarray(record["layers"][position]["values"])
+            n = int(mask[row].sum())
+            np.testing.assert_allclose(values, np.asarray(all_layers[layer])[row, :n].mean(axis=0), atol=2e-6)
+
+
+def test_cls_token_pooling_and_the_deprecated_cls():
+    """`cls_token` is the raw [CLS] vector (SequencePooling's name); `cls`, its old name here, warns and gives
+    the same records; other names are refused with the list of modes."""
+    from bert_tf import feature_extraction, features
+    encoder, tokenizer, examples, inputs = _tiny_batch()
+    new = list(feature_extraction.extract_features(encoder, tokenizer, examples, layers=[-1], max_seq_length=64,
+                                                   pooling="cls_token"))
+    cls_vectors = np.asarray(encoder(inputs, training=False)[features.ENCODER_OUTPUTS][-1])[:, 0]
+    for row, record in enumerate(new):
+        assert record["pooling"] == "cls_token"
+        np.testing.assert_allclose(record["layers"][0]["values"], cls_vectors[row], atol=1e-6)
+    with pytest.warns(DeprecationWarning, match="extract_features: pooling='cls' for the raw .CLS. vector"):
+        old = list(feature_extraction.extract_features(encoder, tokenizer, examples, layers=[-1],
+                                                       max_seq_length=64, pooling="cls"))
+    assert old == new
+    with pytest.raises(ValueError, match=r"pooling must be one of \('none', 'cls_token', 'mean'\)"):
+        list(feature_extraction.extract_features(encoder, tokenizer, examples, pooling="max"))
+
+
+@pytest.mark.slow
+def test_extract_features_cls_token_flag_and_the_deprecated_cls(minilm_dir, tmp_path):
+    input_file = tmp_path / "input.txt"
+    input_file.write_text(SINGLES[0] + "\n", encoding="utf-8")
+    outputs = {}
+    for pooling in ("cls_token", "cls"):
+        outputs[pooling] = tmp_path / f"{pooling}.jsonl"
+        result = _run([f"--input_file={input_file}", f"--output_file={outputs[pooling]}",
+                       f"--init_checkpoint={minilm_dir}", f"--pooling={pooling}", "--layers=-1"], tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert ("WARNING: --pooling=cls is deprecated" in result.stderr) == (pooling == "cls")
+    reference = np.load(os.path.join(PARITY, "minilm_l6_reference.npz"))
+    record = json.loads(outputs["cls_token"].read_text(encoding="utf-8"))
+    assert record["pooling"] == "cls_token"
+    np.testing.assert_allclose(record["layers"][0]["values"], reference["singles/sequence_output"][0][0], atol=1e-5)
+    assert outputs["cls"].read_text(encoding="utf-8") == outputs["cls_token"].read_text(encoding="utf-8")
