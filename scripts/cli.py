@@ -169,6 +169,7 @@ def _parse_flags(argv):
 
 
 _RENAMED_FLAGS = {}  # old name -> new name
+_RENAMED_VALUES = {}  # flag name -> {old value: new value}
 
 
 def define_renamed_flag(old: str, new: str) -> None:
@@ -177,6 +178,12 @@ def define_renamed_flag(old: str, new: str) -> None:
     flag = flags.FLAGS[new]
     flags.DEFINE_flag(flags.Flag(flag.parser, flag.serializer, old, None, f"Deprecated: use --{new}."))
     _RENAMED_FLAGS[old] = new
+
+
+def define_renamed_values(name: str, renames: dict) -> None:
+    """Keeps old values of `--name` for one release (the enum must still list them): `--name=OLD` prints a
+    deprecation warning and the flag holds `renames[OLD]`."""
+    _RENAMED_VALUES[name] = dict(renames)
 
 
 def _apply_renamed_flags():
@@ -190,6 +197,12 @@ def _apply_renamed_flags():
         print(f"WARNING: --{old} is deprecated and will be removed in the next release; use --{new}",
               file=sys.stderr)
         flags.FLAGS[new].value = flags.FLAGS[old].value
+    for name, renames in _RENAMED_VALUES.items():
+        old = flags.FLAGS[name].value
+        if flags.FLAGS[name].present and old in renames:
+            print(f"WARNING: --{name}={old} is deprecated and will be removed in the next release; use "
+                  f"--{name}={renames[old]}", file=sys.stderr)
+            flags.FLAGS[name].value = renames[old]
 
 
 def script_command(script: str) -> str:

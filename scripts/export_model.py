@@ -56,6 +56,7 @@ flags.DEFINE_enum("tokenizer_ops", "core", ["core", "tf_text"],
 flags.DEFINE_enum("pooling", "mean", ["mean", "cls_token", "cls"], "Encoder: the `embedding` output is the mean "
                   "over real tokens or (cls_token) the raw [CLS] vector; BERT's pooler is the `pooled_output` output. "
                   "The names of bert_tf.heads.SequencePooling; cls: deprecated name of cls_token here.")
+cli.define_renamed_values("pooling", {"cls": "cls_token"})  # the raw [CLS] vector's old name here
 flags.DEFINE_bool("warmup", True, "Write assets.extra/tf_serving_warmup_requests (replayed by TF Serving before "
                   "the version is available).")
 flags.DEFINE_list("warmup_texts", ["warm up the model", "another warmup request"], "Texts of the warmup request.")
@@ -148,10 +149,6 @@ def main(argv):
                                     "the model was trained with")
         task_type = resolve_task_type(model, FLAGS.task_type)
         pooling = FLAGS.pooling
-        if pooling == "cls":  # the raw [CLS] vector's name here before issue 15, kept one release
-            pooling = "cls_token"
-            print("WARNING: --pooling=cls is deprecated and will be removed in the next release; use "
-                  "--pooling=cls_token", file=sys.stderr)
         if task_type == "encoder" and hasattr(model, "encoder"):
             model = model.encoder
         config = getattr(getattr(model, "encoder", model), "bert_config", None)

@@ -29,6 +29,7 @@ flags.DEFINE_enum("pooling", "none", ["none", "cls_token", "mean", "cls"],
                   "none: every token's vectors (google-research/bert's format); cls_token (the raw [CLS] vector) or "
                   "mean (over real tokens): one vector per line. The names of bert_tf.heads.SequencePooling; cls: "
                   "deprecated name of cls_token here.")
+cli.define_renamed_values("pooling", {"cls": "cls_token"})  # the raw [CLS] vector's old name here
 
 
 def main(argv):
@@ -41,10 +42,6 @@ def main(argv):
     except ValueError:
         raise app.UsageError(f"--layers must be comma-separated integers, got {FLAGS.layers!r}") from None
     pooling = FLAGS.pooling
-    if pooling == "cls":  # the raw [CLS] vector's name here before issue 15, kept one release
-        pooling = "cls_token"
-        print("WARNING: --pooling=cls is deprecated and will be removed in the next release; use --pooling=cls_token",
-              file=sys.stderr)
     try:
         examples = feature_extraction.read_line_examples(FLAGS.input_file)
         encoder = checkpoints.load_encoder(FLAGS.init_checkpoint, config_file=FLAGS.bert_config_file,

@@ -34,6 +34,7 @@ flags.DEFINE_string("data_format", None, "csv, tsv, jsonl, nsmc, klue_nli, korst
 flags.DEFINE_enum("task_type", "classifier", ["classifier", "regressor", "classification", "regression"],
                   "regressor: one output trained with MSE (default for korsts/klue_sts). The task classes' "
                   "task_type, as in export_model.py; classification/regression: deprecated names of these.")
+cli.define_renamed_values("task_type", {"classification": "classifier", "regression": "regressor"})
 flags.DEFINE_bool("regression", False, "Same as --task_type=regressor.")
 flags.DEFINE_integer("num_labels", None, "1 means regression; otherwise checked against the training labels.")
 flags.DEFINE_string("text_a_column", None, "Column (name, or 0-based index without a header) of the first text.")
@@ -48,12 +49,7 @@ flags.DEFINE_float("dropout", 0.1, "Dropout on the pooled vector.")
 
 def main(argv):
     del argv
-    from bert_tf.finetuning.classifier import DEPRECATED_TASK_TYPES
-    task_type = DEPRECATED_TASK_TYPES.get(FLAGS.task_type, FLAGS.task_type)
-    if task_type != FLAGS.task_type:
-        print(f"WARNING: --task_type={FLAGS.task_type} is deprecated and will be removed in the next release; use "
-              f"--task_type={task_type}", file=sys.stderr)
-    task_type = "regressor" if FLAGS.regression or FLAGS.num_labels == 1 else task_type
+    task_type = "regressor" if FLAGS.regression or FLAGS.num_labels == 1 else FLAGS.task_type
     return finetune_flags.run_task(FLAGS, finetune_flags.Task(
         lambda: _finetune(task_type), _report, _predict, _evaluate, vocab_beside_model=True,
         model_hint=" (e.g. a previous run's best_model.keras)"))

@@ -238,18 +238,22 @@ from absl import flags
 import cli
 flags.DEFINE_enum("dtype", "float32", ["float32", "mixed_bfloat16"], "precision")
 cli.define_renamed_flag("dtype_policy", "dtype")
-cli.run(lambda argv: print("dtype =", flags.FLAGS.dtype))
+flags.DEFINE_enum("pooling", "mean", ["mean", "cls_token", "cls"], "pooling")
+cli.define_renamed_values("pooling", {{"cls": "cls_token"}})
+cli.run(lambda argv: print("dtype =", flags.FLAGS.dtype, "pooling =", flags.FLAGS.pooling))
 """
 
 
 @pytest.mark.parametrize("args, rc, out, err", [
-    (["--dtype_policy=mixed_bfloat16"], 0, "dtype = mixed_bfloat16", "--dtype_policy is deprecated"),
-    (["--dtype=mixed_bfloat16"], 0, "dtype = mixed_bfloat16", None),
-    ([], 0, "dtype = float32", None),
+    (["--dtype_policy=mixed_bfloat16"], 0, "dtype = mixed_bfloat16 pooling = mean", "--dtype_policy is deprecated"),
+    (["--dtype=mixed_bfloat16"], 0, "dtype = mixed_bfloat16 pooling = mean", None),
+    ([], 0, "dtype = float32 pooling = mean", None),
+    (["--pooling=cls"], 0, "dtype = float32 pooling = cls_token", "--pooling=cls is deprecated"),
+    (["--pooling=cls_token"], 0, "dtype = float32 pooling = cls_token", None),
     (["--dtype=float32", "--dtype_policy=mixed_bfloat16"], 1, None, "give only --dtype"),
     (["--dtype_policy=float64"], 1, None, "float64"),  # the old spelling validates like the new one
 ])
-def test_renamed_flag_is_a_deprecated_alias(tmp_path, args, rc, out, err):
+def test_renamed_flag_or_value_is_a_deprecated_alias(tmp_path, args, rc, out, err):
     probe = tmp_path / "probe.py"
     probe.write_text(RENAMED_FLAG_PROBE.format(scripts=SCRIPTS))
     proc = subprocess.run([sys.executable, str(probe)] + args, capture_output=True, text=True, timeout=60)
