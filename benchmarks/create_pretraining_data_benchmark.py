@@ -154,10 +154,10 @@ def main():
     parser.add_argument("--num_workers", default="1,2", help="comma-separated worker counts to measure")
     parser.add_argument("--output_json", default="create_pretraining_data_benchmark.json")
     args = parser.parse_args()
-    lowercase = args.do_lower_case.lower() in ("1", "true", "yes")
+    do_lower_case = args.do_lower_case.lower() in ("1", "true", "yes")
 
     from bert_tf.tokenization import ReferenceTokenizer, load_vocab
-    tokenizer = ReferenceTokenizer(load_vocab(args.vocab_file), lowercase=lowercase)
+    tokenizer = ReferenceTokenizer(load_vocab(args.vocab_file), do_lower_case=do_lower_case)
     out_dir = tempfile.mkdtemp(prefix="cpd-bench-")
     import tensorflow  # noqa: F401  (imported before timing, by both sides)
 

@@ -109,7 +109,7 @@ def _classification_data(task):
     t = TASKS[task]
     path = model_dir(t["model"])
     config = checkpoints.load_encoder(path).bert_config
-    tokenizer = BertTokenizer(checkpoints.find_vocab(path), lowercase=config.lowercase)
+    tokenizer = BertTokenizer(checkpoints.find_vocab(path), do_lower_case=config.do_lower_case)
     regression = t["kind"] == "regressor"
     train = readers.read_examples(t["train"], t["data_format"], regression=regression)
     test = readers.read_examples(t["test"], t["data_format"], regression=regression)
@@ -181,7 +181,7 @@ def run_hf_torch(task, seed, work_dir):
     torch.set_num_threads(os.cpu_count() or 1)
     path = model_dir(t["model"])
     config = checkpoints.load_encoder(path).bert_config
-    tokenizer = BertTokenizer(checkpoints.find_vocab(path), lowercase=config.lowercase)
+    tokenizer = BertTokenizer(checkpoints.find_vocab(path), do_lower_case=config.do_lower_case)
     if t["kind"] == "token_classifier":
         from bert_tf.data import conll, ner_features
         train_ex, test_ex = conll.read_conll(t["train"]), conll.read_conll(t["test"])

@@ -123,7 +123,7 @@ class Peers:
             import tensorflow as tf
             from serving.export import export_saved_model
             model = self.fp32_model() if precision == "fp32" else self.bf16_model()
-            path = export_saved_model(model, task_type="classifier", vocab_file=VOCAB_FILE, lowercase=True,
+            path = export_saved_model(model, task_type="classifier", vocab_file=VOCAB_FILE, do_lower_case=True,
                                       export_base=self.workdir, model_name=f"bench_{precision}",
                                       max_seq_length=128, label_names=["neg", "pos"])
             return path, tf.saved_model.load(path)

@@ -177,7 +177,7 @@ def build_versions(kind: str, work: str) -> tuple[str, str]:
         for weight in model.weights:
             if id(weight) not in encoder_weights:
                 weight.assign(rng.normal(size=weight.shape).astype("float32"))
-        paths.append(export_saved_model(model, task_type="classifier", vocab_file=VOCAB, lowercase=True,
+        paths.append(export_saved_model(model, task_type="classifier", vocab_file=VOCAB, do_lower_case=True,
                                         export_base=os.path.join(work, f"stage{version}"), model_name=MODEL,
                                         max_seq_length=64, label_names=LABELS, version=version,
                                         warmup_texts=["warm up"]))

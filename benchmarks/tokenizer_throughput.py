@@ -53,7 +53,7 @@ flags.DEFINE_string("output_json", "benchmarks/results/tokenizer_throughput.json
 FEATURES = ("token_ids", "segment_ids", "padding_mask")
 
 
-def hf_bert_tokenizer(vocab_file, lowercase, max_seq_length=None):
+def hf_bert_tokenizer(vocab_file, do_lower_case, max_seq_length=None):
     """A Hugging Face `tokenizers.Tokenizer` doing BERT's uncased/cased WordPiece with `vocab_file`.
 
     With `max_seq_length`: [CLS]/[SEP] added, truncated and padded to that length; without: bare pieces.
@@ -64,7 +64,7 @@ def hf_bert_tokenizer(vocab_file, lowercase, max_seq_length=None):
     tok = Tokenizer(WordPiece.from_file(vocab_file, unk_token="[UNK]", max_input_chars_per_word=100))
     # strip_accents=None follows `lowercase`, as google-research/bert (uncased strips accents, cased keeps them).
     tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None,
-                                                lowercase=lowercase)
+                                                lowercase=do_lower_case)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     if max_seq_length is not None:
         cls_id, sep_id, pad_id = (tok.token_to_id(t) for t in ("[CLS]", "[SEP]", "[PAD]"))
@@ -106,12 +106,12 @@ def main(argv):
     seq_len = FLAGS.max_seq_length
     print(f"{FLAGS.input_file}: {len(lines)} lines ({len(set(lines))} distinct), {chars} characters, "
           f"batch size {FLAGS.batch_size}, max_seq_length {seq_len}, vocab {FLAGS.vocab_file}, "
-          f"lowercase {FLAGS.do_lower_case}", flush=True)
+          f"do_lower_case {FLAGS.do_lower_case}", flush=True)
 
     last = {}  # each variant's outputs of its latest pass: {name: {feature: int32 [N, seq_len]}}
     candidates = {}
     for name, cls in (("core_ops", CoreOpsBertTokenizer), ("tf_text", BertTokenizer)):
-        tok = cls(FLAGS.vocab_file, lowercase=FLAGS.do_lower_case)
+        tok = cls(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
         fn = tf.function(lambda s, tok=tok: tok.encode_tf(s, seq_length=seq_len),
                          input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
 
@@ -217,7 +217,7 @@ def main(argv):
             "command": " ".join(sys.argv), "machine": info,
             "setup": {"input_file": FLAGS.input_file, "vocab_file": FLAGS.vocab_file, "lines": len(lines),
                       "distinct_lines": len(set(lines)), "characters": chars, "batch_size": FLAGS.batch_size,
-                      "max_seq_length": seq_len, "lowercase": FLAGS.do_lower_case, "warmup": FLAGS.warmup,
+                      "max_seq_length": seq_len, "do_lower_case": FLAGS.do_lower_case, "warmup": FLAGS.warmup,
                       "rounds": FLAGS.rounds},
             "results": results, "parity_vs_tf_text": parity, "summary": records, "summary_lines": lines_out})
         print(f"wrote {FLAGS.output_json}")

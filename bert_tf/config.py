@@ -2,8 +2,9 @@
 
 Field names are google-research/bert's `bert_config.json` names (Hugging Face uses the same ones), so the
 two files map onto the dataclass with almost no translation. Two fields are bert_tf's own and are what a
-checkpoint needs to be used correctly: `layer_norm_eps` (Google's configs omit it: 1e-12) and `lowercase`
-(google-research/bert guessed casing from the checkpoint's path).
+checkpoint needs to be used correctly: `layer_norm_eps` (Google's configs omit it: 1e-12) and `do_lower_case`
+(google-research/bert's flag name; it guessed casing from the checkpoint's path). Files and calls that still
+say `lowercase` (the old name) are read with a `DeprecationWarning`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 
 from bert_tf.atomic_files import write_json_atomic
+from bert_tf.deprecation import renamed_key, renamed_kwargs
 
 HIDDEN_ACTIVATIONS = ("gelu", "gelu_approximate", "relu", "tanh", "swish")
 
@@ -62,7 +65,7 @@ class BertConfig:
         type_vocab_size: int. Number of segment ids. Defaults to 2.
         initializer_range: float. Stddev of the truncated-normal initializer. Defaults to 0.02.
         layer_norm_eps: float. LayerNorm epsilon. Defaults to 1e-12.
-        lowercase: bool. Whether the vocabulary is uncased (lowercase + strip accents). Defaults to True.
+        do_lower_case: bool. Whether the vocabulary is uncased (lowercase + strip accents). Defaults to True.
 
     Example:
     >>> config = BertConfig.preset("tiny", vocab_size=30522)
@@ -82,7 +85,7 @@ class BertConfig:
     type_vocab_size: int = 2
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-12
-    lowercase: bool = True
+    do_lower_case: bool = True
 
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
@@ -115,6 +118,14 @@ class BertConfig:
     def head_size(self) -> int:
         return self.hidden_size // self.num_attention_heads
 
+    @property
+    def lowercase(self) -> bool:
+        """Deprecated: the old name of `do_lower_case`."""
+        warnings.warn("BertConfig.lowercase is deprecated and will be removed in the next release; use "
+                      "BertConfig.do_lower_case", DeprecationWarning, stacklevel=2)
+        return self.do_lower_case
+
+    @renamed_kwargs(lowercase="do_lower_case")
     def replace(self, **changes) -> "BertConfig":
         return dataclasses.replace(self, **changes)
 
@@ -124,6 +135,10 @@ class BertConfig:
 
     @classmethod
     def from_dict(cls, values: dict, *, source: str = "config") -> "BertConfig":
+        try:
+            values = renamed_key(values, "lowercase", "do_lower_case", source)
+        except ValueError as e:  # both the old and the new key
+            raise ConfigError(str(e)) from None
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - fields)
         if unknown:
@@ -134,16 +149,17 @@ class BertConfig:
 
     # === google-research/bert's bert_config.json ===
     @classmethod
-    def from_google_json(cls, path: str, *, lowercase: bool | None = None) -> "BertConfig":
+    @renamed_kwargs(lowercase="do_lower_case")
+    def from_google_json(cls, path: str, *, do_lower_case: bool | None = None) -> "BertConfig":
         """Reads a google-research/bert `bert_config.json` (the extra keys published configs carry are accepted).
 
-        Google's configs do not say whether the vocabulary is cased; pass `lowercase` (the `--do_lower_case`
+        Google's configs do not say whether the vocabulary is cased; pass `do_lower_case` (the `--do_lower_case`
         flag) or accept the default of True, which is right for every `uncased_*` release.
         """
-        return cls._from_file_values(path, _read_json(path), _GOOGLE_IGNORED_KEYS, lowercase)
+        return cls._from_file_values(path, _read_json(path), _GOOGLE_IGNORED_KEYS, do_lower_case)
 
     def to_google_json(self, path: str) -> None:
-        """Writes google-research/bert's format (plus `layer_norm_eps` and `lowercase`, which bert_tf reads back)."""
+        """Writes google-research/bert's format plus `layer_norm_eps` and `do_lower_case`, which bert_tf reads back."""
         values = self.to_dict()
         if self.hidden_act == "gelu_approximate":
             raise ConfigError("google-research/bert's config has no name for the tanh GELU distinct from 'gelu'; "
@@ -152,7 +168,8 @@ class BertConfig:
 
     # === Hugging Face's config.json ===
     @classmethod
-    def from_hf_json(cls, path: str, *, lowercase: bool | None = None) -> "BertConfig":
+    @renamed_kwargs(lowercase="do_lower_case")
+    def from_hf_json(cls, path: str, *, do_lower_case: bool | None = None) -> "BertConfig":
         values = _read_json(path)
         model_type = values.get("model_type", "bert")
         if model_type != "bert":
@@ -160,12 +177,17 @@ class BertConfig:
         position_type = values.get("position_embedding_type", "absolute")
         if position_type != "absolute":
             raise ConfigError(f"{path}: position_embedding_type {position_type!r} is not supported (only 'absolute')")
-        return cls._from_file_values(path, values, _HF_IGNORED_KEYS, lowercase, activations=_HF_ACTIVATIONS)
+        return cls._from_file_values(path, values, _HF_IGNORED_KEYS, do_lower_case, activations=_HF_ACTIVATIONS)
 
     @classmethod
-    def _from_file_values(cls, path, values, ignored_keys, lowercase, activations=None):
+    def _from_file_values(cls, path, values, ignored_keys, do_lower_case, activations=None):
         """A config from a file's JSON object: keys neither fields nor `ignored_keys` are an error; `activations`
-        maps the file's `hidden_act` names to bert_tf's (None: taken as they are); `lowercase` overrides."""
+        maps the file's `hidden_act` names to bert_tf's (None: taken as they are); `do_lower_case` overrides.
+        A file with the old key `lowercase` is read as `do_lower_case` (with a `DeprecationWarning`)."""
+        try:
+            values = renamed_key(values, "lowercase", "do_lower_case", path)
+        except ValueError as e:  # both the old and the new key
+            raise ConfigError(str(e)) from None
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - fields - ignored_keys)
         if unknown:
@@ -176,8 +198,8 @@ class BertConfig:
             if act not in activations:
                 raise ConfigError(f"{path}: hidden_act {act!r} is not supported; known: {sorted(activations)}")
             kept["hidden_act"] = activations[act]
-        if lowercase is not None:
-            kept["lowercase"] = bool(lowercase)
+        if do_lower_case is not None:
+            kept["do_lower_case"] = bool(do_lower_case)
         try:
             return cls.from_dict(kept, source=path)
         except (TypeError, ConfigError) as e:
@@ -187,19 +209,23 @@ class BertConfig:
         values = self.to_dict()
         values["hidden_act"] = "gelu_new" if self.hidden_act == "gelu_approximate" else \
             {"swish": "silu"}.get(self.hidden_act, self.hidden_act)
-        del values["lowercase"]
+        del values["do_lower_case"]
         values.update({"model_type": "bert", "architectures": ["BertForPreTraining"], "pad_token_id": 0,
                        "position_embedding_type": "absolute"})
         _write_json_atomic(path, values)
 
     @classmethod
-    def from_json(cls, path: str, *, lowercase: bool | None = None) -> "BertConfig":
+    @renamed_kwargs(lowercase="do_lower_case")
+    def from_json(cls, path: str, *, do_lower_case: bool | None = None) -> "BertConfig":
         """Reads either format: a file with Hugging Face's own keys (`model_type`, ...) is theirs, else Google's."""
         values = _read_json(path)
         if {"model_type", "architectures", "transformers_version"} & set(values):
-            return cls.from_hf_json(path, lowercase=lowercase)
-        return cls.from_google_json(path, lowercase=lowercase)
+            return cls.from_hf_json(path, do_lower_case=do_lower_case)
+        return cls.from_google_json(path, do_lower_case=do_lower_case)
 
+
+# `BertConfig(lowercase=...)` (the old field name) still works for one release, with a DeprecationWarning.
+BertConfig.__init__ = renamed_kwargs(lowercase="do_lower_case")(BertConfig.__init__)
 
 # name: (num_hidden_layers, hidden_size, num_attention_heads, intermediate_size)
 PRESETS = {

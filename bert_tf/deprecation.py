@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 
 
@@ -26,6 +27,8 @@ def renamed_kwargs(**renames: str):
                                   f"release; use {new}=", DeprecationWarning, stacklevel=2)
                     kwargs[new] = kwargs.pop(old)
             return fn(*args, **kwargs)
+        # Keras layers read `getfullargspec(cls.__init__)`, which ignores `__wrapped__` but honours `__signature__`.
+        wrapper.__signature__ = inspect.signature(fn)
         return wrapper
     return decorate
 

@@ -5,6 +5,7 @@ import keras_hub
 
 from bert_tf import features
 from bert_tf.config import BertConfig
+from bert_tf.deprecation import renamed_kwargs
 from bert_tf.layers.transformer_block import TransformerBlock
 
 
@@ -31,17 +32,19 @@ class BertEncoder(keras.Model):
     ((1, 5, 12), (1, 12), 2)
     """
 
+    # `lowercase` (the old name of `do_lower_case`) still loads: `.keras` files saved before the rename store it.
+    @renamed_kwargs(lowercase="do_lower_case")
     def __init__(self, vocab_size, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                  intermediate_size=3072, hidden_act="gelu", hidden_dropout_prob=0.1,
                  attention_probs_dropout_prob=0.1, max_position_embeddings=512, type_vocab_size=2,
-                 initializer_range=0.02, layer_norm_eps=1e-12, lowercase=True, dtype=None, **kwargs):
+                 initializer_range=0.02, layer_norm_eps=1e-12, do_lower_case=True, dtype=None, **kwargs):
         # Validates every field with one set of rules.
         config = BertConfig(
             vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
             num_attention_heads=num_attention_heads, intermediate_size=intermediate_size, hidden_act=hidden_act,
             hidden_dropout_prob=hidden_dropout_prob, attention_probs_dropout_prob=attention_probs_dropout_prob,
             max_position_embeddings=max_position_embeddings, type_vocab_size=type_vocab_size,
-            initializer_range=initializer_range, layer_norm_eps=layer_norm_eps, lowercase=lowercase)
+            initializer_range=initializer_range, layer_norm_eps=layer_norm_eps, do_lower_case=do_lower_case)
         init = keras.initializers.TruncatedNormal(stddev=initializer_range)
 
         # === Layers ===

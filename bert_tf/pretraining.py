@@ -141,9 +141,9 @@ def _config(options, vocab_size):
         raise PretrainError("give --bert_config_file or --preset (or --init_checkpoint, whose config is used)")
     try:
         if options.bert_config_file:
-            config = BertConfig.from_json(options.bert_config_file, lowercase=options.do_lower_case)
+            config = BertConfig.from_json(options.bert_config_file, do_lower_case=options.do_lower_case)
         else:
-            config = BertConfig.preset(options.preset, vocab_size=vocab_size, lowercase=options.do_lower_case)
+            config = BertConfig.preset(options.preset, vocab_size=vocab_size, do_lower_case=options.do_lower_case)
     except ConfigError as e:
         raise PretrainError(str(e)) from None
     _check_fits(options, config, vocab_size, f"{options.bert_config_file}:", "")
@@ -199,7 +199,7 @@ def _model_and_optimizer(options, strategy, vocab, config):
 
 
 def _check_checkpoint_config(options, loaded, given, vocab_size):
-    if given is not None and loaded.replace(lowercase=given.lowercase) != given.replace(lowercase=given.lowercase):
+    if given is not None and loaded.replace(do_lower_case=given.do_lower_case) != given:
         logger.warning("--init_checkpoint's config differs from the given one; using the checkpoint's")
     _check_fits(options, loaded, vocab_size, "--init_checkpoint has", "the checkpoint's ")
 

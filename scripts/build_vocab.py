@@ -36,7 +36,7 @@ flags.DEFINE_float("vocab_size_slack", 0.05, "The learner's binary search over t
                    "0.05). Smaller gets closer to --vocab_size at the cost of more passes over the words; 0 "
                    "searches until the threshold is exact.")
 flags.DEFINE_bool("do_lower_case", True, "Uncased vocabulary (lowercase + strip accents), as BertTokenizer's "
-                  "lowercase=True.")
+                  "do_lower_case=True.")
 flags.DEFINE_integer("num_unused", 0, "Number of [unusedN] placeholder tokens after the special tokens.")
 flags.DEFINE_integer("max_unique_chars", 2000, "Most frequent characters kept as single-character pieces "
                      "(Korean needs about 1,500-2,500; characters left out make their words [UNK]).")
@@ -49,7 +49,7 @@ flags.DEFINE_integer("max_input_words", 0, "Only the N most frequent words feed 
                      "--min_word_count). The cost of each pass grows with the number of distinct words.")
 
 
-def count_words(input_files, lowercase, max_lines=0):
+def count_words(input_files, do_lower_case, max_lines=0):
     """Counts the words of the files as BertTokenizer's basic tokenization splits them."""
     from bert_tf.tokenization.reference_tokenizer import google_basic_tokenize
 
@@ -65,7 +65,7 @@ def count_words(input_files, lowercase, max_lines=0):
                                      "of the line)") from None
                 if not line:
                     continue
-                counts.update(google_basic_tokenize(line, lowercase=lowercase))
+                counts.update(google_basic_tokenize(line, do_lower_case=do_lower_case))
                 lines += 1
                 if max_lines and lines >= max_lines:
                     return counts

@@ -56,7 +56,7 @@ def main(argv):
     except VocabError as e:
         sys.exit(f"create_pretraining_data: {e}")
     # The pure-Python twin of BertTokenizer (same tokens; cheap to fork into worker processes).
-    tokenizer = ReferenceTokenizer(vocab, lowercase=FLAGS.do_lower_case,
+    tokenizer = ReferenceTokenizer(vocab, do_lower_case=FLAGS.do_lower_case,
                                    max_input_chars_per_word=FLAGS.max_input_chars_per_word)
     start = time.time()
     try:

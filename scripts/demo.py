@@ -94,7 +94,7 @@ def main(argv):
     export_base = os.path.join(output_dir, "export")
     version_dir = export_saved_model(
         result.model, task_type="classifier", vocab_file=result.tokenizer.vocab_file,
-        lowercase=result.tokenizer.lowercase, export_base=export_base, model_name=model_name,
+        do_lower_case=result.tokenizer.do_lower_case, export_base=export_base, model_name=model_name,
         max_seq_length=result.max_seq_length, label_names=result.label_names,
         warmup_texts=["warm up the model", "another warmup request"])
     print(f"      wrote {version_dir}", flush=True)

@@ -152,16 +152,16 @@ def main(argv):
         if task_type == "encoder" and hasattr(model, "encoder"):
             model = model.encoder
         config = getattr(getattr(model, "encoder", model), "bert_config", None)
-        lowercase = FLAGS.do_lower_case
-        if lowercase is None:
+        do_lower_case = FLAGS.do_lower_case
+        if do_lower_case is None:
             if config is None:
                 raise ExportScriptError("the model has no bert_config to read the casing from; pass --do_lower_case")
-            lowercase = config.lowercase
+            do_lower_case = config.do_lower_case
         print(f"exporting a {type(model).__name__} as {task_type} (vocabulary {vocab_file}, "
-              f"{'uncased' if lowercase else 'cased'}, max_seq_length {FLAGS.max_seq_length}, "
+              f"{'uncased' if do_lower_case else 'cased'}, max_seq_length {FLAGS.max_seq_length}, "
               f"{FLAGS.tokenizer_ops} tokenizer ops) ...", flush=True)
         path = export.export_saved_model(
-            model, task_type=task_type, vocab_file=vocab_file, lowercase=lowercase, export_base=FLAGS.export_base,
+            model, task_type=task_type, vocab_file=vocab_file, do_lower_case=do_lower_case, export_base=FLAGS.export_base,
             model_name=FLAGS.model_name, max_seq_length=FLAGS.max_seq_length, label_names=FLAGS.label_names,
             pair=FLAGS.pair, version=FLAGS.version, tokenizer_ops=FLAGS.tokenizer_ops, pooling=pooling,
             warmup_texts=FLAGS.warmup_texts if FLAGS.warmup else None, max_query_length=FLAGS.max_query_length,

@@ -45,9 +45,9 @@ def main(argv):
     try:
         examples = feature_extraction.read_line_examples(FLAGS.input_file)
         encoder = checkpoints.load_encoder(FLAGS.init_checkpoint, config_file=FLAGS.bert_config_file,
-                                           lowercase=FLAGS.do_lower_case)
+                                           do_lower_case=FLAGS.do_lower_case)
         vocab_file = FLAGS.vocab_file or checkpoints.find_vocab(FLAGS.init_checkpoint)
-        tokenizer = BertTokenizer(vocab_file, lowercase=encoder.bert_config.lowercase)
+        tokenizer = BertTokenizer(vocab_file, do_lower_case=encoder.bert_config.do_lower_case)
         if tokenizer.vocab_size != encoder.bert_config.vocab_size:
             raise ValueError(f"{vocab_file} has {tokenizer.vocab_size} tokens but the model's vocab_size is "
                              f"{encoder.bert_config.vocab_size}")

@@ -173,7 +173,7 @@ def _load_fine_tuned(FLAGS, task):
         raise app.UsageError("--do_predict needs --predict_file")
     vocab = resolve_vocab(FLAGS.vocab_file, None if FLAGS.vocab_file or not task.vocab_beside_model
                           else FLAGS.init_checkpoint)
-    tokenizer = make_tokenizer(vocab, model.encoder.bert_config.lowercase if FLAGS.do_lower_case is None
+    tokenizer = make_tokenizer(vocab, model.encoder.bert_config.do_lower_case if FLAGS.do_lower_case is None
                                else FLAGS.do_lower_case, FLAGS.max_input_chars_per_word)
     if FLAGS.do_eval and task.evaluate is not None:
         results = task.evaluate(model, tokenizer)

@@ -1,5 +1,6 @@
 """bert_tf.deprecation: an old keyword or config key still works for one release, with a warning."""
 
+import inspect
 import warnings
 
 import pytest
@@ -35,3 +36,10 @@ def test_renamed_key_copies_and_warns():
     assert renamed_key(new, "lowercase", "do_lower_case", "x") is new
     with pytest.raises(ValueError, match="both 'lowercase'"):
         renamed_key({"lowercase": 1, "do_lower_case": 1}, "lowercase", "do_lower_case", "x")
+
+
+def test_wrapper_keeps_the_argspec_keras_layers_read():
+    """Keras' `Layer.__new__` reads `inspect.getfullargspec(cls.__init__)`, which ignores `__wrapped__`: the
+    wrapper must expose the wrapped signature, or a decorated layer `__init__` raises IndexError."""
+    assert inspect.getfullargspec(_packed).args == ["text", "max_seq_length", "learning_rate"]
+    assert list(inspect.signature(_packed).parameters) == ["text", "max_seq_length", "learning_rate"]

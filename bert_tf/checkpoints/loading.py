@@ -5,12 +5,12 @@ Formats (detected from the path, see `detect_format`):
   `model.safetensors.index.json`, `vocab.txt`) with the `BertModel` key set (no prefix) or the
   `BertForPreTraining` one (`bert.` prefix, `cls.predictions.*`, `cls.seq_relationship.*`). bert_tf's own
   directories (written by `save_hf`) are this format plus a `bert_config.json`, which takes precedence
-  because it records `lowercase`.
+  because it records `do_lower_case`.
 - `"google_tf1"`: google-research/bert's checkpoints (`bert_config.json`, `bert_model.ckpt.{index,data-*}`,
   `vocab.txt`); give the directory or the prefix (`.../bert_model.ckpt`).
 - `"model_garden"`: TF Model Garden object-based checkpoints of `BertEncoder` or `BertPretrainerV2`
   (`encoder/layer_with_weights-N/...`, `masked_lm/...`). They carry no config: sizes are inferred from the
-  tensor shapes (the head count from the einsum kernels), `hidden_act`/`lowercase` from the arguments
+  tensor shapes (the head count from the einsum kernels), `hidden_act`/`do_lower_case` from the arguments
   (defaults "gelu" and True), or pass `config=`/`config_file=` (a `bert_config.json` beside it is also used).
 - `"bert_tf_training"`: a `tf.train.Checkpoint(model=...)` written by `bert_tf.training.Trainer` around a
   `BertPretrainer`, a `BertEncoder` or any task model with an `.encoder` (names `model/encoder/...`); it needs
@@ -37,6 +37,7 @@ from bert_tf.checkpoints.locating import (  # noqa: F401
 from bert_tf.checkpoints.reading import _resolve_config, read_checkpoint
 from bert_tf.checkpoints.task_loading import load_task
 from bert_tf.config import BertConfig
+from bert_tf.deprecation import renamed_kwargs
 
 logger = logging.getLogger(__name__)
 # Object paths of the pre-training heads in a bert_tf training checkpoint of a `BertPretrainer`.
@@ -65,14 +66,14 @@ def find_vocab(path: str) -> str:
 
 
 # === Loading into models ===
-def _rebuilt_encoder(encoder, config, config_file, lowercase, hidden_act, dtype, source):
+def _rebuilt_encoder(encoder, config, config_file, do_lower_case, hidden_act, dtype, source):
     """The encoder itself, or a copy rebuilt with the requested config/dtype overrides."""
     from bert_tf.encoder import BertEncoder
-    if config is None and config_file is None and lowercase is None and hidden_act is None and dtype is None:
+    if config is None and config_file is None and do_lower_case is None and hidden_act is None and dtype is None:
         return encoder
     target = config if config is not None else (BertConfig.from_json(config_file) if config_file
                                                  else encoder.bert_config)
-    changes = {k: v for k, v in (("lowercase", lowercase), ("hidden_act", hidden_act)) if v is not None}
+    changes = {k: v for k, v in (("do_lower_case", do_lower_case), ("hidden_act", hidden_act)) if v is not None}
     target = target.replace(**changes)
     rebuilt = BertEncoder.from_bert_config(target, dtype=dtype)
     model_weights.assign(model_weights.encoder_variables(rebuilt), model_weights.collect(encoder), source=source)
@@ -87,13 +88,14 @@ def _keras_encoder(path, **overrides):
     return model, _rebuilt_encoder(encoder, source=path, **overrides)
 
 
+@renamed_kwargs(lowercase="do_lower_case")
 def load_encoder(path: str, config: BertConfig | None = None, *, config_file: str | None = None,
-                 lowercase: bool | None = None, hidden_act: str | None = None, dtype=None):
+                 do_lower_case: bool | None = None, hidden_act: str | None = None, dtype=None):
     """A `BertEncoder` with the weights of any supported checkpoint (pre-training heads are ignored).
 
     Args:
         path: a directory, weights file, TF checkpoint prefix or `.keras` file (see the module docstring).
-        config, config_file, lowercase, hidden_act: as `read_checkpoint`.
+        config, config_file, do_lower_case, hidden_act: as `read_checkpoint`.
         dtype: Keras dtype policy for the new encoder (e.g. `"mixed_bfloat16"`). Defaults to the global one.
 
     Example:
@@ -102,12 +104,13 @@ def load_encoder(path: str, config: BertConfig | None = None, *, config_file: st
     from bert_tf.encoder import BertEncoder
     fmt = detect_format(path)
     if fmt == KERAS:
-        return _remember_vocab(_keras_encoder(path, config=config, config_file=config_file, lowercase=lowercase,
+        return _remember_vocab(_keras_encoder(path, config=config, config_file=config_file, do_lower_case=do_lower_case,
                                               hidden_act=hidden_act, dtype=dtype)[1], path)
     if fmt == BERT_TF_TRAINING:
         return _remember_vocab(
-            _from_training_checkpoint(path, False, True, config, config_file, lowercase, hidden_act, dtype), path)
-    checkpoint = read_checkpoint(path, config, config_file=config_file, lowercase=lowercase, hidden_act=hidden_act)
+            _from_training_checkpoint(path, False, True, config, config_file, do_lower_case, hidden_act, dtype), path)
+    checkpoint = read_checkpoint(path, config, config_file=config_file, do_lower_case=do_lower_case,
+                                 hidden_act=hidden_act)
     encoder = BertEncoder.from_bert_config(checkpoint.config, dtype=dtype)
     model_weights.assign(model_weights.encoder_variables(encoder), checkpoint.encoder_weights(),
                          checkpoint.sources, source=checkpoint.path)
@@ -127,8 +130,9 @@ def _remember_vocab(encoder, path):
     return encoder
 
 
+@renamed_kwargs(lowercase="do_lower_case")
 def load_pretrainer(path: str, config: BertConfig | None = None, *, nsp: bool = True,
-                    config_file: str | None = None, lowercase: bool | None = None, hidden_act: str | None = None,
+                    config_file: str | None = None, do_lower_case: bool | None = None, hidden_act: str | None = None,
                     dtype=None):
     """A `BertPretrainer` with the encoder and, where the checkpoint has them, the pre-training heads.
 
@@ -138,15 +142,16 @@ def load_pretrainer(path: str, config: BertConfig | None = None, *, nsp: bool = 
 
     Args:
         path: as `load_encoder`.
-        config, config_file, lowercase, hidden_act, dtype: as `load_encoder`.
+        config, config_file, do_lower_case, hidden_act, dtype: as `load_encoder`.
         nsp: bool. Whether the pretrainer has the next-sentence head. Defaults to True.
     """
     from bert_tf.encoder import BertEncoder
     from bert_tf.tasks.bert_pretrainer import BertPretrainer
-    overrides = dict(config=config, config_file=config_file, lowercase=lowercase, hidden_act=hidden_act, dtype=dtype)
+    overrides = dict(config=config, config_file=config_file, do_lower_case=do_lower_case, hidden_act=hidden_act,
+                     dtype=dtype)
     fmt = detect_format(path)
     if fmt == BERT_TF_TRAINING:
-        return _from_training_checkpoint(path, True, nsp, config, config_file, lowercase, hidden_act, dtype)
+        return _from_training_checkpoint(path, True, nsp, config, config_file, do_lower_case, hidden_act, dtype)
     if fmt == KERAS:
         model, encoder = _keras_encoder(path, **overrides)
         if isinstance(model, BertPretrainer) and encoder is model.encoder and model.nsp == nsp:
@@ -160,7 +165,8 @@ def load_pretrainer(path: str, config: BertConfig | None = None, *, nsp: bool = 
         else:
             logger.warning("%s: a bare encoder; the pre-training heads are freshly initialised", path)
         return pretrainer
-    checkpoint = read_checkpoint(path, config, config_file=config_file, lowercase=lowercase, hidden_act=hidden_act)
+    checkpoint = read_checkpoint(path, config, config_file=config_file, do_lower_case=do_lower_case,
+                                 hidden_act=hidden_act)
     encoder = BertEncoder.from_bert_config(checkpoint.config, dtype=dtype)
     pretrainer = BertPretrainer(encoder, nsp=nsp)
     model_weights.assign(model_weights.encoder_variables(encoder), checkpoint.encoder_weights(),
@@ -184,7 +190,7 @@ def _assign_heads(pretrainer, targets, available, sources, source):
         model_weights.assign(wanted, {k: available[k] for k in wanted if k in available}, sources, source=source)
 
 
-def _from_training_checkpoint(path, pretrainer, nsp, config, config_file, lowercase, hidden_act, dtype):
+def _from_training_checkpoint(path, pretrainer, nsp, config, config_file, do_lower_case, hidden_act, dtype):
     """Restores a `BertEncoder` (or `BertPretrainer`) from a bert_tf `Trainer` checkpoint, strictly."""
     import tensorflow as tf
 
@@ -192,7 +198,7 @@ def _from_training_checkpoint(path, pretrainer, nsp, config, config_file, lowerc
     from bert_tf.tasks.bert_pretrainer import BertPretrainer
     _, prefix, directory = _locate(path)
     reader, shapes = _tf_shapes(prefix)
-    resolved = _resolve_config(BERT_TF_TRAINING, directory, shapes, prefix, config, config_file, lowercase,
+    resolved = _resolve_config(BERT_TF_TRAINING, directory, shapes, prefix, config, config_file, do_lower_case,
                                hidden_act)
     graph = _object_graph(reader)
     root = _training_root(graph)

@@ -14,11 +14,12 @@ from bert_tf.checkpoints.checkpoint import Checkpoint
 from bert_tf.checkpoints.errors import CheckpointError
 from bert_tf.checkpoints.locating import BERT_TF_TRAINING, KERAS, _locate, _tf_format, _tf_shapes
 from bert_tf.config import BertConfig, ConfigError
+from bert_tf.deprecation import renamed_kwargs
 
 logger = logging.getLogger(__name__)
 
 
-def _lowercase_from_tokenizer_config(directory):
+def _do_lower_case_from_tokenizer_config(directory):
     path = os.path.join(directory, "tokenizer_config.json")
     if os.path.isfile(path):
         try:
@@ -31,22 +32,23 @@ def _lowercase_from_tokenizer_config(directory):
     return None
 
 
-def _has_key(path, key):
+def _has_casing_key(path):
+    """Whether the JSON file records the casing: `do_lower_case` (`lowercase` in files from before the rename)."""
     try:
         with open(path, encoding="utf-8") as f:
-            return key in json.load(f)
+            return bool({"do_lower_case", "lowercase"} & set(json.load(f)))
     except (OSError, ValueError, TypeError):
         return False
 
 
-def _resolve_config(fmt, directory, shapes, source, config, config_file, lowercase, hidden_act):
+def _resolve_config(fmt, directory, shapes, source, config, config_file, do_lower_case, hidden_act):
     if config is not None and config_file is not None:
         raise CheckpointError("pass config (a BertConfig) or config_file (a path), not both")
     if config is not None:
         if not isinstance(config, BertConfig):
             raise CheckpointError(f"config must be a BertConfig, got {type(config).__name__}; "
                                   "pass a path as config_file=")
-        resolved = config.replace(lowercase=lowercase) if lowercase is not None else config
+        resolved = config.replace(do_lower_case=do_lower_case) if do_lower_case is not None else config
     else:
         if config_file is None:
             candidates = {
@@ -56,7 +58,7 @@ def _resolve_config(fmt, directory, shapes, source, config, config_file, lowerca
                 BERT_TF_TRAINING: ["bert_config.json", "config.json"],
             }[fmt]
             found = [os.path.join(directory, c) for c in candidates if os.path.isfile(os.path.join(directory, c))]
-            if fmt == names.HUGGING_FACE and len(found) == 2 and not _has_key(found[0], "lowercase"):
+            if fmt == names.HUGGING_FACE and len(found) == 2 and not _has_casing_key(found[0]):
                 found = found[1:]  # a stray Google config: the HF one describes these weights
             config_file = found[0] if found else None
         if config_file is None:
@@ -64,16 +66,16 @@ def _resolve_config(fmt, directory, shapes, source, config, config_file, lowerca
                 raise CheckpointError(f"{source}: no bert_config.json/config.json beside the checkpoint; "
                                       "pass config= or config_file=")
             resolved = names.infer_config(fmt, shapes, source=source, hidden_act=hidden_act,
-                                          lowercase=True if lowercase is None else lowercase)
+                                          do_lower_case=True if do_lower_case is None else do_lower_case)
             logger.info("%s: Model Garden checkpoint without a config; inferred %s", source, resolved)
         else:
-            if lowercase is None and not _has_key(config_file, "lowercase"):
-                lowercase = _lowercase_from_tokenizer_config(directory)
-                if lowercase is None:
-                    logger.info("%s says nothing about casing; assuming an uncased vocabulary (lowercase=True)",
+            if do_lower_case is None and not _has_casing_key(config_file):
+                do_lower_case = _do_lower_case_from_tokenizer_config(directory)
+                if do_lower_case is None:
+                    logger.info("%s says nothing about casing; assuming an uncased vocabulary (do_lower_case=True)",
                                 config_file)
             try:
-                resolved = BertConfig.from_json(config_file, lowercase=lowercase)
+                resolved = BertConfig.from_json(config_file, do_lower_case=do_lower_case)
             except ConfigError as e:
                 raise CheckpointError(str(e)) from None
     if hidden_act is not None:
@@ -108,8 +110,9 @@ def _hf_files(weights_path):
     return [weights_path]
 
 
+@renamed_kwargs(lowercase="do_lower_case")
 def read_checkpoint(path: str, config: BertConfig | None = None, *, config_file: str | None = None,
-                    lowercase: bool | None = None, hidden_act: str | None = None) -> Checkpoint:
+                    do_lower_case: bool | None = None, hidden_act: str | None = None) -> Checkpoint:
     """Reads a Hugging Face, Google TF1 or Model Garden checkpoint into canonical weights, strictly.
 
     Args:
@@ -117,7 +120,7 @@ def read_checkpoint(path: str, config: BertConfig | None = None, *, config_file:
         config: `BertConfig` to check the weights against; by default the config file beside the checkpoint
             (`bert_config.json` or `config.json`), inferred from shapes for Model Garden.
         config_file: path of a config file to use instead of the one beside the checkpoint.
-        lowercase: overrides the config's casing (`--do_lower_case`); by default the config's own, else
+        do_lower_case: overrides the config's casing (`--do_lower_case`); by default the config's own, else
             Hugging Face's `tokenizer_config.json`, else True.
         hidden_act: overrides the config's activation (e.g. `"gelu_approximate"`, google-research/bert's).
 
@@ -150,7 +153,7 @@ def read_checkpoint(path: str, config: BertConfig | None = None, *, config_file:
                 cache.clear()  # one shard in memory at a time
                 cache[owner[name]] = safetensors_io.read_tensors(owner[name])
             return cache[owner[name]][name]
-    resolved = _resolve_config(fmt, directory, shapes, weights_path, config, config_file, lowercase, hidden_act)
+    resolved = _resolve_config(fmt, directory, shapes, weights_path, config, config_file, do_lower_case, hidden_act)
     the_plan = names.plan(fmt, shapes, resolved, source=weights_path)
     weights = {}
     try:

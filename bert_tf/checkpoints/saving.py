@@ -6,7 +6,7 @@ read, via `load_encoder`/`load_pretrainer`) is exactly what `save_hf` writes:
     model.safetensors       Hugging Face key set: `BertModel` for an encoder (no prefix), `BertForPreTraining`
                             (`bert.` + `cls.*`) for a pretrainer; float32
     config.json             Hugging Face's config (model_type "bert", architectures)
-    bert_config.json        bert_tf's full `BertConfig` (Google's keys + `layer_norm_eps` + `lowercase`); read first
+    bert_config.json        bert_tf's full `BertConfig` (Google's keys + `layer_norm_eps` + `do_lower_case`); read first
     tokenizer_config.json   `do_lower_case`, so Hugging Face's tokenizer gets the casing right
     vocab.txt               when `vocab_file` is given
 
@@ -126,7 +126,7 @@ def save_hf(model, directory: str, *, vocab_file: str | None = None, dtype: str 
         _write_json(os.path.join(staging, "config.json"), hf_config)
         _write_json(os.path.join(staging, "bert_config.json"), config.to_dict())
         _write_json(os.path.join(staging, "tokenizer_config.json"),
-                    {"do_lower_case": config.lowercase, "tokenizer_class": "BertTokenizer",
+                    {"do_lower_case": config.do_lower_case, "tokenizer_class": "BertTokenizer",
                      "model_max_length": config.max_position_embeddings})
     return directory
 

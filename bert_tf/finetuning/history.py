@@ -12,6 +12,7 @@ import logging
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.deprecation import renamed_key
 from bert_tf.finetuning.options import FinetuneError
 
 logger = logging.getLogger(__name__)
@@ -125,6 +126,9 @@ def check_same_run(history: dict, settings: dict, run_dir: str) -> None:
         recorded = {k: history[k] for k in ("learning_rate", "num_train_steps") if k in history}
         logger.warning("%s: made by an older bert_tf that recorded only %s of its settings", run_dir,
                        ", ".join(recorded) or "none")
+    if isinstance(recorded.get("encoder_config"), dict):  # BertConfig's `lowercase` is now `do_lower_case`
+        recorded = {**recorded, "encoder_config": renamed_key(recorded["encoder_config"], "lowercase",
+                                                              "do_lower_case", f"{run_dir}/{HISTORY}")}
     differences = []
     for key in sorted(set(recorded) & set(settings)):
         before, now = recorded[key], settings[key]

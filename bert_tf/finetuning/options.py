@@ -62,7 +62,7 @@ class FinetuneOptions:
             initialization (needs `bert_config_file` or `preset`): the no-pre-training baseline.
         vocab_file: str or None. Defaults to the `vocab.txt` beside `init_checkpoint`.
         bert_config_file, preset: the architecture for random initialization (or to override the checkpoint's).
-        do_lower_case: bool or None. Defaults to the checkpoint's config (`lowercase`).
+        do_lower_case: bool or None. Defaults to the checkpoint's config (`do_lower_case`).
         max_seq_length, train_batch_size, eval_batch_size: as google-research/bert.
         learning_rate: float, or a list / comma-separated string: one run per rate, the best on the dev set
             is kept (the paper's sweep: "5e-5,4e-5,3e-5,2e-5").

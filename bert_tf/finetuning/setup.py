@@ -50,7 +50,7 @@ def prepare(options: FinetuneOptions, *, load_task: bool = False) -> Setup:
             encoder = build_encoder(seed=options.seed, init_checkpoint=options.init_checkpoint,
                                     bert_config_file=options.bert_config_file, preset=options.preset,
                                     vocab_size=len(load_vocab(vocab_file)), do_lower_case=options.do_lower_case)
-    do_lower_case = encoder.bert_config.lowercase if options.do_lower_case is None else options.do_lower_case
+    do_lower_case = encoder.bert_config.do_lower_case if options.do_lower_case is None else options.do_lower_case
     tokenizer = make_tokenizer(vocab_file, do_lower_case, options.max_input_chars_per_word)
     return Setup(strategy, vocab_file, encoder, tokenizer, do_lower_case, pretrained_task)
 
@@ -116,16 +116,16 @@ def build_encoder(*, init_checkpoint: str | None = None, bert_config_file: str |
     from bert_tf.encoder import BertEncoder
     if init_checkpoint:
         from bert_tf.checkpoints import load_encoder
-        config = BertConfig.from_json(bert_config_file, lowercase=do_lower_case) if bert_config_file else None
-        return load_encoder(init_checkpoint, config, lowercase=do_lower_case)
+        config = BertConfig.from_json(bert_config_file, do_lower_case=do_lower_case) if bert_config_file else None
+        return load_encoder(init_checkpoint, config, do_lower_case=do_lower_case)
     if bert_config_file:
-        config = BertConfig.from_json(bert_config_file, lowercase=do_lower_case)
+        config = BertConfig.from_json(bert_config_file, do_lower_case=do_lower_case)
     elif preset:
         if vocab_size is None:
             raise FinetuneError("a preset needs the vocabulary size (from --vocab_file)")
         config = BertConfig.preset(preset, vocab_size=vocab_size)
         if do_lower_case is not None:
-            config = config.replace(lowercase=bool(do_lower_case))
+            config = config.replace(do_lower_case=bool(do_lower_case))
     else:
         raise FinetuneError("pass --init_checkpoint (pre-trained weights), or --bert_config_file or --preset "
                             "to train from random initialization")
@@ -149,7 +149,7 @@ def make_tokenizer(vocab_file: str, do_lower_case: bool, max_input_chars_per_wor
     """`BertTokenizer`; words over `max_input_chars_per_word` characters become [UNK] (200: google-research/bert;
     Hugging Face's tokenizer uses 100)."""
     from bert_tf.tokenization import BertTokenizer
-    return BertTokenizer(vocab_file, lowercase=bool(do_lower_case), max_input_chars_per_word=max_input_chars_per_word)
+    return BertTokenizer(vocab_file, do_lower_case=bool(do_lower_case), max_input_chars_per_word=max_input_chars_per_word)
 
 
 def default_output_dir(output_dir: str | None, prefix: str) -> str:

@@ -10,7 +10,7 @@ class BertTokenizer(TokenizerBase):
     """BERT's full tokenizer: google-research/bert's BasicTokenizer + WordPiece, in Python and in TF.
 
     Behaviour (identical in every API and in `CoreOpsBertTokenizer`): drop control characters, U+0000 and
-    U+FFFD; split on whitespace; split CJK ideographs; when `lowercase`, Python's `str.lower`, NFD and drop
+    U+FFFD; split on whitespace; split CJK ideographs; when `do_lower_case`, Python's `str.lower`, NFD and drop
     combining marks (Hangul syllables become jamo); split off punctuation; WordPiece greedy
     longest-match-first, `[UNK]` for a word with no full match or longer than `max_input_chars_per_word`.
 
@@ -25,7 +25,7 @@ class BertTokenizer(TokenizerBase):
 
     Args:
         vocab_file: str. WordPiece vocabulary, one token per line (the line number is the id).
-        lowercase: bool. Uncased model: lowercase, NFD, strip accents. Defaults to True.
+        do_lower_case: bool. Uncased model: lowercase, NFD, strip accents. Defaults to True.
         split_special_tokens: bool. If True (google-research/bert), text that spells `[MASK]`, `[CLS]`, ...
             is ordinary text (`[`, `mask`, `]`), so raw user text cannot inject control tokens. If False
             (Hugging Face's default), such text (exact, case-sensitive) stays that special token.

@@ -18,7 +18,7 @@ class CoreOpsBertTokenizer(TokenizerBase):
 
     Args:
         vocab_file: str. WordPiece vocabulary, one token per line.
-        lowercase: bool. Uncased model: lowercase, NFD, strip accents. Defaults to True.
+        do_lower_case: bool. Uncased model: lowercase, NFD, strip accents. Defaults to True.
         split_special_tokens: bool. If True, text spelling `[MASK]` etc. is ordinary text (google-research/bert;
             raw user text cannot inject control tokens). If False, it stays that special token (Hugging Face).
             Defaults to True.

@@ -10,6 +10,7 @@ character and `src` its character index in the original string.
 import numpy as np
 import tensorflow as tf
 
+from bert_tf.deprecation import renamed_kwargs
 from bert_tf.tokenization import unicode_tables as ut
 
 
@@ -37,7 +38,7 @@ class GraphPretokenizer(tf.Module):
     """Words of a batch of strings, in core TF ops (no tensorflow-text).
 
     Args:
-        lowercase: bool. Lowercase (full Unicode, final sigma), NFD and drop combining marks.
+        do_lower_case: bool. Lowercase (full Unicode, final sigma), NFD and drop combining marks.
         special_tokens: list of (str, int): special tokens kept whole (exact, case-sensitive match) and
             their ids; empty for google-research/bert's behaviour. Each must look like `[NAME]` with no
             bracket inside, so two matches can never overlap.
@@ -45,9 +46,10 @@ class GraphPretokenizer(tf.Module):
     Call `words(strings)` with a 1-D string tensor.
     """
 
-    def __init__(self, lowercase=True, special_tokens=(), name=None):
+    @renamed_kwargs(lowercase="do_lower_case")
+    def __init__(self, do_lower_case=True, special_tokens=(), name=None):
         super().__init__(name=name)
-        self.lowercase = bool(lowercase)
+        self.do_lower_case = bool(do_lower_case)
         for token, _ in special_tokens:
             if not (len(token) >= 3 and token[0] == "[" and token[-1] == "]"
                     and "[" not in token[1:-1] and "]" not in token[1:-1]):
@@ -136,7 +138,7 @@ class GraphPretokenizer(tf.Module):
         decoded = decoded.with_row_splits_dtype(tf.int32)
         nrows = tf.shape(strings, out_type=tf.int32)[0]
         chars = self._clean(decoded)
-        if self.lowercase:
+        if self.do_lower_case:
             chars = self._lowercase_nfd(*chars)
         return self._split(nrows, *chars)
 

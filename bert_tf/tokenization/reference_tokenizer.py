@@ -23,7 +23,9 @@ mark removed by accent stripping belongs to the character before it, so `cafe` f
 
 import re
 import unicodedata
+import warnings
 
+from bert_tf.deprecation import renamed_kwargs
 from bert_tf.tokenization import vocab as vocab_lib
 
 _CJK_RANGES = (
@@ -66,7 +68,8 @@ def is_dropped(char):
 # === The literal port (strings only); the offset-tracking tokenizer below is tested against it ===
 
 
-def google_basic_tokenize(text, lowercase=True):
+@renamed_kwargs(lowercase="do_lower_case")
+def google_basic_tokenize(text, do_lower_case=True):
     """google-research/bert's `BasicTokenizer.tokenize`, ported literally (no offsets)."""
     out = []
     for char in text:
@@ -83,7 +86,7 @@ def google_basic_tokenize(text, lowercase=True):
     text = "".join(out)
     split_tokens = []
     for token in text.split():
-        if lowercase:
+        if do_lower_case:
             token = token.lower()
             token = "".join(c for c in unicodedata.normalize("NFD", token) if unicodedata.category(c) != "Mn")
         words = []
@@ -161,7 +164,7 @@ class ReferenceTokenizer:
 
     Args:
         vocab: dict str -> int (see `load_vocab`).
-        lowercase: bool. Lowercase and strip accents (uncased models). Defaults to True.
+        do_lower_case: bool. Lowercase and strip accents (uncased models). Defaults to True.
         split_special_tokens: bool. Treat text spelling a special token as ordinary text. Defaults to True.
         max_input_chars_per_word: int. Longer words (in characters) become `[UNK]`. Defaults to 200,
             google-research/bert's value; Hugging Face's `BertTokenizer` uses 100 (pass 100 for its ids on
@@ -175,11 +178,12 @@ class ReferenceTokenizer:
     ['un', '##aff', '##able', ',']
     """
 
-    def __init__(self, vocab, lowercase=True, split_special_tokens=True,
+    @renamed_kwargs(lowercase="do_lower_case")
+    def __init__(self, vocab, do_lower_case=True, split_special_tokens=True,
                  max_input_chars_per_word=vocab_lib.MAX_INPUT_CHARS_PER_WORD,
                  special_tokens=vocab_lib.SPECIAL_TOKENS):
         self.vocab = vocab
-        self.lowercase = lowercase
+        self.do_lower_case = do_lower_case
         self.split_special_tokens = split_special_tokens
         self.max_input_chars_per_word = max_input_chars_per_word
         self.unk_token = vocab_lib.UNK_TOKEN
@@ -189,6 +193,13 @@ class ReferenceTokenizer:
             self._special_re = re.compile("|".join(re.escape(t) for t in alternatives))
         else:
             self._special_re = None
+
+    @property
+    def lowercase(self):
+        """Deprecated: the old name of `do_lower_case`."""
+        warnings.warn("ReferenceTokenizer.lowercase is deprecated and will be removed in the next release; use "
+                      "do_lower_case", DeprecationWarning, stacklevel=2)
+        return self.do_lower_case
 
     # --- basic tokenization over (char, source index) pairs ---
 
@@ -215,7 +226,7 @@ class ReferenceTokenizer:
             tokens.append(current)
         words = []
         for token in tokens:
-            if self.lowercase:
+            if self.do_lower_case:
                 token = self._lower_strip(token)
             word = []
             for item in token:

@@ -4,10 +4,12 @@ Subclasses only supply `_wordpiece_graph`.
 """
 
 import os
+import warnings
 
 import keras
 import tensorflow as tf
 
+from bert_tf.deprecation import renamed_kwargs
 from bert_tf.tokenization import packer as packer_lib
 from bert_tf.tokenization import vocab as vocab_lib
 from bert_tf.tokenization.graph_pretokenizer import GraphPretokenizer
@@ -44,7 +46,9 @@ def vocab_lookup_table(vocab_file, vocab):
 class TokenizerBase(keras.layers.Layer):
     """Base of the BERT tokenizers (see `BertTokenizer` for the arguments and the API)."""
 
-    def __init__(self, vocab_file, lowercase=True, split_special_tokens=True,
+    # `lowercase` (the old name of `do_lower_case`) still loads: `.keras` files saved before the rename store it.
+    @renamed_kwargs(lowercase="do_lower_case")
+    def __init__(self, vocab_file, do_lower_case=True, split_special_tokens=True,
                  max_input_chars_per_word=vocab_lib.MAX_INPUT_CHARS_PER_WORD, **kwargs):
         kwargs.setdefault("dtype", "int32")
         super().__init__(**kwargs)
@@ -52,16 +56,16 @@ class TokenizerBase(keras.layers.Layer):
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
         self.vocab_file = os.fspath(vocab_file)
-        self.lowercase = bool(lowercase)
+        self.do_lower_case = bool(do_lower_case)
         self.split_special_tokens = bool(split_special_tokens)
         self.max_input_chars_per_word = int(max_input_chars_per_word)
         vocab = vocab_lib.load_vocab(self.vocab_file)
-        reference = ReferenceTokenizer(vocab, self.lowercase, self.split_special_tokens,
+        reference = ReferenceTokenizer(vocab, self.do_lower_case, self.split_special_tokens,
                                        self.max_input_chars_per_word)
         self._py = _PythonState(vocab, reference)
         specials = [] if self.split_special_tokens else [(t, vocab[t]) for t in reference.special_tokens]
         with tf.init_scope():
-            self._pretokenizer = GraphPretokenizer(self.lowercase, specials)
+            self._pretokenizer = GraphPretokenizer(self.do_lower_case, specials)
             self._build_wordpiece()
         self.built = True
 
@@ -71,11 +75,18 @@ class TokenizerBase(keras.layers.Layer):
         config = super().get_config()
         config.update({
             "vocab_file": self.vocab_file,
-            "lowercase": self.lowercase,
+            "do_lower_case": self.do_lower_case,
             "split_special_tokens": self.split_special_tokens,
             "max_input_chars_per_word": self.max_input_chars_per_word,
         })
         return config
+
+    @property
+    def lowercase(self):
+        """Deprecated: the old name of `do_lower_case`."""
+        warnings.warn(f"{type(self).__name__}.lowercase is deprecated and will be removed in the next release; use "
+                      "do_lower_case", DeprecationWarning, stacklevel=2)
+        return self.do_lower_case
 
     # === Vocabulary ===
 

@@ -9,6 +9,7 @@ import dataclasses
 import tensorflow as tf
 
 from bert_tf import features
+from bert_tf.deprecation import renamed_kwargs
 
 TOKENIZER_OPS = ("core", "tf_text")
 CLASSIFY_METHOD_NAME = "tensorflow/serving/classify"
@@ -33,12 +34,14 @@ class TextPacker(tf.Module):
     """Raw strings -> encoder inputs inside the graph: tokenize, `[CLS] A [SEP] B [SEP]`, truncate to
     `max_seq_length` (longest-first for pairs), then trim the padding to the longest row of the batch."""
 
-    def __init__(self, vocab_file: str, lowercase: bool, max_seq_length: int, tokenizer_ops: str,
+    @renamed_kwargs(lowercase="do_lower_case")
+    def __init__(self, vocab_file: str, do_lower_case: bool, max_seq_length: int, tokenizer_ops: str,
                  max_input_chars_per_word: int = 200):
         super().__init__()
         from bert_tf import tokenization
         cls = tokenization.CoreOpsBertTokenizer if tokenizer_ops == "core" else tokenization.BertTokenizer
-        self.tokenizer = cls(vocab_file, lowercase=lowercase, max_input_chars_per_word=max_input_chars_per_word)
+        self.tokenizer = cls(vocab_file, do_lower_case=do_lower_case,
+                             max_input_chars_per_word=max_input_chars_per_word)
         self.packer = self.tokenizer.packer(max_seq_length)
 
     def __call__(self, text, text_b=None):

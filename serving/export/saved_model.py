@@ -12,6 +12,7 @@ from typing import Sequence
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
+from bert_tf.deprecation import renamed_kwargs
 from serving.export.dtypes import with_dtype
 from serving.export.module import (CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME, TOKENIZER_OPS, ExportError,
                                    ExportModule, ExportOptions, TextPacker, build_signatures)
@@ -25,7 +26,8 @@ def next_version(model_base_path: str) -> int:
     return max(versions, default=0) + 1
 
 
-def export_saved_model(model, *, task_type: str, vocab_file: str, lowercase: bool, export_base: str,
+@renamed_kwargs(lowercase="do_lower_case")
+def export_saved_model(model, *, task_type: str, vocab_file: str, do_lower_case: bool, export_base: str,
                        model_name: str, max_seq_length: int = 128, label_names: Sequence[str] | None = None,
                        pair: bool = False, version: int | None = None, tokenizer_ops: str = "core",
                        pooling: str = "mean", warmup_texts: Sequence[str] | None = None,
@@ -38,7 +40,7 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, lowercase: boo
             or a `BertEncoder`.
         task_type: str. One of `"classifier"`, `"regressor"`, `"encoder"`, `"token_classifier"`, `"span_qa"`.
         vocab_file: str. The vocabulary the model was trained with; copied into the SavedModel's assets.
-        lowercase: bool. Whether the vocabulary is uncased.
+        do_lower_case: bool. Whether the vocabulary is uncased (`--do_lower_case`).
         export_base: str. TF Serving's `--model_base_path` parent: the model lands in `export_base/model_name`.
         model_name: str. TF Serving's model name.
         max_seq_length: int. Inputs longer than this are truncated in the graph (longest-first for pairs).
@@ -88,7 +90,8 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, lowercase: boo
     try:
         with tempfile.TemporaryDirectory() as scratch:
             labels_file, vocab_copy = _asset_files(scratch, label_names, vocab_file)
-            text_packer = TextPacker(vocab_copy, lowercase, max_seq_length, tokenizer_ops, max_input_chars_per_word)
+            text_packer = TextPacker(vocab_copy, do_lower_case, max_seq_length, tokenizer_ops,
+                                     max_input_chars_per_word)
             module = task(with_dtype(model, dtype), text_packer, labels_file, options)
             signatures = build_signatures(module)
             shutil.rmtree(tmp_dir)

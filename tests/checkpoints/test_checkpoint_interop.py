@@ -75,9 +75,9 @@ def test_checkpoint_prefixes_and_files_are_accepted(ref):
 
 
 def test_read_checkpoint_reports_what_it_found():
-    checkpoint = read_checkpoint(os.path.join(INTEROP, "mg_pretrainer"), hidden_act="gelu", lowercase=False)
+    checkpoint = read_checkpoint(os.path.join(INTEROP, "mg_pretrainer"), hidden_act="gelu", do_lower_case=False)
     assert checkpoint.format == "model_garden" and checkpoint.has_mlm and not checkpoint.has_nsp
-    assert checkpoint.config.lowercase is False
+    assert checkpoint.config.do_lower_case is False
     assert checkpoint.ignored == ["_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/.ATTRIBUTES/VARIABLE_VALUE"]
     # The pretrainer's word embeddings are tracked once, under masked_lm/ (shared with the encoder).
     assert checkpoint.sources["embeddings/token"] == "masked_lm/embedding_table/.ATTRIBUTES/VARIABLE_VALUE"
@@ -167,14 +167,14 @@ def test_save_reproduces_the_files_real_code_wrote(tmp_path):
 
 
 def test_encoder_and_no_nsp_round_trips(tmp_path, ref, caplog):
-    encoder = load_encoder(os.path.join(INTEROP, "tf1"), lowercase=False)
+    encoder = load_encoder(os.path.join(INTEROP, "tf1"), do_lower_case=False)
     save_hf(encoder, str(tmp_path / "enc"))
     keys = safetensors_io.read_shapes(str(tmp_path / "enc" / "model.safetensors"))
     assert "embeddings.word_embeddings.weight" in keys and not any(k.startswith(("bert.", "cls.")) for k in keys)
     assert json.loads((tmp_path / "enc" / "config.json").read_text())["architectures"] == ["BertModel"]
     assert json.loads((tmp_path / "enc" / "tokenizer_config.json").read_text())["do_lower_case"] is False
     reloaded = load_encoder(str(tmp_path / "enc"))
-    assert reloaded.bert_config == encoder.bert_config  # lowercase=False survives via bert_config.json
+    assert reloaded.bert_config == encoder.bert_config  # do_lower_case=False survives via bert_config.json
     assert max(encoder_diffs(reloaded, ref).values()) <= TOL
 
     mlm_only = load_pretrainer(os.path.join(INTEROP, "tf1"), nsp=False)
@@ -237,7 +237,7 @@ def _long_vocab(tmp_path):
 
 
 def test_sharded_safetensors_and_config_file_override(tmp_path, ref):
-    """A sharded HF directory (model.safetensors.index.json) loads; config_file/lowercase override the defaults."""
+    """A sharded HF directory (model.safetensors.index.json) loads; config_file/do_lower_case override the defaults."""
     tensors = safetensors_io.read_tensors(os.path.join(INTEROP, "hf", "model.safetensors"))
     keys = sorted(tensors)
     shards = {"model-00001-of-00002.safetensors": keys[: len(keys) // 2],
@@ -250,8 +250,9 @@ def test_sharded_safetensors_and_config_file_override(tmp_path, ref):
     assert detect_format(str(tmp_path)) == "hf"
     assert max(_pretrainer_diffs(load_pretrainer(str(tmp_path)), ref).values()) <= TOL
 
-    encoder = load_encoder(str(tmp_path), config_file=os.path.join(INTEROP, "tf1", "bert_config.json"), lowercase=False)
-    assert encoder.bert_config.lowercase is False
+    encoder = load_encoder(str(tmp_path), config_file=os.path.join(INTEROP, "tf1", "bert_config.json"),
+                           do_lower_case=False)
+    assert encoder.bert_config.do_lower_case is False
     assert max(encoder_diffs(encoder, ref).values()) <= TOL
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "../escape.safetensors"}}))
     with pytest.raises(CheckpointError, match="not a plain file name"):

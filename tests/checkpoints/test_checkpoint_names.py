@@ -122,8 +122,8 @@ def test_model_garden_config_is_inferred_from_shapes():
     assert shapes["encoder/layer_with_weights-4/_attention_layer/_query_dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"] \
         == (12, 3, 4)
     assert "encoder/layer_with_weights-6/kernel/.ATTRIBUTES/VARIABLE_VALUE" in shapes  # pooler after 2 layers
-    inferred = names.infer_config(names.MODEL_GARDEN, shapes, hidden_act="gelu_approximate", lowercase=False)
-    assert inferred == TINY.replace(hidden_act="gelu_approximate", lowercase=False)
+    inferred = names.infer_config(names.MODEL_GARDEN, shapes, hidden_act="gelu_approximate", do_lower_case=False)
+    assert inferred == TINY.replace(hidden_act="gelu_approximate", do_lower_case=False)
     with pytest.raises(CheckpointError, match="needs a config file"):
         names.infer_config(names.GOOGLE_TF1, _shapes(names.GOOGLE_TF1, TINY))
 

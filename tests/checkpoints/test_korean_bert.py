@@ -43,8 +43,8 @@ def test_loads_cased_and_tokenizes_korean_without_unk():
     encoder = checkpoints.load_encoder(path)
     config = encoder.bert_config
     assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads) == (4, 256, 4)
-    assert config.lowercase is False  # uncased normalization would split Hangul syllables into jamo
-    tokenizer = BertTokenizer(checkpoints.find_vocab(path), lowercase=config.lowercase)
+    assert config.do_lower_case is False  # uncased normalization would split Hangul syllables into jamo
+    tokenizer = BertTokenizer(checkpoints.find_vocab(path), do_lower_case=config.do_lower_case)
     assert tokenizer.vocab_size == config.vocab_size
     tokens = tokenizer.tokenize("배우들 연기가 정말 훌륭하고 마지막 장면에서 눈물이 났어요")
     assert "[UNK]" not in tokens and len(tokens) >= 8
@@ -59,7 +59,7 @@ def test_masked_lm_head_predicts_held_out_korean():
     6.85 (its held-out whole-word MLM loss on the pre-training corpus' held-out documents is 5.72)."""
     path = pretrained.korean_bert_dir()
     model = checkpoints.load_pretrainer(path, nsp=False)
-    tokenizer = BertTokenizer(checkpoints.find_vocab(path), lowercase=False)
+    tokenizer = BertTokenizer(checkpoints.find_vocab(path), do_lower_case=False)
     with open(NSMC_TEST, encoding="utf-8") as f:
         texts = [line.split("\t")[1] for line in list(f)[1:201]]
     losses = []

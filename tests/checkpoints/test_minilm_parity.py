@@ -39,7 +39,7 @@ def test_minilm_matches_hugging_face(minilm, minilm_dir, ref):
     config = minilm.bert_config
     assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.vocab_size) == \
         (6, 384, 12, 30522)
-    assert config.lowercase is True and config.hidden_act == "gelu"
+    assert config.do_lower_case is True and config.hidden_act == "gelu"
     _assert_parity(minilm, ref)
 
 

@@ -20,7 +20,7 @@ VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "denver", "broncos
 def tokenizer(tmp_path_factory):
     path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
     path.write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
-    return BertTokenizer(str(path), lowercase=True)
+    return BertTokenizer(str(path), do_lower_case=True)
 
 
 TESTDATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "testdata")
@@ -29,13 +29,13 @@ TESTDATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 @pytest.fixture(scope="module")
 def kowiki_tokenizer():
     """A real cased Korean vocabulary (4k pieces learned from the Korean Wikipedia sample)."""
-    return BertTokenizer(os.path.join(TESTDATA, "kowiki", "vocab_ko_cased_4k.txt"), lowercase=False)
+    return BertTokenizer(os.path.join(TESTDATA, "kowiki", "vocab_ko_cased_4k.txt"), do_lower_case=False)
 
 
 @pytest.fixture(scope="module")
 def korean_tokenizer(tokenizer):
     # Uncased BERT's NFD + accent stripping splits Hangul syllables into jamo: Korean vocabularies are cased.
-    return BertTokenizer(tokenizer.vocab_file, lowercase=False)
+    return BertTokenizer(tokenizer.vocab_file, do_lower_case=False)
 
 
 class TestNer:

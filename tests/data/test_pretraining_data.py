@@ -54,7 +54,7 @@ def _korean_slice(path, num_docs):
 
 def test_korean_statistics_and_record_consistency(tmp_path):
     vocab = load_vocab(os.path.join(KOWIKI, "vocab_ko_cased_4k.txt"))
-    tokenizer = ReferenceTokenizer(vocab, lowercase=False)
+    tokenizer = ReferenceTokenizer(vocab, do_lower_case=False)
     text = tmp_path / "ko.txt"
     _korean_slice(text, 560)
     seq, preds = 128, 20
@@ -120,7 +120,7 @@ def _english_tokenizer():
     words = ["the", "cat", "sat", "on", "mat", "dog", "ran", "far", "away", "un", "##believ", "##able", "play",
              "##ing", "##ed", "a", "big", "red", "house", ".", "today", "it", "rained"]
     vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words)}
-    return ReferenceTokenizer(vocab, lowercase=True)
+    return ReferenceTokenizer(vocab, do_lower_case=True)
 
 
 def _english_corpus(path, docs=30, seed=0):

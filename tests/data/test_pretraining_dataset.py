@@ -19,7 +19,7 @@ SEQ, PREDS = 23, 5
 def records(tmp_path_factory):
     words = [f"w{i}" for i in range(36)]
     vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words)}  # 41 tokens
-    tokenizer = ReferenceTokenizer(vocab, lowercase=True)
+    tokenizer = ReferenceTokenizer(vocab, do_lower_case=True)
     rng = random.Random(0)
     directory = tmp_path_factory.mktemp("records")
     corpus = directory / "corpus.txt"

@@ -88,14 +88,14 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return BertTokenizer(VOCAB, lowercase=True)
+    return BertTokenizer(VOCAB, do_lower_case=True)
 
 
 @pytest.fixture(scope="module")
 def classifier_export(tmp_path_factory):
     model = _bold_head(BertClassifier(_encoder(3), num_classes=len(LABELS), pooling="mean", dropout=0.0))
     base = str(tmp_path_factory.mktemp("export"))
-    path = export.export_saved_model(model, task_type="classifier", vocab_file=VOCAB, lowercase=True,
+    path = export.export_saved_model(model, task_type="classifier", vocab_file=VOCAB, do_lower_case=True,
                                      export_base=base, model_name="clf", max_seq_length=MAX_SEQ_LENGTH,
                                      label_names=LABELS, warmup_texts=["warm", "up"])
     return model, base, path
@@ -164,7 +164,7 @@ def test_audit_finds_only_core_ops_in_default_export(classifier_export):
 
 def test_tf_text_export_uses_tf_text_ops_and_agrees(tmp_path, classifier_export):
     model, _, core_path = classifier_export
-    path = export.export_saved_model(model, task_type="classifier", vocab_file=VOCAB, lowercase=True,
+    path = export.export_saved_model(model, task_type="classifier", vocab_file=VOCAB, do_lower_case=True,
                                      export_base=str(tmp_path), model_name="clf", max_seq_length=MAX_SEQ_LENGTH,
                                      label_names=LABELS, tokenizer_ops="tf_text")
     audit = [sys.executable, os.path.join(REPO_ROOT, "scripts", "audit_saved_model.py"), f"--saved_model_dir={path}"]
@@ -182,7 +182,7 @@ def test_tf_text_export_uses_tf_text_ops_and_agrees(tmp_path, classifier_export)
 
 def test_pair_regressor_export(tmp_path, tokenizer):
     model = _bold_head(BertRegressor(_encoder(5), pooling="cls", dropout=0.0))
-    path = export.export_saved_model(model, task_type="regressor", vocab_file=VOCAB, lowercase=True,
+    path = export.export_saved_model(model, task_type="regressor", vocab_file=VOCAB, do_lower_case=True,
                                      export_base=str(tmp_path), model_name="sts", max_seq_length=MAX_SEQ_LENGTH,
                                      pair=True)
     expected = np.asarray(model(_keras_inputs(tokenizer, TEXTS, TEXTS_B), training=False)).reshape(-1)
@@ -205,7 +205,7 @@ def test_pair_regressor_export(tmp_path, tokenizer):
 
 def test_encoder_export_mean_embedding(tmp_path, tokenizer):
     encoder = _encoder(7)
-    path = export.export_saved_model(encoder, task_type="encoder", vocab_file=VOCAB, lowercase=True,
+    path = export.export_saved_model(encoder, task_type="encoder", vocab_file=VOCAB, do_lower_case=True,
                                      export_base=str(tmp_path), model_name="emb", max_seq_length=MAX_SEQ_LENGTH)
     ids = _keras_inputs(tokenizer, TEXTS)
     outputs = encoder(ids, training=False)
@@ -255,14 +255,14 @@ def test_interrupted_export_never_becomes_a_version(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tf.saved_model, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        export.export_saved_model(model, task_type="classifier", vocab_file=VOCAB, lowercase=True,
+        export.export_saved_model(model, task_type="classifier", vocab_file=VOCAB, do_lower_case=True,
                                   export_base=str(tmp_path), model_name="m", label_names=["no", "yes"])
     assert os.listdir(tmp_path / "m") == []  # neither a version folder nor a temporary one remains
 
 
 def test_export_argument_errors(tmp_path):
     model = BertClassifier(_encoder(2), num_classes=2, dropout=0.0)
-    common = dict(vocab_file=VOCAB, lowercase=True, export_base=str(tmp_path), model_name="m")
+    common = dict(vocab_file=VOCAB, do_lower_case=True, export_base=str(tmp_path), model_name="m")
     with pytest.raises(export.ExportError, match="label_names"):
         export.export_saved_model(model, task_type="classifier", **common)
     with pytest.raises(export.ExportError, match="task_type"):
@@ -277,7 +277,7 @@ def test_export_argument_errors(tmp_path):
 
 def test_bfloat16_export_is_bfloat16_inside_and_close_to_float32(tmp_path, classifier_export, tokenizer):
     model, _, fp32_path = classifier_export
-    path = export.export_saved_model(model, task_type="classifier", vocab_file=VOCAB, lowercase=True,
+    path = export.export_saved_model(model, task_type="classifier", vocab_file=VOCAB, do_lower_case=True,
                                      export_base=str(tmp_path), model_name="clf16", max_seq_length=MAX_SEQ_LENGTH,
                                      label_names=LABELS, dtype="bfloat16")
     assert all(w.dtype == "float32" for w in model.weights)  # the caller's model is left as it was
@@ -291,7 +291,7 @@ def test_bfloat16_export_is_bfloat16_inside_and_close_to_float32(tmp_path, class
     np.testing.assert_allclose(served.sum(-1), 1.0, atol=1e-5)  # float32 softmax at the boundary
     assert 1e-6 < np.abs(served - expected).max() < 0.05  # bfloat16 rounding: close, not bit-equal
     with pytest.raises(export.ExportError, match="dtype must be one of"):
-        export.export_saved_model(model, task_type="classifier", vocab_file=VOCAB, lowercase=True,
+        export.export_saved_model(model, task_type="classifier", vocab_file=VOCAB, do_lower_case=True,
                                   export_base=str(tmp_path), model_name="bad", label_names=LABELS, dtype="float16")
 
 
@@ -306,7 +306,7 @@ def test_export_keeps_the_models_precision_unless_told(tmp_path, classifier_expo
     model, _, _ = classifier_export
     bf16 = export.with_dtype(model, "bfloat16")
     assert export.with_dtype(bf16, "bfloat16") is bf16 and export.with_dtype(model, None) is model
-    kwargs = dict(task_type="classifier", vocab_file=VOCAB, lowercase=True, export_base=str(tmp_path),
+    kwargs = dict(task_type="classifier", vocab_file=VOCAB, do_lower_case=True, export_base=str(tmp_path),
                   max_seq_length=MAX_SEQ_LENGTH, label_names=LABELS)
     assert _variable_dtypes(export.export_saved_model(bf16, model_name="own", **kwargs)) == {tf.bfloat16}
     assert _variable_dtypes(export.export_saved_model(bf16, model_name="f32", dtype="float32", **kwargs)) == {
@@ -319,15 +319,15 @@ def test_export_max_input_chars_per_word(tmp_path, tokenizer_ops):
     tokenizer with the same setting: with 6, "unbelievable" (12 characters) is [UNK] but "film" is not."""
     encoder = _encoder(11)
     texts = ["an unbelievable film", "film"]
-    path = export.export_saved_model(encoder, task_type="encoder", vocab_file=VOCAB, lowercase=True,
+    path = export.export_saved_model(encoder, task_type="encoder", vocab_file=VOCAB, do_lower_case=True,
                                      export_base=str(tmp_path), model_name="short_words",
                                      max_seq_length=MAX_SEQ_LENGTH, tokenizer_ops=tokenizer_ops,
                                      max_input_chars_per_word=6)
-    short = BertTokenizer(VOCAB, lowercase=True, max_input_chars_per_word=6)
+    short = BertTokenizer(VOCAB, do_lower_case=True, max_input_chars_per_word=6)
     assert short.tokenize(texts[0]) == ["an", "[UNK]", "film"]
-    assert BertTokenizer(VOCAB, lowercase=True).tokenize(texts[0])[1] != "[UNK]"
+    assert BertTokenizer(VOCAB, do_lower_case=True).tokenize(texts[0])[1] != "[UNK]"
     served = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(texts))
-    for lengths_from, close in ((short, True), (BertTokenizer(VOCAB, lowercase=True), False)):
+    for lengths_from, close in ((short, True), (BertTokenizer(VOCAB, do_lower_case=True), False)):
         ids = _keras_inputs(lengths_from, texts)
         outputs = encoder(ids, training=False)
         mask = ids[features.PADDING_MASK][:, :, None].astype(np.float32)

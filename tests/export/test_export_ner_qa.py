@@ -105,7 +105,7 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return BertTokenizer(VOCAB, lowercase=True)
+    return BertTokenizer(VOCAB, do_lower_case=True)
 
 
 # === Token classifier ===
@@ -116,7 +116,7 @@ def ner_export(tmp_path_factory):
     model = _bold_head(BertTokenClassifier(_encoder(11), num_classes=len(TAGS), dropout=0.0, label_names=TAGS))
     base = str(tmp_path_factory.mktemp("ner"))
     # No label_names argument: they come from the model (BertTokenClassifier stores them in its config).
-    path = export.export_saved_model(model, task_type="token_classifier", vocab_file=VOCAB, lowercase=True,
+    path = export.export_saved_model(model, task_type="token_classifier", vocab_file=VOCAB, do_lower_case=True,
                                      export_base=base, model_name="ner", max_seq_length=NER_MAX_SEQ_LENGTH,
                                      warmup_texts=["warm up", "Zoë"])
     return model, path
@@ -153,8 +153,8 @@ def _python_ner(model, tokenizer, texts):
 
 def test_word_ids_match_python_word_grouping():
     texts = NER_TEXTS + ["a\u0301b, x!", "[CLS] kept whole"]
-    for tokenizer in (CoreOpsBertTokenizer(VOCAB, lowercase=True),
-                      CoreOpsBertTokenizer(VOCAB, lowercase=True, split_special_tokens=False)):
+    for tokenizer in (CoreOpsBertTokenizer(VOCAB, do_lower_case=True),
+                      CoreOpsBertTokenizer(VOCAB, do_lower_case=True, split_special_tokens=False)):
         ids, starts, _, word_ids = tokenizer.tokenize_tf_with_word_ids(tf.constant(texts))
         for i, text in enumerate(texts):
             words = tokenizer.tokenize_words_with_offsets(text)
@@ -217,7 +217,7 @@ def test_ner_export_assets_and_invalid_utf8(ner_export):
 
 def test_ner_tf_text_export_agrees(tmp_path, ner_export):
     model, core_path = ner_export
-    path = export.export_saved_model(model, task_type="token_classifier", vocab_file=VOCAB, lowercase=True,
+    path = export.export_saved_model(model, task_type="token_classifier", vocab_file=VOCAB, do_lower_case=True,
                                      export_base=str(tmp_path), model_name="ner", max_seq_length=NER_MAX_SEQ_LENGTH,
                                      tokenizer_ops="tf_text")
     import tensorflow_text  # noqa: F401  (the tf_text export needs its ops)
@@ -235,7 +235,7 @@ def test_ner_tf_text_export_agrees(tmp_path, ner_export):
 def qa_export(tmp_path_factory):
     model = _bold_head(BertSpanQA(_encoder(13)))
     base = str(tmp_path_factory.mktemp("qa"))
-    path = export.export_saved_model(model, task_type="span_qa", vocab_file=VOCAB, lowercase=True, export_base=base,
+    path = export.export_saved_model(model, task_type="span_qa", vocab_file=VOCAB, do_lower_case=True, export_base=base,
                                      model_name="qa", max_seq_length=QA_MAX_SEQ_LENGTH, warmup_texts=["warm up"],
                                      **QA_OPTIONS)
     return model, path
@@ -292,7 +292,7 @@ def test_qa_export_answers_match_run_squad_decoding(qa_export, tokenizer):
 
 def test_qa_single_window_and_serve_token_ids(tmp_path, tokenizer):
     model = _bold_head(BertSpanQA(_encoder(17)))
-    path = export.export_saved_model(model, task_type="span_qa", vocab_file=VOCAB, lowercase=True,
+    path = export.export_saved_model(model, task_type="span_qa", vocab_file=VOCAB, do_lower_case=True,
                                      export_base=str(tmp_path), model_name="qa", max_seq_length=96)
     loaded = tf.saved_model.load(path)
     question, context = "Wer?", "Zoë und Jürgen fahren nach München, später nach Köln."
@@ -343,7 +343,7 @@ def test_qa_known_spans_inside_korean_words_and_late_windows(tmp_path, tokenizer
     # syllable share its character span); Café Zoë keeps its accents; the third context puts it in a late window.
     model = PointerQA(tokenizer.convert_tokens_to_ids(["ᄉ", "cafe"]),
                        tokenizer.convert_tokens_to_ids(["##ᆯ", "zoe"]))
-    path = export.export_saved_model(model, task_type="span_qa", vocab_file=VOCAB, lowercase=True,
+    path = export.export_saved_model(model, task_type="span_qa", vocab_file=VOCAB, do_lower_case=True,
                                      export_base=str(tmp_path), model_name="qa", max_seq_length=QA_MAX_SEQ_LENGTH,
                                      **{**QA_OPTIONS, "max_answer_length": 5})
     contexts = ["회의는 서울에서 했다.", "Rendez-vous au Café Zoë demain",
@@ -356,7 +356,7 @@ def test_qa_known_spans_inside_korean_words_and_late_windows(tmp_path, tokenizer
     np.testing.assert_allclose(out[export.SCORE].numpy(), [20.0, 20.0, 20.0])
     np.testing.assert_allclose(out[export.NULL_SCORE].numpy(), [0.0, 0.0, 0.0])
     # 서울 is 5 pieces: with max_answer_length 4 the best allowed span is the start piece's syllable alone.
-    path = export.export_saved_model(model, task_type="span_qa", vocab_file=VOCAB, lowercase=True,
+    path = export.export_saved_model(model, task_type="span_qa", vocab_file=VOCAB, do_lower_case=True,
                                      export_base=str(tmp_path), model_name="qa", max_seq_length=QA_MAX_SEQ_LENGTH,
                                      **QA_OPTIONS)
     out = tf.saved_model.load(path).signatures["serving_default"](question=tf.constant(["어디?"]),
@@ -366,7 +366,7 @@ def test_qa_known_spans_inside_korean_words_and_late_windows(tmp_path, tokenizer
 
 
 def test_ner_qa_argument_errors(tmp_path):
-    common = dict(vocab_file=VOCAB, lowercase=True, export_base=str(tmp_path), model_name="m")
+    common = dict(vocab_file=VOCAB, do_lower_case=True, export_base=str(tmp_path), model_name="m")
     tagger = BertTokenClassifier(_encoder(2), num_classes=3, dropout=0.0)  # no label names stored
     with pytest.raises(export.ExportError, match="needs label_names"):
         export.export_saved_model(tagger, task_type="token_classifier", **common)

@@ -60,7 +60,7 @@ def test_export_script_writes_a_served_classifier(saved_classifier, tmp_path):
         assert f.read().splitlines() == LABELS
     assert os.path.isfile(os.path.join(version_dir, "assets.extra", "tf_serving_warmup_requests"))
     out = tf.saved_model.load(version_dir).signatures["serving_default"](text=tf.constant(TEXTS))
-    tokenizer = BertTokenizer(VOCAB, lowercase=True)
+    tokenizer = BertTokenizer(VOCAB, do_lower_case=True)
     rows = [tokenizer.encode(text, max_seq_length=16) for text in TEXTS]
     inputs = {name: np.stack([row[name] for row in rows]) for name in features.ENCODER_INPUTS}
     expected = tf.nn.softmax(model(inputs, training=False)).numpy()

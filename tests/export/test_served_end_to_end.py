@@ -34,7 +34,7 @@ def test_finetune_export_serve_grpc_and_rest(tmp_path):
     expected = tf.nn.softmax(model(inputs, training=False)).numpy()
 
     export_base = str(tmp_path / "export")
-    export_saved_model(model, task_type="classifier", vocab_file=tokenizer.vocab_file, lowercase=True,
+    export_saved_model(model, task_type="classifier", vocab_file=tokenizer.vocab_file, do_lower_case=True,
                        export_base=export_base, model_name="intents", max_seq_length=32,
                        label_names=result.label_names, warmup_texts=["warm up"])
 

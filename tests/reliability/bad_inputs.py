@@ -165,7 +165,7 @@ def _pretraining_files(d, tokens):
     _write(os.path.join(d, "corpus_empty.txt"), "")
     _write(os.path.join(d, "corpus_blank.txt"), "\n  \n\n")
     _write_bytes(os.path.join(d, "corpus_binary.txt"), b"a fine line\nanother line\n" + BINARY)
-    tokenizer = ReferenceTokenizer(load_vocab(VOCAB), lowercase=True)
+    tokenizer = ReferenceTokenizer(load_vocab(VOCAB), do_lower_case=True)
     pretraining_data.PretrainingDataCreator(tokenizer, max_seq_length=23, max_predictions_per_seq=5, dupe_factor=1,
                                             num_workers=1).create(os.path.join(d, "corpus.txt"),
                                                                   os.path.join(d, "records_23.tfrecord"))

@@ -165,7 +165,7 @@ def test_export_killed_midway_never_becomes_a_servable_version(tmp_path):
     export_leftover = base / left[0]
     shutil.rmtree(export_leftover)
     from serving import export
-    final = export.export_saved_model(model, task_type="classifier", vocab_file=VOCAB, lowercase=True,
+    final = export.export_saved_model(model, task_type="classifier", vocab_file=VOCAB, do_lower_case=True,
                                       export_base=str(tmp_path / "exports"), model_name="clf", max_seq_length=16,
                                       label_names=["a", "b", "c"])
     assert final == str(base / "1")

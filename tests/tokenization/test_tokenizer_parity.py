@@ -37,7 +37,7 @@ def test_python_tokenizer_matches_reference(tokenizers, reference_rows, split):
 def test_literal_google_port_matches_reference(vocab_file, reference_rows):
     vocab = load_vocab(vocab_file)
     for row in reference_rows:
-        words = ref.google_basic_tokenize(row["text"], lowercase=True)
+        words = ref.google_basic_tokenize(row["text"], do_lower_case=True)
         pieces = [p for w in words for p in ref.google_wordpiece(w, vocab, max_input_chars_per_word=100)]  # HF's
         assert ["[CLS]"] + pieces + ["[SEP]"] == row["tokens_split_specials"], row["text"]
 
@@ -125,15 +125,16 @@ def test_overlong_word_is_unk_with_char_limit(tokenizers, compiled):
 def test_cased_mode_keeps_case_and_accents(vocab_file):
     vocab = load_vocab(vocab_file)
     texts = ["Héllo WORLD, ΟΔΟΣ!", "Straße İstanbul 中文", "\u00e9\u0301x"]
-    core = CoreOpsBertTokenizer(vocab_file, lowercase=False)
-    tf_text = BertTokenizer(vocab_file, lowercase=False)
+    core = CoreOpsBertTokenizer(vocab_file, do_lower_case=False)
+    tf_text = BertTokenizer(vocab_file, do_lower_case=False)
     for text in texts:
-        literal = [p for w in ref.google_basic_tokenize(text, lowercase=False) for p in ref.google_wordpiece(w, vocab)]
+        literal = [p for w in ref.google_basic_tokenize(text, do_lower_case=False)
+                   for p in ref.google_wordpiece(w, vocab)]
         assert core.tokenize(text) == literal
         expected = vocab_lookup(vocab, literal)
         assert core.tokenize_tf(tf.constant([text])).to_list() == [expected]
         assert tf_text.tokenize_tf(tf.constant([text])).to_list() == [expected]
-    assert ref.google_basic_tokenize("Héllo WORLD", lowercase=False) == ["Héllo", "WORLD"]
+    assert ref.google_basic_tokenize("Héllo WORLD", do_lower_case=False) == ["Héllo", "WORLD"]
 
 
 def vocab_lookup(vocab, tokens):
@@ -165,7 +166,7 @@ def test_vocabulary_properties(tokenizers):
     tok = tokenizers[("core", True)]
     assert (tok.vocab_size, tok.pad_id, tok.unk_id, tok.cls_id, tok.sep_id, tok.mask_id) == (
         30522, 0, 100, 101, 102, 103)
-    assert tok.lowercase is True
+    assert tok.do_lower_case is True
     assert list(tok.vocab)[:2] == ["[PAD]", "[unused0]"]
     assert tok.convert_ids_to_tokens([7592, 999]) == ["hello", "!"]
     with pytest.raises(KeyError, match="not-a-token"):
@@ -218,10 +219,10 @@ def test_reference_tokenizer_standalone():
 
 @pytest.mark.parametrize("cls", [BertTokenizer, CoreOpsBertTokenizer])
 def test_get_config_round_trip(vocab_file, cls):
-    tok = cls(vocab_file, lowercase=False, split_special_tokens=False, max_input_chars_per_word=7, name="tok")
+    tok = cls(vocab_file, do_lower_case=False, split_special_tokens=False, max_input_chars_per_word=7, name="tok")
     again = cls.from_config(tok.get_config())
     assert again.get_config() == tok.get_config()
-    assert (again.lowercase, again.split_special_tokens, again.max_input_chars_per_word) == (False, False, 7)
+    assert (again.do_lower_case, again.split_special_tokens, again.max_input_chars_per_word) == (False, False, 7)
     text = "Héllo [MASK] abcdefgh"
     assert again.tokenize(text) == tok.tokenize(text) == ["[UNK]", "[MASK]", "[UNK]"]
     assert again.tokenize_tf([text]).to_list() == [[100, 103, 100]]

@@ -67,7 +67,7 @@ def test_crlf_and_bom_files_are_accepted(tmp_path):
         vocab = load_vocab(path)
         assert list(vocab) == tokens and vocab["##x"] == 6
     # The TF tables see the same tokens (loaded from memory for such files).
-    tok = CoreOpsBertTokenizer(crlf, lowercase=False)
+    tok = CoreOpsBertTokenizer(crlf, do_lower_case=False)
     assert tok.tokenize_tf(["héllo [MASK]"]).to_list() == [[5, 1, 1, 1]]
 
 

@@ -151,7 +151,7 @@ def infer_config(fmt: str, shapes: dict, *, source: str = "checkpoint", **fields
     """Reads a config off the tensor shapes (Model Garden checkpoints carry no config file).
 
     Sizes come from the shapes (the head count from the einsum-shaped attention kernels `(H, N, D)`, so only
-    Model Garden checkpoints can be inferred fully); what shapes cannot tell (`hidden_act`, `lowercase`,
+    Model Garden checkpoints can be inferred fully); what shapes cannot tell (`hidden_act`, `do_lower_case`,
     `layer_norm_eps`, dropout rates) comes from `fields` or `BertConfig`'s defaults.
     """
     if fmt != MODEL_GARDEN:
