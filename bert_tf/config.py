@@ -19,6 +19,12 @@ from bert_tf.deprecation import renamed_key, renamed_kwargs
 
 HIDDEN_ACTIVATIONS = ("gelu", "gelu_approximate", "relu", "tanh", "swish")
 
+# The precisions a bert_tf model trains in: the `dtype` (a Keras dtype policy name, as keras-hub's `dtype=`) of
+# `TrainingOptions`, `PretrainOptions` and the training scripts' --dtype. The mixed ones keep float32 weights
+# and compute in 16 bits; mixed_float16 trains with dynamic loss scaling. (An export's --dtype is the precision
+# the served model holds its weights in: `serving.export.EXPORT_DTYPES`.)
+DTYPES = ("float32", "mixed_bfloat16", "mixed_float16")
+
 # Keys that published Google configs carry and that have no effect on the model (see the real Chinese
 # BERT-Base config): accepted and dropped.
 _GOOGLE_IGNORED_KEYS = frozenset({

@@ -89,6 +89,7 @@ class BertEncoder(keras.Model):
             dtype=dtype, **kwargs)
 
         # === Config ===
+        self.dtype_policy = token_embedding.dtype_policy  # `dtype`, not the global policy a functional Model takes
         self.bert_config = config
         self.token_embedding = token_embedding
         self.position_embedding = position_embedding
@@ -112,7 +113,6 @@ class BertEncoder(keras.Model):
         return cls(**config.to_dict(), **kwargs)
 
     def get_config(self):
-        # A functional Model keeps the global policy as its own; the layers hold the one passed as `dtype`.
         config = {"name": self.name, "trainable": self.trainable, "dtype": keras.dtype_policies.serialize(
             self.token_embedding.dtype_policy)}
         config.update(self.bert_config.to_dict())

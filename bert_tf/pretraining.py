@@ -16,6 +16,10 @@ import json
 import logging
 import os
 import sys
+import warnings
+
+from bert_tf.config import DTYPES
+from bert_tf.deprecation import renamed_kwargs
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +31,8 @@ class PretrainError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class PretrainOptions:
     """A pre-training run; the names and defaults are `scripts/run_pretraining.py`'s flags (google-research/bert's
-    run_pretraining.py plus bert_tf's), whose help says what each one does."""
+    run_pretraining.py plus bert_tf's), whose help says what each one does. `dtype` (one of
+    `bert_tf.config.DTYPES`; formerly `dtype_policy`, deprecated) is the precision the model is built in."""
 
     input_file: str | None = None
     vocab_file: str | None = None
@@ -60,7 +65,7 @@ class PretrainOptions:
     distribution_strategy: str = "one_device"
     tpu: str | None = None
     num_gpus: int | None = None
-    dtype_policy: str = "float32"
+    dtype: str = "float32"
     seed: int = 12345
 
     @classmethod
@@ -68,11 +73,23 @@ class PretrainOptions:
         """The option names (`scripts/run_pretraining.py` has a flag of each name)."""
         return tuple(f.name for f in dataclasses.fields(cls))
 
+    @property
+    def dtype_policy(self) -> str:
+        """Deprecated: `dtype`."""
+        warnings.warn("PretrainOptions.dtype_policy is deprecated and will be removed in the next release; use "
+                      ".dtype", DeprecationWarning, stacklevel=2)
+        return self.dtype
+
+
+PretrainOptions.__init__ = renamed_kwargs(dtype_policy="dtype")(PretrainOptions.__init__)
+
 
 def check_options(options: PretrainOptions) -> None:
     """The checks that need no TensorFlow (`PretrainError`)."""
     if not (options.do_train or options.do_eval):
         raise PretrainError("at least one of --do_train and --do_eval must be true")
+    if options.dtype not in DTYPES:
+        raise PretrainError(f"--dtype must be one of {', '.join(DTYPES)}, got {options.dtype!r}")
     if options.do_train and options.do_eval and not options.eval_input_file:
         # google-research/bert evaluated on --input_file here, silently: the training records, whose loss says
         # how well they were memorised, not how well the model predicts text it has not seen.
@@ -87,13 +104,12 @@ def check_options(options: PretrainOptions) -> None:
 def pretrain(options: PretrainOptions) -> dict:
     """Runs `options` (see the module docstring) and returns the summary the script prints: `restored_from`,
     `start_step`, `step`, `train_metrics`, `model_dir`, `eval`, `eval_input_file`, `eval_results_file`; with
-    `interrupted` and `signal` when SIGINT/SIGTERM stopped training (after a checkpoint). Sets the global Keras
-    dtype policy to `options.dtype_policy` (the model is built in it) and seeds Keras with `options.seed`.
-    Raises `PretrainError` for bad options or inputs."""
+    `interrupted` and `signal` when SIGINT/SIGTERM stopped training (after a checkpoint). The model is built in
+    `options.dtype` (the global Keras dtype policy is neither read nor changed); Keras is seeded with
+    `options.seed`. Raises `PretrainError` for bad options or inputs."""
     check_options(options)
     import keras
 
-    keras.config.set_dtype_policy(options.dtype_policy)  # before any layer is built
     keras.utils.set_random_seed(options.seed)
     from bert_tf.tokenization import VocabError, load_vocab
     try:
@@ -187,12 +203,12 @@ def _model_and_optimizer(options, strategy, vocab, config):
     with strategy.scope():
         if options.init_checkpoint:
             try:
-                model = load_pretrainer(options.init_checkpoint, nsp=options.nsp)
+                model = load_pretrainer(options.init_checkpoint, nsp=options.nsp, dtype=options.dtype)
             except (CheckpointError, ConfigError) as e:
                 raise PretrainError(f"--init_checkpoint: {e}") from None
             _check_checkpoint_config(options, model.encoder.bert_config, config, len(vocab))
         else:
-            model = BertPretrainer(BertEncoder.from_bert_config(config), nsp=options.nsp)
+            model = BertPretrainer(BertEncoder.from_bert_config(config, dtype=options.dtype), nsp=options.nsp)
         optimizer = create_optimizer(options.learning_rate, options.num_train_steps, options.num_warmup_steps,
                                      optimizer_type=options.optimizer, weight_decay_rate=options.weight_decay_rate)
     return model, optimizer

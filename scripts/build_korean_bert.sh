@@ -35,7 +35,7 @@ done
 for steps in ${STEPS//,/ }; do
   $PY scripts/run_pretraining.py --do_train --do_eval --input_file="$W/train.tfrecord" \
       --eval_input_file="$W/heldout.tfrecord" --vocab_file="$W/vocab.txt" --do_lower_case=false --preset=mini \
-      --nsp=false --dtype_policy=float32 --max_seq_length=64 --max_predictions_per_seq=10 \
+      --nsp=false --dtype=float32 --max_seq_length=64 --max_predictions_per_seq=10 \
       --train_batch_size=32 --learning_rate=5e-4 --num_train_steps=$steps --num_warmup_steps=500 \
       --steps_per_loop=10 --save_checkpoints_steps=500 --eval_every_steps=500 --max_eval_steps=20 \
       --eval_batch_size=64 \

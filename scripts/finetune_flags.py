@@ -9,6 +9,9 @@ from typing import Callable
 
 from absl import flags
 
+import cli
+from bert_tf.config import DTYPES  # TensorFlow-free: --help stays fast
+
 
 def define_common_flags():
     flags.DEFINE_string("train_file", None, "Training data.")
@@ -55,9 +58,10 @@ def define_common_flags():
     flags.DEFINE_list("save_formats", ["keras"], "keras (always), hf, google: also export the fine-tuned encoder.")
     flags.DEFINE_integer("seed", 0, "Random seed.")
     flags.DEFINE_integer("evals_per_epoch", 1, "Evaluations (curve points) per epoch.")
-    flags.DEFINE_enum("dtype_policy", "float32", ["float32", "mixed_bfloat16", "mixed_float16"],
+    flags.DEFINE_enum("dtype", "float32", DTYPES,
                       "Precision: mixed_bfloat16 (CPUs with AVX-512 BF16, TPUs, A100+) or mixed_float16 (GPUs, with "
                       "loss scaling).")
+    cli.define_renamed_flag("dtype_policy", "dtype")
     flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward/backward pass.")
     flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches per optimizer step (--train_batch_size is the batch "
                          "of one optimizer step).")
@@ -92,7 +96,7 @@ def common_kwargs(FLAGS):
                 seed=FLAGS.seed, evals_per_epoch=FLAGS.evals_per_epoch, dev_file=FLAGS.dev_file,
                 dev_fraction=FLAGS.dev_fraction, head_initializer=FLAGS.head_initializer,
                 max_input_chars_per_word=FLAGS.max_input_chars_per_word,
-                training_options=TrainingOptions(dtype_policy=FLAGS.dtype_policy, jit_compile=FLAGS.jit_compile,
+                training_options=TrainingOptions(dtype=FLAGS.dtype, jit_compile=FLAGS.jit_compile,
                                                  grad_accum_steps=FLAGS.grad_accum_steps,
                                                  optimizer_type=FLAGS.optimizer,
                                                  save_checkpoints_steps=FLAGS.save_checkpoints_steps,

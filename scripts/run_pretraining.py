@@ -2,7 +2,7 @@ r"""BERT pre-training (masked LM + next sentence prediction) on google-research/
 `bert_tf.pretraining.pretrain`.
 
 Flags follow google-research/bert's run_pretraining.py, plus bert_tf's: --preset, --nsp, --dynamic_masking,
---grad_accum_steps, --jit_compile, --distribution_strategy, --dtype_policy, --optimizer=lamb.
+--grad_accum_steps, --jit_compile, --distribution_strategy, --dtype, --optimizer=lamb.
 
 --output_dir receives:
     training/ckpt-<step>.*     tf.train checkpoints (model, optimizer, step, input position) every
@@ -27,6 +27,7 @@ import sys
 from absl import flags, logging
 
 import cli  # --help exits 0; quiet TensorFlow logs (--verbose_logs)
+from bert_tf.config import DTYPES  # TensorFlow-free
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(cli)
@@ -72,8 +73,9 @@ flags.DEFINE_enum("distribution_strategy", "one_device",
                   "same), mirrored, ... (multi_worker_mirrored and parameter_server read TF_CONFIG).")
 flags.DEFINE_string("tpu", None, "TPU name/address for --distribution_strategy=tpu.")
 flags.DEFINE_integer("num_gpus", None, "GPUs for mirrored (default: all visible).")
-flags.DEFINE_enum("dtype_policy", "float32", ["float32", "mixed_float16", "mixed_bfloat16"],
-                  "Keras dtype policy (mixed_float16 adds dynamic loss scaling).")
+flags.DEFINE_enum("dtype", "float32", DTYPES, "Precision (a Keras dtype policy): mixed_bfloat16 (CPUs with "
+                  "AVX-512 BF16, TPUs, A100+) or mixed_float16 (GPUs, with dynamic loss scaling).")
+cli.define_renamed_flag("dtype_policy", "dtype")
 flags.DEFINE_integer("seed", 12345, "Initialisation and shuffle seed.")
 
 

@@ -210,11 +210,12 @@ def _model_builder(setup, data, pooling, dropout, head_initializer):
     new_encoder = setup.encoder_copies()
     pretrained_task = setup.pretrained_task
 
-    def build_model():
+    def build_model(dtype):
         if data.regression:
-            model = BertRegressor(new_encoder(), pooling=pooling, dropout=dropout, head_initializer=head_initializer)
+            model = BertRegressor(new_encoder(dtype), pooling=pooling, dropout=dropout,
+                                  head_initializer=head_initializer)
         else:
-            model = BertClassifier(new_encoder(), len(data.label_names), pooling=pooling, dropout=dropout,
+            model = BertClassifier(new_encoder(dtype), len(data.label_names), pooling=pooling, dropout=dropout,
                                    label_names=data.label_names, head_initializer=head_initializer)
         if pretrained_task is not None and pretrained_task.task_type == model.task_type:
             model.head.set_weights(pretrained_task.head.get_weights())

@@ -120,9 +120,11 @@ def check_same_run(history: dict, settings: dict, run_dir: str) -> None:
     than `run_settings` gives now: reusing its `best_model.keras` would report an old model as the new one, and
     resuming its checkpoint would mix two configurations. A history from before bert_tf recorded the settings
     is checked on the two it has (`learning_rate`, `num_train_steps`). Settings only one side has (added in
-    another bert_tf version) are not compared."""
+    another bert_tf version) are not compared; `dtype_policy` is the old name of `dtype`."""
     recorded = history.get("config")
-    if not isinstance(recorded, dict):
+    if isinstance(recorded, dict):
+        recorded = renamed_key(recorded, "dtype_policy", "dtype", f"{run_dir}/{HISTORY}")
+    else:
         recorded = {k: history[k] for k in ("learning_rate", "num_train_steps") if k in history}
         logger.warning("%s: made by an older bert_tf that recorded only %s of its settings", run_dir,
                        ", ".join(recorded) or "none")

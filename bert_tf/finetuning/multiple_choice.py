@@ -69,8 +69,9 @@ def finetune_multiple_choice(train_file: str, eval_file: str | None = None, *, i
 
     new_encoder = setup.encoder_copies()
 
-    def build_model():
-        return BertMultipleChoice(new_encoder(), pooling=pooling, dropout=dropout, head_initializer=head_initializer)
+    def build_model(dtype):
+        return BertMultipleChoice(new_encoder(dtype), pooling=pooling, dropout=dropout,
+                                  head_initializer=head_initializer)
 
     best, eval_results = run_finetuning(
         options, setup, build_model, train_x, train_y, main_metric="accuracy",

@@ -95,8 +95,8 @@ def finetune_ner(train_file: str, eval_file: str | None = None, *, data_format: 
 
     new_encoder = setup.encoder_copies()
 
-    def build_model():
-        return BertTokenClassifier(new_encoder(), len(tag_names), dropout=dropout, label_names=tag_names,
+    def build_model(dtype):
+        return BertTokenClassifier(new_encoder(dtype), len(tag_names), dropout=dropout, label_names=tag_names,
                                    head_initializer=head_initializer)
 
     best, eval_results = run_finetuning(

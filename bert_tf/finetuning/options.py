@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Sequence
+
+from bert_tf.config import DTYPES
+from bert_tf.deprecation import renamed_kwargs
 
 
 class FinetuneError(ValueError):
@@ -21,7 +25,9 @@ class TrainingOptions:
     checkpoint interval.
 
     Args:
-        dtype_policy: str. `"float32"`, `"mixed_bfloat16"` or `"mixed_float16"` (with dynamic loss scaling).
+        dtype: str. The precision the model is built and trained in, one of `bert_tf.config.DTYPES`:
+            `"float32"`, `"mixed_bfloat16"` or `"mixed_float16"` (with dynamic loss scaling). Passed to the model
+            (the global Keras dtype policy is neither read nor changed). Formerly `dtype_policy` (deprecated).
         jit_compile: bool. XLA-compile the forward/backward pass.
         grad_accum_steps: int. Micro-batches per optimizer step; `train_batch_size` stays the batch of one
             optimizer step, so the update equals the one of the full batch.
@@ -32,7 +38,7 @@ class TrainingOptions:
             None or `"local"` on a TPU VM).
     """
 
-    dtype_policy: str = "float32"
+    dtype: str = "float32"
     jit_compile: bool = False
     grad_accum_steps: int = 1
     optimizer_type: str = "adamw"
@@ -40,15 +46,24 @@ class TrainingOptions:
     tpu_address: str | None = None
 
     def __post_init__(self):
-        if self.dtype_policy not in ("float32", "mixed_bfloat16", "mixed_float16"):
-            raise FinetuneError(f"dtype_policy must be float32, mixed_bfloat16 or mixed_float16, "
-                                f"got {self.dtype_policy!r}")
+        if self.dtype not in DTYPES:
+            raise FinetuneError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.grad_accum_steps < 1:
             raise FinetuneError(f"grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
         if self.optimizer_type not in ("adamw", "lamb"):
             raise FinetuneError(f"optimizer must be adamw or lamb, got {self.optimizer_type!r}")
         if self.save_checkpoints_steps is not None and self.save_checkpoints_steps < 1:
             raise FinetuneError(f"save_checkpoints_steps must be >= 1, got {self.save_checkpoints_steps}")
+
+    @property
+    def dtype_policy(self) -> str:
+        """Deprecated: `dtype`."""
+        warnings.warn("TrainingOptions.dtype_policy is deprecated and will be removed in the next release; use "
+                      ".dtype", DeprecationWarning, stacklevel=2)
+        return self.dtype
+
+
+TrainingOptions.__init__ = renamed_kwargs(dtype_policy="dtype")(TrainingOptions.__init__)
 
 
 @dataclasses.dataclass(frozen=True)

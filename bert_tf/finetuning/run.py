@@ -6,10 +6,12 @@ and keeping the best step; `sweep` runs every learning rate and keeps the best; 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import math
 import os
 import shutil
+import warnings
 from typing import Callable, Sequence
 
 import keras
@@ -94,7 +96,7 @@ class Schedule:
                    save_checkpoints_steps or options.save_checkpoints_steps or eval_every)
 
 
-def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evaluate: Callable | None,
+def train_one(build_model: Callable[..., keras.Model], train_x, train_y, *, evaluate: Callable | None,
               main_metric: str, higher_is_better: bool = True, run_dir: str, learning_rate: float,
               num_train_epochs: float, train_batch_size: int, warmup_proportion: float = 0.1,
               max_train_steps: int | None = None, strategy=None, seed: int = 0, evals_per_epoch: int = 1,
@@ -106,7 +108,8 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
     best `main_metric` is saved to `run_dir/best_model.keras` (without `evaluate`, the final model is).
     Checkpoints, TensorBoard summaries (`summaries/train`, `summaries/eval`) and `history.json` go to `run_dir`;
     rerunning the same command resumes an interrupted run. `training_options` sets precision, XLA, gradient
-    accumulation and the optimizer.
+    accumulation and the optimizer; `build_model(dtype=training_options.dtype)` builds the model in that
+    precision (a `build_model` without a `dtype` parameter is deprecated).
 
     A finished run in `run_dir` is reused, and an unfinished one resumed, only when it was made with the same
     settings (`run_settings`: the hyperparameters, the model's settings, fingerprints of the training data and
@@ -131,7 +134,7 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
                             max_train_steps=max_train_steps, num_train_steps=schedule.num_train_steps,
                             train_batch_size=train_batch_size, warmup_proportion=warmup_proportion, seed=seed,
                             evals_per_epoch=evals_per_epoch, main_metric=main_metric,
-                            dtype_policy=options.dtype_policy, grad_accum_steps=options.grad_accum_steps,
+                            dtype=options.dtype, grad_accum_steps=options.grad_accum_steps,
                             optimizer=options.optimizer_type, **(run_config or {}))
     finished = run.record_settings(settings)
     if finished is not None:
@@ -146,20 +149,33 @@ def train_one(build_model: Callable[[], keras.Model], train_x, train_y, *, evalu
 
 
 def _build_compiled(build_model, strategy, options, learning_rate, schedule):
-    """`build_model()` in `options.dtype_policy` (the global policy is put back) and its optimizer, compiled."""
+    """`build_model(dtype=options.dtype)` and its optimizer, compiled."""
     from bert_tf.training import optimization
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(options.dtype_policy)  # the layers build_model makes take this policy
-    try:
-        with strategy.scope():
-            model = build_model()
-            optimizer = optimization.create_optimizer(learning_rate, schedule.num_train_steps, schedule.warmup,
-                                                      optimizer_type=options.optimizer_type)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
     with strategy.scope():
+        model = _build_in(build_model, options.dtype)
+        optimizer = optimization.create_optimizer(learning_rate, schedule.num_train_steps, schedule.warmup,
+                                                  optimizer_type=options.optimizer_type)
         model.compile(optimizer=optimizer)  # loss and metrics: the task's defaults
     return model, optimizer
+
+
+def _build_in(build_model, dtype):
+    """`build_model(dtype=dtype)`. Deprecated, for one release: a `build_model` without a `dtype` parameter is
+    called with the global Keras dtype policy set to `dtype` meanwhile (and put back)."""
+    try:
+        parameters = inspect.signature(build_model).parameters.values()
+    except (TypeError, ValueError):
+        parameters = ()
+    if any(p.name == "dtype" or p.kind is p.VAR_KEYWORD for p in parameters):
+        return build_model(dtype=dtype)
+    warnings.warn("build_model() without a dtype parameter is deprecated: take dtype= and build the model in it "
+                  "(e.g. BertEncoder(..., dtype=dtype))", DeprecationWarning, stacklevel=4)
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype)
+    try:
+        return build_model()
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
 
 
 def _train_dataset(train_x, train_y, micro_batch_size, seed, strategy):

@@ -31,9 +31,10 @@ class Setup:
     pretrained_task: object = None
 
     def encoder_copies(self):
-        """A function that makes a fresh copy of the starting encoder (one per learning rate of a sweep)."""
+        """A function `(dtype) -> encoder` that makes a fresh copy of the starting encoder in `dtype` (one per
+        learning rate of a sweep)."""
         config, weights = self.encoder.get_config(), self.encoder.get_weights()
-        return lambda: copy_encoder(config, weights)
+        return lambda dtype=None: copy_encoder(config, weights, dtype)
 
 
 def prepare(options: FinetuneOptions, *, load_task: bool = False) -> Setup:
@@ -137,10 +138,11 @@ def build_encoder(*, init_checkpoint: str | None = None, bert_config_file: str |
     return BertEncoder.from_bert_config(config)
 
 
-def copy_encoder(encoder_config: dict, encoder_weights):
-    """A fresh encoder from a config and weights, in the current dtype policy (not the one it was saved in)."""
+def copy_encoder(encoder_config: dict, encoder_weights, dtype=None):
+    """A fresh encoder from a config and weights, in `dtype` (not the one it was saved in; None: Keras' default,
+    the global dtype policy)."""
     from bert_tf.encoder import BertEncoder
-    encoder = BertEncoder.from_config({**encoder_config, "dtype": None})
+    encoder = BertEncoder.from_config({**encoder_config, "dtype": dtype})
     encoder.set_weights(encoder_weights)
     return encoder
 

@@ -108,8 +108,8 @@ def finetune_squad(train_file: str, predict_file: str | None = None, *, init_che
 
     new_encoder = setup.encoder_copies()
 
-    def build_model():
-        return BertSpanQA(new_encoder(), head_initializer=head_initializer)
+    def build_model(dtype):
+        return BertSpanQA(new_encoder(dtype), head_initializer=head_initializer)
 
     best, eval_results = run_finetuning(
         options, setup, build_model, train_x, train_y, main_metric="f1", evaluate=scorer(dev_file),

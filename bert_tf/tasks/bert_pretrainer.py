@@ -62,8 +62,8 @@ class BertPretrainer(keras.Model):
         if not isinstance(encoder, BertEncoder):
             raise TypeError(f"BertPretrainer needs a bert_tf BertEncoder, got {type(encoder).__name__}")
         config = encoder.bert_config
-        # The heads compute in the encoder's policy (a functional Model's own dtype_policy is the global one).
-        dtype = kwargs.pop("dtype", None) or encoder.token_embedding.dtype_policy
+        # The heads compute in the encoder's dtype policy (as does the model itself, set below).
+        dtype = kwargs.pop("dtype", None) or encoder.dtype_policy
 
         # === Layers ===
         masked_lm_head = MaskedLMHead(
@@ -84,6 +84,7 @@ class BertPretrainer(keras.Model):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
+        self.dtype_policy = masked_lm_head.dtype_policy  # not the global policy a functional Model takes
         self.encoder = encoder
         self.nsp = nsp
         self.masked_lm_head = masked_lm_head

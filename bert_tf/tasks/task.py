@@ -77,7 +77,9 @@ class Task(keras.Model):
                     padding_mask=inputs[features.PADDING_MASK])
 
     def _keep(self, encoder, head, **settings):
-        """Keeps the encoder, the head and the constructor's settings (the `config_keys`) as attributes."""
+        """Keeps the encoder, the head and the constructor's settings (the `config_keys`) as attributes; the
+        model's own dtype policy is its head's (a functional model would otherwise take the global one)."""
+        self.dtype_policy = head.dtype_policy
         self.encoder = encoder
         self.head = head
         for key, value in settings.items():

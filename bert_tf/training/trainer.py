@@ -73,7 +73,7 @@ class Trainer:
     Args:
         model: keras.Model. The task model (see the module docstring for the loss/metrics contract).
         optimizer: keras.optimizers.Optimizer (e.g. from `optimization.create_optimizer`). Wrapped in a
-            `LossScaleOptimizer` if the model's dtype policy is `mixed_float16` and it is not one already.
+            `LossScaleOptimizer` if the model or a layer of it is `mixed_float16` and it is not one already.
         train_dataset: a repeating `tf.data.Dataset` batched to the global micro-batch size (global batch /
             `grad_accum_steps`), or a function `fn(input_context) -> tf.data.Dataset` batched per replica (see
             `distribute.distribute_dataset`). None for an eval-only trainer.
@@ -159,8 +159,8 @@ class Trainer:
     # === Setup ===
     def _prepare_optimizer(self, optimizer):
         """Loss scaling under `mixed_float16`; with several replicas the trainer all-reduces the gradients."""
-        policy = getattr(self.model, "dtype_policy", None) or keras.config.dtype_policy()
-        if policy.name == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        policies = {x.dtype_policy.name for x in self.model._flatten_layers() if x.weights or x is self.model}
+        if "mixed_float16" in policies and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             with self.strategy.scope():
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         if self.strategy.num_replicas_in_sync > 1:

@@ -36,8 +36,8 @@ def _data(seed=3):
 
 
 def _build(head_initializer="glorot_uniform"):
-    def build():
-        return BertClassifier(BertEncoder.from_bert_config(BertConfig.preset("test", vocab_size=VOCAB)),
+    def build(dtype):
+        return BertClassifier(BertEncoder.from_bert_config(BertConfig.preset("test", vocab_size=VOCAB), dtype=dtype),
                               num_classes=CLASSES, head_initializer=head_initializer)
     return build
 
@@ -75,6 +75,7 @@ def test_history_records_the_run_settings(finished_run):
     assert config["learning_rate"] == 1e-3 and config["num_train_steps"] == 6 and config["seed"] == 7
     assert config["train_batch_size"] == 4 and config["sequence_length"] == SEQ and config["num_train_examples"] == N
     assert config["model.head_initializer"] == "glorot_uniform" and config["model.num_classes"] == CLASSES
+    assert config["dtype"] == "float32" and "dtype_policy" not in config
     assert config["encoder_config"]["hidden_size"] == 12
     assert len(config["train_data_sha256"]) == 64 and len(config["initial_weights_sha256"]) == 64
 
@@ -138,6 +139,22 @@ def test_legacy_history_is_checked_on_what_it_recorded(finished_run, tmp_path):
     with pytest.raises(FinetuneError, match="num_train_steps 6 then, 12 now"):
         _run(run_dir, num_train_epochs=2)
     assert _run(run_dir).best_metrics == finished_run[1].best_metrics
+
+
+def test_history_with_the_old_dtype_policy_key_is_read_as_dtype(finished_run, tmp_path):
+    """history.json written before the rename says `dtype_policy`: read as `dtype` (with a warning), so the same
+    precision reuses the run and another one is refused, not silently mixed."""
+    run_dir = _copy(finished_run, tmp_path)
+    history = json.loads((run_dir / "history.json").read_text())
+    history["config"]["dtype_policy"] = history["config"].pop("dtype")
+    (run_dir / "history.json").write_text(json.dumps(history))
+    with pytest.warns(DeprecationWarning, match="uses the old key 'dtype_policy'"):
+        assert _run(run_dir).best_metrics == finished_run[1].best_metrics
+    history["config"]["dtype_policy"] = "mixed_bfloat16"
+    (run_dir / "history.json").write_text(json.dumps(history))
+    with pytest.warns(DeprecationWarning), pytest.raises(FinetuneError, match='dtype "mixed_bfloat16" then, '
+                                                                              '"float32" now'):
+        _run(run_dir)
 
 
 def test_best_model_keras_has_no_optimizer_state(finished_run):

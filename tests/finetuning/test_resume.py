@@ -30,8 +30,8 @@ def _data():
     return x, rng.integers(0, CLASSES, size=(N,)).astype("int32")
 
 
-def _build():
-    return BertClassifier(BertEncoder.from_bert_config(BertConfig.preset("test", vocab_size=VOCAB)),
+def _build(dtype):
+    return BertClassifier(BertEncoder.from_bert_config(BertConfig.preset("test", vocab_size=VOCAB), dtype=dtype),
                           num_classes=CLASSES)
 
 

@@ -92,6 +92,18 @@ def test_run_classifier_task_type_names(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("flag", ["--dtype", "--dtype_policy"])  # --dtype_policy: deprecated, for one release
+def test_dtype_flag_reaches_the_model(tmp_path, flag):
+    out = str(tmp_path / "out")
+    proc = run("run_classifier.py", "--do_train", "--data_format=banking77", "--max_train_steps=1",
+               f"--train_file={TESTDATA}/banking77/train.csv", "--max_seq_length=16", f"--output_dir={out}", *TINY,
+               f"{flag}=mixed_bfloat16")
+    with open(os.path.join(out, "history.json"), encoding="utf-8") as f:
+        assert json.load(f)["config"]["dtype"] == "mixed_bfloat16"
+    assert ("--dtype_policy is deprecated" in proc.stderr) == (flag == "--dtype_policy")
+
+
+@pytest.mark.slow
 def test_run_ner(tmp_path):
     out = str(tmp_path / "ner")
     run("run_ner.py", "--do_train", "--do_eval", "--do_predict", "--data_format=conll",

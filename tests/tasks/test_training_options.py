@@ -1,5 +1,6 @@
 """Fine-tuning speed options: gradient accumulation gives the full batch's update; bf16 and XLA train."""
 
+import json
 import os
 
 import numpy as np
@@ -42,12 +43,13 @@ def test_grad_accumulation_equals_full_batch(tmp_path):
 
 @pytest.mark.slow
 def test_mixed_bfloat16_and_xla_train(tmp_path):
-    result = _run(tmp_path, "bf16", TrainingOptions(dtype_policy="mixed_bfloat16", jit_compile=True))
+    result = _run(tmp_path, "bf16", TrainingOptions(dtype="mixed_bfloat16", jit_compile=True))
     assert result.model.dtype_policy.name == "mixed_bfloat16"
     assert result.model.encoder.transformer_layers[0].compute_dtype == "bfloat16"
     assert all(np.isfinite(w).all() for w in result.model.get_weights())
     import keras
-    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is left alone
+    assert json.loads((tmp_path / "bf16" / "history.json").read_text())["config"]["dtype"] == "mixed_bfloat16"
 
 
 @pytest.mark.slow
@@ -77,9 +79,22 @@ def test_checkpoints_only_every_save_checkpoints_steps(tmp_path, monkeypatch):
 def test_training_options_validation():
     with pytest.raises(FinetuneError, match="save_checkpoints_steps"):
         TrainingOptions(save_checkpoints_steps=0)
-    with pytest.raises(FinetuneError, match="dtype_policy"):
-        TrainingOptions(dtype_policy="float64")
+    with pytest.raises(FinetuneError, match="dtype must be one of float32, mixed_bfloat16, mixed_float16"):
+        TrainingOptions(dtype="float64")
     with pytest.raises(FinetuneError, match="grad_accum_steps"):
         TrainingOptions(grad_accum_steps=0)
     with pytest.raises(FinetuneError, match="optimizer"):
         TrainingOptions(optimizer_type="sgd")
+
+
+def test_dtype_policy_is_a_deprecated_alias_of_dtype():
+    assert TrainingOptions(dtype="mixed_bfloat16").dtype == "mixed_bfloat16"
+    with pytest.warns(DeprecationWarning, match="dtype_policy=...\\) is deprecated.*use dtype="):
+        options = TrainingOptions(dtype_policy="mixed_float16")
+    assert options == TrainingOptions(dtype="mixed_float16")
+    with pytest.warns(DeprecationWarning, match="TrainingOptions.dtype_policy is deprecated"):
+        assert options.dtype_policy == "mixed_float16"
+    with pytest.raises(TypeError, match="both 'dtype_policy'"):
+        TrainingOptions(dtype_policy="float32", dtype="float32")
+    with pytest.warns(DeprecationWarning), pytest.raises(FinetuneError, match="dtype must be one of"):
+        TrainingOptions(dtype_policy="float64")  # validated like the new name

@@ -60,4 +60,30 @@ def test_pretrain_library_entry_point_checks_its_options():
         pretrain(PretrainOptions(do_train=True, do_eval=True))
     with pytest.raises(PretrainError, match="--train_batch_size 32 is not divisible by --grad_accum_steps 3"):
         pretrain(PretrainOptions(do_train=True, grad_accum_steps=3))
-    assert set(PretrainOptions.names()) >= {"input_file", "eval_every_steps", "dtype_policy", "seed"}
+    with pytest.raises(PretrainError, match="--dtype must be one of float32, mixed_bfloat16, mixed_float16"):
+        pretrain(PretrainOptions(do_train=True, dtype="float64"))
+    assert set(PretrainOptions.names()) >= {"input_file", "eval_every_steps", "dtype", "seed"}
+    assert "dtype_policy" not in PretrainOptions.names()  # the deprecated alias is no flag of its own
+
+
+def test_pretrain_options_dtype_policy_is_a_deprecated_alias():
+    from bert_tf.pretraining import PretrainOptions
+
+    with pytest.warns(DeprecationWarning, match="dtype_policy=...\\) is deprecated.*use dtype="):
+        options = PretrainOptions(dtype_policy="mixed_bfloat16")
+    assert options == PretrainOptions(dtype="mixed_bfloat16")
+    with pytest.warns(DeprecationWarning, match="PretrainOptions.dtype_policy is deprecated"):
+        assert options.dtype_policy == "mixed_bfloat16"
+
+
+@pytest.mark.parametrize("flag, rc, message", [
+    ("--dtype=mixed_bfloat16", 2, "needs --eval_input_file"),
+    ("--dtype_policy=mixed_bfloat16", 2, "--dtype_policy is deprecated"),  # the old spelling, for one release
+    ("--dtype=float64", 1, "float64"),
+])
+def test_dtype_flag_and_its_deprecated_spelling(tmp_path, flag, rc, message):
+    proc = subprocess.run([sys.executable, SCRIPT, "--do_train", "--do_eval", f"--input_file={tmp_path}/x.tfrecord",
+                           f"--vocab_file={tmp_path}/vocab.txt", "--preset=test", f"--output_dir={tmp_path}/out",
+                           flag], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == rc, proc.stderr
+    assert message in proc.stderr

@@ -171,9 +171,21 @@ def test_train_dataset_that_ends_gives_a_clear_error(tmp_path):
         trainer.train()
 
 
+def test_mixed_precision_given_as_layer_dtype_leaves_the_global_policy_alone(tmp_path):
+    """Loss scaling follows the model's layers (`dtype=` passed down), not the global policy."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh", dtype="mixed_float16"),
+                              keras.layers.Dense(1, dtype="mixed_float16")])
+    model.compile(loss="mse")
+    trainer = _trainer(tmp_path, steps=4, model=model)
+    assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
+    trainer.train()
+    assert model.layers[0].compute_dtype == "float16" and keras.config.dtype_policy().name == "float32"
+
+
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision(tmp_path, policy):
-    keras.config.set_dtype_policy(policy)
+    keras.config.set_dtype_policy(policy)  # a user's global policy: the model (and its layers) take it
     try:
         model = _model()
         trainer = _trainer(tmp_path, steps=8, model=model, eval_dataset=_dataset(16, repeat=False))
