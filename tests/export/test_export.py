@@ -222,7 +222,7 @@ def test_encoder_export_cls_token_embedding(tmp_path, tokenizer, pooling):
     """pooling="cls_token": `embedding` is the raw [CLS] vector (BERT's pooler stays `pooled_output`), as in
     bert_tf.heads.SequencePooling. "cls", its old name here, gives the same export with a DeprecationWarning."""
     encoder = _encoder(7)
-    kwargs = dict(task_type="encoder", vocab_file=VOCAB, lowercase=True, export_base=str(tmp_path), model_name="emb",
+    kwargs = dict(task_type="encoder", vocab_file=VOCAB, do_lower_case=True, export_base=str(tmp_path), model_name="emb",
                   max_seq_length=MAX_SEQ_LENGTH, pooling=pooling)
     if pooling == "cls":
         with pytest.warns(DeprecationWarning, match="pooling='cls' for the raw .CLS. vector is deprecated"):
@@ -238,7 +238,7 @@ def test_encoder_export_cls_token_embedding(tmp_path, tokenizer, pooling):
 
 
 def test_encoder_export_pooling_names_are_checked(tmp_path):
-    common = dict(task_type="encoder", vocab_file=VOCAB, lowercase=True, export_base=str(tmp_path), model_name="m")
+    common = dict(task_type="encoder", vocab_file=VOCAB, do_lower_case=True, export_base=str(tmp_path), model_name="m")
     with pytest.raises(export.ExportError, match=r"pooling must be one of \('mean', 'cls_token'\) for an encoder"):
         export.export_saved_model(_encoder(1), pooling="max", **common)
     assert not os.path.exists(tmp_path / "m")

@@ -130,7 +130,7 @@ def test_export_script_encoder_pooling_cls_token_and_the_deprecated_cls(saved_cl
     """--pooling=cls_token: `embedding` is the raw [CLS] vector; --pooling=cls (its old name here) warns and
     exports the same."""
     model, path = saved_classifier
-    tokenizer = BertTokenizer(VOCAB, lowercase=True)
+    tokenizer = BertTokenizer(VOCAB, do_lower_case=True)
     rows = [tokenizer.encode(text, max_seq_length=16) for text in TEXTS]
     inputs = {name: np.stack([row[name] for row in rows]) for name in features.ENCODER_INPUTS}
     expected = np.asarray(model.encoder(inputs, training=False)[features.SEQUENCE_OUTPUT])[:, 0]

@@ -113,7 +113,7 @@ def _tiny_batch():
     keras.utils.set_random_seed(5)
     encoder = BertEncoder.from_bert_config(BertConfig.preset("test", vocab_size=30522))
     tokenizer = BertTokenizer(os.path.join(REPO_ROOT, "tests", "testdata", "vocab", "uncased_vocab.txt"),
-                              lowercase=True)
+                              do_lower_case=True)
     examples = [feature_extraction.LineExample(0, "a much longer line than the others, with many more words"),
                 feature_extraction.LineExample(1, "short"),
                 feature_extraction.LineExample(2, "a pair", "of two texts")]
