@@ -12,10 +12,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import warnings
 
 from bert_tf.atomic_files import write_json_atomic
-from bert_tf.deprecation import renamed_key, renamed_kwargs
+from bert_tf.deprecation import renamed_attribute, renamed_key, renamed_kwargs
 
 HIDDEN_ACTIVATIONS = ("gelu", "gelu_approximate", "relu", "tanh", "swish")
 
@@ -124,12 +123,7 @@ class BertConfig:
     def head_size(self) -> int:
         return self.hidden_size // self.num_attention_heads
 
-    @property
-    def lowercase(self) -> bool:
-        """Deprecated: the old name of `do_lower_case`."""
-        warnings.warn("BertConfig.lowercase is deprecated and will be removed in the next release; use "
-                      "BertConfig.do_lower_case", DeprecationWarning, stacklevel=2)
-        return self.do_lower_case
+    lowercase = renamed_attribute("lowercase", "do_lower_case")
 
     @renamed_kwargs(lowercase="do_lower_case")
     def replace(self, **changes) -> "BertConfig":

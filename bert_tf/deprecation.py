@@ -33,6 +33,16 @@ def renamed_kwargs(**renames: str):
     return decorate
 
 
+def renamed_attribute(old: str, new: str) -> property:
+    """A read-only class attribute `old` that warns and returns `self.<new>`:
+    `lowercase = renamed_attribute("lowercase", "do_lower_case")` in the class body."""
+    def getter(self):
+        warnings.warn(f"{type(self).__name__}.{old} is deprecated and will be removed in the next release; use "
+                      f".{new}", DeprecationWarning, stacklevel=2)
+        return getattr(self, new)
+    return property(getter, doc=f"Deprecated (one release): the old name of `{new}`.")
+
+
 def renamed_key(mapping: dict, old: str, new: str, where: str) -> dict:
     """A copy of `mapping` (e.g. a JSON config or a Keras `get_config` dict) with the old key `old` renamed to
     `new`, warning once that `where` uses the old name; unchanged when `old` is absent. Both present: ValueError."""

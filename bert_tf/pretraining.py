@@ -16,10 +16,9 @@ import json
 import logging
 import os
 import sys
-import warnings
 
 from bert_tf.config import DTYPES
-from bert_tf.deprecation import renamed_kwargs
+from bert_tf.deprecation import renamed_attribute, renamed_kwargs
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +72,7 @@ class PretrainOptions:
         """The option names (`scripts/run_pretraining.py` has a flag of each name)."""
         return tuple(f.name for f in dataclasses.fields(cls))
 
-    @property
-    def dtype_policy(self) -> str:
-        """Deprecated: `dtype`."""
-        warnings.warn("PretrainOptions.dtype_policy is deprecated and will be removed in the next release; use "
-                      ".dtype", DeprecationWarning, stacklevel=2)
-        return self.dtype
+    dtype_policy = renamed_attribute("dtype_policy", "dtype")
 
 
 PretrainOptions.__init__ = renamed_kwargs(dtype_policy="dtype")(PretrainOptions.__init__)

@@ -43,3 +43,16 @@ def test_wrapper_keeps_the_argspec_keras_layers_read():
     wrapper must expose the wrapped signature, or a decorated layer `__init__` raises IndexError."""
     assert inspect.getfullargspec(_packed).args == ["text", "max_seq_length", "learning_rate"]
     assert list(inspect.signature(_packed).parameters) == ["text", "max_seq_length", "learning_rate"]
+
+
+def test_renamed_attribute_reads_the_new_one_with_a_warning():
+    from bert_tf.deprecation import renamed_attribute
+
+    class Options:
+        lowercase = renamed_attribute("lowercase", "do_lower_case")
+
+        def __init__(self):
+            self.do_lower_case = False
+
+    with pytest.warns(DeprecationWarning, match=r"Options\.lowercase is deprecated.*use \.do_lower_case"):
+        assert Options().lowercase is False

@@ -1,8 +1,6 @@
 """Precision is one `dtype` passed down (issue 15): bert_tf's models compute in the `dtype` they are given, and
 pre-training, fine-tuning and export neither read nor change the process-global Keras dtype policy."""
 
-import random
-
 import keras
 import numpy as np
 import pytest
@@ -11,6 +9,7 @@ from bert_tf import BertConfig, BertEncoder
 from bert_tf.config import DTYPES
 from bert_tf.tasks import BertClassifier
 from bert_tf.tasks.bert_pretrainer import BertPretrainer
+import tiny_pretraining  # tests/tiny_pretraining.py
 
 CONFIG = BertConfig.preset("test", vocab_size=41)
 IDS = np.array([[2, 5, 7, 3, 0]], "int32")
@@ -82,25 +81,6 @@ def test_export_dtype_ignores_and_keeps_the_global_policy(global_policy):
     assert keras.config.dtype_policy().name == "mixed_float16"
 
 
-def _records(tmp_path):
-    from bert_tf.data import pretraining_data as pd
-    from bert_tf.tokenization import ReferenceTokenizer
-
-    words = [f"w{i}" for i in range(36)]
-    vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words)}
-    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    rng = random.Random(0)
-    with open(tmp_path / "corpus.txt", "w") as f:
-        for _ in range(10):
-            for _ in range(rng.randint(2, 6)):
-                f.write(" ".join(rng.choice(words) for _ in range(rng.randint(3, 9))) + "\n")
-            f.write("\n")
-    records = str(tmp_path / "train.tfrecord")
-    pd.PretrainingDataCreator(ReferenceTokenizer(vocab), max_seq_length=23, max_predictions_per_seq=5,
-                              dupe_factor=1, num_workers=1).create(str(tmp_path / "corpus.txt"), records)
-    return records
-
-
 def test_pretrain_builds_in_its_dtype_and_leaves_the_global_policy(tmp_path, monkeypatch):
     from bert_tf import pretraining
 
@@ -109,7 +89,7 @@ def test_pretrain_builds_in_its_dtype_and_leaves_the_global_policy(tmp_path, mon
     monkeypatch.setattr(pretraining, "_trainer", lambda options, strategy, vocab, model, optimizer: (
         built.append(model) or real_trainer(options, strategy, vocab, model, optimizer)))
     summary = pretraining.pretrain(pretraining.PretrainOptions(
-        input_file=_records(tmp_path), vocab_file=str(tmp_path / "vocab.txt"), output_dir=str(tmp_path / "out"),
+        input_file=tiny_pretraining.write_records(tmp_path), vocab_file=str(tmp_path / "vocab.txt"), output_dir=str(tmp_path / "out"),
         preset="test", max_seq_length=23, max_predictions_per_seq=5, do_train=True, train_batch_size=4,
         num_train_steps=2, num_warmup_steps=1, dtype="mixed_bfloat16"))
     assert summary["step"] == 2 and np.isfinite(summary["train_metrics"]["loss"])

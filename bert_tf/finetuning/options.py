@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from typing import Sequence
 
 from bert_tf.config import DTYPES
-from bert_tf.deprecation import renamed_kwargs
+from bert_tf.deprecation import renamed_attribute, renamed_kwargs
 
 
 class FinetuneError(ValueError):
@@ -55,12 +54,7 @@ class TrainingOptions:
         if self.save_checkpoints_steps is not None and self.save_checkpoints_steps < 1:
             raise FinetuneError(f"save_checkpoints_steps must be >= 1, got {self.save_checkpoints_steps}")
 
-    @property
-    def dtype_policy(self) -> str:
-        """Deprecated: `dtype`."""
-        warnings.warn("TrainingOptions.dtype_policy is deprecated and will be removed in the next release; use "
-                      ".dtype", DeprecationWarning, stacklevel=2)
-        return self.dtype
+    dtype_policy = renamed_attribute("dtype_policy", "dtype")
 
 
 TrainingOptions.__init__ = renamed_kwargs(dtype_policy="dtype")(TrainingOptions.__init__)

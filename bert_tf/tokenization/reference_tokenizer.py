@@ -23,9 +23,8 @@ mark removed by accent stripping belongs to the character before it, so `cafe` f
 
 import re
 import unicodedata
-import warnings
 
-from bert_tf.deprecation import renamed_kwargs
+from bert_tf.deprecation import renamed_attribute, renamed_kwargs
 from bert_tf.tokenization import vocab as vocab_lib
 
 _CJK_RANGES = (
@@ -194,12 +193,7 @@ class ReferenceTokenizer:
         else:
             self._special_re = None
 
-    @property
-    def lowercase(self):
-        """Deprecated: the old name of `do_lower_case`."""
-        warnings.warn("ReferenceTokenizer.lowercase is deprecated and will be removed in the next release; use "
-                      "do_lower_case", DeprecationWarning, stacklevel=2)
-        return self.do_lower_case
+    lowercase = renamed_attribute("lowercase", "do_lower_case")
 
     # --- basic tokenization over (char, source index) pairs ---
 

@@ -4,12 +4,11 @@ Subclasses only supply `_wordpiece_graph`.
 """
 
 import os
-import warnings
 
 import keras
 import tensorflow as tf
 
-from bert_tf.deprecation import renamed_kwargs
+from bert_tf.deprecation import renamed_attribute, renamed_kwargs
 from bert_tf.tokenization import packer as packer_lib
 from bert_tf.tokenization import vocab as vocab_lib
 from bert_tf.tokenization.graph_pretokenizer import GraphPretokenizer
@@ -81,12 +80,7 @@ class TokenizerBase(keras.layers.Layer):
         })
         return config
 
-    @property
-    def lowercase(self):
-        """Deprecated: the old name of `do_lower_case`."""
-        warnings.warn(f"{type(self).__name__}.lowercase is deprecated and will be removed in the next release; use "
-                      "do_lower_case", DeprecationWarning, stacklevel=2)
-        return self.do_lower_case
+    lowercase = renamed_attribute("lowercase", "do_lower_case")
 
     # === Vocabulary ===
 

@@ -1,11 +1,10 @@
 """`WarmupLinearDecay`: google-research/bert's learning-rate schedule (linear warmup, then linear decay to 0)."""
 
-import warnings
 
 import keras
 from keras import ops
 
-from bert_tf.deprecation import renamed_kwargs
+from bert_tf.deprecation import renamed_attribute, renamed_kwargs
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -48,11 +47,7 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         warmup = self.learning_rate * step / float(self.num_warmup_steps)
         return ops.where(step < float(self.num_warmup_steps), warmup, decayed)
 
-    @property
-    def init_lr(self):
-        """Deprecated (one release): `learning_rate`."""
-        warnings.warn("WarmupLinearDecay.init_lr is deprecated; use .learning_rate", DeprecationWarning, stacklevel=2)
-        return self.learning_rate
+    init_lr = renamed_attribute("init_lr", "learning_rate")
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "num_train_steps": self.num_train_steps,

@@ -4,7 +4,6 @@ SIGTERM saves and exits cleanly; the output directory loads back as a BertPretra
 import glob
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -13,8 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from bert_tf.data import pretraining_data as pd
-from bert_tf.tokenization import ReferenceTokenizer
+import tiny_pretraining  # tests/tiny_pretraining.py
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(REPO, "scripts", "run_pretraining.py")
@@ -23,18 +21,7 @@ SCRIPT = os.path.join(REPO, "scripts", "run_pretraining.py")
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     directory = tmp_path_factory.mktemp("pretrain")
-    words = [f"w{i}" for i in range(36)]
-    vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words)}
-    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    rng = random.Random(0)
-    with open(directory / "corpus.txt", "w") as f:
-        for _ in range(40):
-            for _ in range(rng.randint(2, 6)):
-                f.write(" ".join(rng.choice(words) for _ in range(rng.randint(3, 9))) + "\n")
-            f.write("\n")
-    pd.PretrainingDataCreator(ReferenceTokenizer(vocab), max_seq_length=23, max_predictions_per_seq=5,
-                              dupe_factor=2, num_workers=1).create(str(directory / "corpus.txt"),
-                                                                   str(directory / "train.tfrecord"))
+    tiny_pretraining.write_records(directory, "train.tfrecord", num_documents=40, dupe_factor=2)
     return directory
 
 

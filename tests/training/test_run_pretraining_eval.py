@@ -3,11 +3,12 @@ training records, silently); --do_eval alone scores --input_file and says which 
 
 import json
 import os
-import random
 import subprocess
 import sys
 
 import pytest
+
+import tiny_pretraining  # tests/tiny_pretraining.py
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCRIPT = os.path.join(REPO, "scripts", "run_pretraining.py")
@@ -25,21 +26,7 @@ def test_train_and_eval_without_held_out_records_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_eval_only_scores_input_file_and_names_it(tmp_path):
-    from bert_tf.data import pretraining_data as pd
-    from bert_tf.tokenization import ReferenceTokenizer
-
-    words = [f"w{i}" for i in range(36)]
-    vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words)}
-    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    rng = random.Random(0)
-    with open(tmp_path / "corpus.txt", "w") as f:
-        for _ in range(10):
-            for _ in range(rng.randint(2, 6)):
-                f.write(" ".join(rng.choice(words) for _ in range(rng.randint(3, 9))) + "\n")
-            f.write("\n")
-    records = str(tmp_path / "heldout.tfrecord")
-    pd.PretrainingDataCreator(ReferenceTokenizer(vocab), max_seq_length=23, max_predictions_per_seq=5,
-                              dupe_factor=1, num_workers=1).create(str(tmp_path / "corpus.txt"), records)
+    records = tiny_pretraining.write_records(tmp_path, "heldout.tfrecord")
     proc = subprocess.run([sys.executable, SCRIPT, "--do_eval", f"--input_file={records}",
                            f"--vocab_file={tmp_path}/vocab.txt", "--preset=test", f"--output_dir={tmp_path}/out",
                            "--max_seq_length=23", "--max_predictions_per_seq=5", "--max_eval_steps=2"],
