@@ -12,7 +12,7 @@ Examples:
   python scripts/export_model.py --model=/tmp/ner/best_model.keras --vocab_file=vocab.txt \
       --export_base=/tmp/serving --model_name=ner
   python scripts/export_model.py --model=/tmp/squad/best_model.keras --vocab_file=vocab.txt \
-      --export_base=/tmp/serving --model_name=squad --max_seq_length=384
+      --export_base=/tmp/serving --model_name=squad
   # Sentence embeddings straight from a pre-trained checkpoint (any format bert_tf loads):
   python scripts/export_model.py --init_checkpoint=/path/to/all-MiniLM-L6-v2 --task_type=encoder \
       --export_base=/tmp/serving --model_name=minilm
