@@ -112,7 +112,7 @@ def main(argv):
     candidates = {}
     for name, cls in (("core_ops", CoreOpsBertTokenizer), ("tf_text", BertTokenizer)):
         tok = cls(FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case)
-        fn = tf.function(lambda s, tok=tok: tok.encode_tf(s, seq_length=seq_len),
+        fn = tf.function(lambda s, tok=tok: tok.encode_tf(s, max_seq_length=seq_len),
                          input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
 
         def run(fn=fn, name=name):

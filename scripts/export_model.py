@@ -5,14 +5,14 @@ the vocabulary and label names as assets and, by default, a tokenizer in core Te
 tensorflow-text needed to load or serve it). See `serving/export/` for the signatures of each task type.
 
 Examples:
-  # A classifier fine-tuned by scripts/run_classifier.py (labels and casing come from the model):
+  # A classifier fine-tuned by scripts/run_classifier.py (labels, casing and max_seq_length come from the model):
   python scripts/export_model.py --model=/tmp/banking77/best_model.keras --vocab_file=vocab.txt \
-      --export_base=/tmp/serving --model_name=banking77 --max_seq_length=64
+      --export_base=/tmp/serving --model_name=banking77
   # NER (per-word tags) and SQuAD (answer text + character offsets):
   python scripts/export_model.py --model=/tmp/ner/best_model.keras --vocab_file=vocab.txt \
       --export_base=/tmp/serving --model_name=ner
   python scripts/export_model.py --model=/tmp/squad/best_model.keras --vocab_file=vocab.txt \
-      --export_base=/tmp/serving --model_name=squad --max_seq_length=384
+      --export_base=/tmp/serving --model_name=squad
   # Sentence embeddings straight from a pre-trained checkpoint (any format bert_tf loads):
   python scripts/export_model.py --init_checkpoint=/path/to/all-MiniLM-L6-v2 --task_type=encoder \
       --export_base=/tmp/serving --model_name=minilm
@@ -45,7 +45,9 @@ flags.DEFINE_string("model_name", None, "TF Serving's model name (the folder und
 flags.DEFINE_integer("version", None, "Version folder; default: one more than the highest present.")
 flags.DEFINE_string("vocab_file", None, "vocab.txt the model was trained with; default: the one beside the model.")
 flags.DEFINE_bool("do_lower_case", None, "Uncased vocabulary; default: the model's config.")
-flags.DEFINE_integer("max_seq_length", 128, "Inputs are truncated to this many tokens in the graph.")
+flags.DEFINE_integer("max_seq_length", None, "Inputs are truncated to this many tokens in the graph; default: "
+                     "the value the model was fine-tuned with (bert_tf's fine-tuning saves it with the model), "
+                     "else 128.")
 flags.DEFINE_integer("max_input_chars_per_word", 200, "Words longer than this many characters become [UNK] in the "
                      "served tokenizer: 200 as google-research/bert (Hugging Face: 100); use the fine-tuning value.")
 flags.DEFINE_list("label_names", None, "Class or tag names in label-id order; default: the names stored in the "
@@ -148,7 +150,7 @@ def main(argv):
                                     f"{model_vocab_size}: ids beyond it have no embedding; pass the vocabulary "
                                     "the model was trained with")
         task_type = resolve_task_type(model, FLAGS.task_type)
-        pooling = FLAGS.pooling
+        max_seq_length = export.resolve_max_seq_length(model, FLAGS.max_seq_length)  # the task's, before .encoder
         if task_type == "encoder" and hasattr(model, "encoder"):
             model = model.encoder
         config = getattr(getattr(model, "encoder", model), "bert_config", None)
@@ -158,14 +160,15 @@ def main(argv):
                 raise ExportScriptError("the model has no bert_config to read the casing from; pass --do_lower_case")
             do_lower_case = config.do_lower_case
         print(f"exporting a {type(model).__name__} as {task_type} (vocabulary {vocab_file}, "
-              f"{'uncased' if do_lower_case else 'cased'}, max_seq_length {FLAGS.max_seq_length}, "
+              f"{'uncased' if do_lower_case else 'cased'}, max_seq_length {max_seq_length}, "
               f"{FLAGS.tokenizer_ops} tokenizer ops) ...", flush=True)
         path = export.export_saved_model(
-            model, task_type=task_type, vocab_file=vocab_file, do_lower_case=do_lower_case, export_base=FLAGS.export_base,
-            model_name=FLAGS.model_name, max_seq_length=FLAGS.max_seq_length, label_names=FLAGS.label_names,
-            pair=FLAGS.pair, version=FLAGS.version, tokenizer_ops=FLAGS.tokenizer_ops, pooling=pooling,
-            warmup_texts=FLAGS.warmup_texts if FLAGS.warmup else None, max_query_length=FLAGS.max_query_length,
-            doc_stride=FLAGS.doc_stride, max_answer_length=FLAGS.max_answer_length, dtype=FLAGS.dtype,
+            model, task_type=task_type, vocab_file=vocab_file, do_lower_case=do_lower_case,
+            export_base=FLAGS.export_base, model_name=FLAGS.model_name, max_seq_length=max_seq_length,
+            label_names=FLAGS.label_names, pair=FLAGS.pair, version=FLAGS.version, tokenizer_ops=FLAGS.tokenizer_ops,
+            pooling=FLAGS.pooling, warmup_texts=FLAGS.warmup_texts if FLAGS.warmup else None,
+            max_query_length=FLAGS.max_query_length, doc_stride=FLAGS.doc_stride,
+            max_answer_length=FLAGS.max_answer_length, dtype=FLAGS.dtype,
             max_input_chars_per_word=FLAGS.max_input_chars_per_word)
     except (ExportScriptError, export.ExportError) as e:
         sys.exit(f"error: {e}")

@@ -91,15 +91,16 @@ def _sha256_arrays(arrays) -> str:
 def run_settings(model, train_x: dict, train_y, **settings) -> dict:
     """What defines the result of a fine-tuning run, as JSON-able values: `settings` (learning rate, steps,
     batch size, seed, ...), the task model's own settings (`get_config()` without names: head, pooling,
-    dropout, labels) and the encoder's architecture, the number of examples and the sequence length, and
-    SHA-256 fingerprints of the training arrays and of the model's starting weights (which cover data files,
-    tokenization, dev split, `--init_checkpoint` and the head's initialization)."""
+    dropout, labels) and the encoder's architecture, the number of examples and `max_seq_length` (the length the
+    training arrays are padded to; `sequence_length` in histories of older versions), and SHA-256 fingerprints
+    of the training arrays and of the model's starting weights (which cover data files, tokenization, dev split,
+    `--init_checkpoint` and the head's initialization)."""
     values = dict(settings)
     values["num_train_examples"] = int(len(next(iter(train_x.values()))))
-    values["sequence_length"] = int(np.shape(train_x[sorted(train_x)[0]])[-1])
+    values["max_seq_length"] = int(np.shape(train_x[sorted(train_x)[0]])[-1])
     config = model.get_config() if hasattr(model, "get_config") else {}
     for key, value in sorted(config.items()):
-        if key not in ("name", "trainable", "dtype", "encoder"):
+        if key not in ("name", "trainable", "dtype", "encoder", "max_seq_length"):  # max_seq_length: above
             values[f"model.{key}"] = value
     bert_config = getattr(getattr(model, "encoder", None), "bert_config", None)
     if bert_config is not None:
@@ -124,6 +125,7 @@ def check_same_run(history: dict, settings: dict, run_dir: str) -> None:
     recorded = history.get("config")
     if isinstance(recorded, dict):
         recorded = renamed_key(recorded, "dtype_policy", "dtype", f"{run_dir}/{HISTORY}")
+        recorded = renamed_key(recorded, "sequence_length", "max_seq_length", f"{run_dir}/{HISTORY}")
     else:
         recorded = {k: history[k] for k in ("learning_rate", "num_train_steps") if k in history}
         logger.warning("%s: made by an older bert_tf that recorded only %s of its settings", run_dir,

@@ -33,8 +33,14 @@ def run_finetuning(options: FinetuneOptions, setup, build_model, train_x, train_
                    score_eval: Callable | None = None, results: dict | None = None):
     """Sweeps `options.learning_rates` (see `sweep`), scores the chosen model once with `score_eval(model) ->
     metrics or None` (the eval file), and writes `eval_results.json` (`selection_results`, then `results`, then
-    `exports`) to `options.output_dir`. Returns `(best RunResult, eval_results)`."""
-    best = sweep(build_model, train_x, train_y, training_options=options.training_options,
+    `exports`) to `options.output_dir`. Returns `(best RunResult, eval_results)`. Each model records
+    `options.max_seq_length` (saved with `best_model.keras`; export packs to it by default)."""
+    def build_recorded():
+        model = build_model()
+        model.max_seq_length = options.max_seq_length
+        return model
+
+    best = sweep(build_recorded, train_x, train_y, training_options=options.training_options,
                  learning_rates=options.learning_rates, output_dir=options.output_dir, evaluate=evaluate,
                  main_metric=main_metric, num_train_epochs=options.num_train_epochs,
                  train_batch_size=options.train_batch_size, warmup_proportion=options.warmup_proportion,

@@ -22,6 +22,9 @@ class Task(keras.Model):
     """What the model is, by the name export and serving use: `"classifier"`, `"regressor"`,
     `"token_classifier"`, `"span_qa"`, `"multiple_choice"`."""
     config_keys = ()
+    max_seq_length = None
+    """The length the model's inputs were padded to in fine-tuning (`finetune_*` set it), or None. Saved with
+    the model (`get_config`, when set), so that export (`scripts/export_model.py`) packs to it by default."""
 
     def default_loss(self):
         raise NotImplementedError
@@ -89,10 +92,16 @@ class Task(keras.Model):
         return {"name": self.name, "trainable": self.trainable, "encoder": keras.layers.serialize(self.encoder)}
 
     def get_config(self):
-        return {**self._base_config(), **{key: getattr(self, key) for key in self.config_keys}}
+        config = {**self._base_config(), **{key: getattr(self, key) for key in self.config_keys}}
+        if self.max_seq_length is not None:
+            config["max_seq_length"] = int(self.max_seq_length)
+        return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        max_seq_length = config.pop("max_seq_length", None)  # absent in models saved before it was recorded
         config["encoder"] = keras.layers.deserialize(config["encoder"])
-        return cls(**config)
+        model = cls(**config)
+        model.max_seq_length = max_seq_length
+        return model

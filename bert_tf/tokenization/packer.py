@@ -1,18 +1,21 @@
-"""Packing token ids into BERT inputs: `[CLS] A [SEP]` or `[CLS] A [SEP] B [SEP]`, padded to `seq_length`.
+"""Packing token ids into BERT inputs: `[CLS] A [SEP]` or `[CLS] A [SEP] B [SEP]`, padded to `max_seq_length`.
 
 Truncation is google-research/bert's (`run_classifier.py` `_truncate_seq_pair`): while the pair is too long,
 drop the last token of the longer segment (of B on a tie). A single segment keeps its first
-`seq_length - 2` tokens. Segment ids are 0 for `[CLS]`, A and the first `[SEP]`, 1 for B and the last `[SEP]`.
+`max_seq_length - 2` tokens. Segment ids are 0 for `[CLS]`, A and the first `[SEP]`, 1 for B and the last `[SEP]`.
 
 The TF packer uses only core ops, so it runs in `tf.data` and in portable SavedModels. For two segments,
 longest-first gives the same lengths as keras-hub's `MultiSegmentPacker(truncate="round_robin")`, but
 that layer is built on tensorflow-text's trimmer ops.
 """
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 
 from bert_tf import features
+from bert_tf.deprecation import renamed_kwargs
 
 
 def truncate_seq_pair(tokens_a, tokens_b, max_num_tokens):
@@ -21,7 +24,7 @@ def truncate_seq_pair(tokens_a, tokens_b, max_num_tokens):
     Args:
         tokens_a: list. The first segment (modified in place).
         tokens_b: list. The second segment (modified in place).
-        max_num_tokens: int. The budget for both (`seq_length - 3` for BERT pairs).
+        max_num_tokens: int. The budget for both (`max_seq_length - 3` for BERT pairs).
     """
     if max_num_tokens < 0:
         raise ValueError(f"max_num_tokens must be >= 0, got {max_num_tokens}")
@@ -48,34 +51,46 @@ class BertPacker(tf.Module):
     """Packs one or two batches of token ids into `token_ids`, `segment_ids`, `padding_mask` (core TF ops).
 
     Args:
-        seq_length: int. The packed length (>= 3 for pairs, >= 2 for single segments).
+        max_seq_length: int. The packed length (>= 3 for pairs, >= 2 for single segments). The old keyword
+            `seq_length` (and attribute `.seq_length`) still works for one release, with a DeprecationWarning.
         cls_id: int. Id of `[CLS]`.
         sep_id: int. Id of `[SEP]`.
         pad_id: int. Id of `[PAD]`. Defaults to 0.
 
     Call with `segment_a` and optionally `segment_b`: int `tf.RaggedTensor` [B, (tokens)] (a dense [B, T]
     tensor counts as all tokens; a 1-D ragged/list-of-ids input is one example). Returns a dict of int32
-    tensors [B, seq_length] keyed by `bert_tf.features` names (`token_ids`, `segment_ids`, `padding_mask`;
+    tensors [B, max_seq_length] keyed by `bert_tf.features` names (`token_ids`, `segment_ids`, `padding_mask`;
     the mask is 1 on real tokens, 0 on padding).
 
     Example:
-    >>> packer = BertPacker(seq_length=8, cls_id=101, sep_id=102)
+    >>> packer = BertPacker(max_seq_length=8, cls_id=101, sep_id=102)
     >>> out = packer(tf.ragged.constant([[7, 8, 9]]), tf.ragged.constant([[5, 6, 4, 3]]))
     >>> out["token_ids"].numpy().tolist()
     [[101, 7, 8, 102, 5, 6, 4, 102]]
     """
 
-    def __init__(self, seq_length, cls_id, sep_id, pad_id=0, name=None):
+    @renamed_kwargs(seq_length="max_seq_length")
+    def __init__(self, max_seq_length, cls_id, sep_id, pad_id=0, name=None):
         super().__init__(name=name)
-        if int(seq_length) < 2:
-            raise ValueError(f"seq_length must be >= 2, got {seq_length}")
-        self.seq_length = int(seq_length)
+        if int(max_seq_length) < 2:
+            raise ValueError(f"max_seq_length must be >= 2, got {max_seq_length}")
+        self.max_seq_length = int(max_seq_length)
         self.cls_id = int(cls_id)
         self.sep_id = int(sep_id)
         self.pad_id = int(pad_id)
 
     def get_config(self):
-        return {"seq_length": self.seq_length, "cls_id": self.cls_id, "sep_id": self.sep_id, "pad_id": self.pad_id}
+        return {"max_seq_length": self.max_seq_length, "cls_id": self.cls_id, "sep_id": self.sep_id,
+                "pad_id": self.pad_id}
+
+    def __getattr__(self, name):
+        # Only for names not found the usual way: the old attribute `seq_length`, kept for one release. Not a
+        # property, so SavedModel export (which reads every attribute `dir()` lists) does not warn.
+        if name == "seq_length":
+            warnings.warn("BertPacker.seq_length is deprecated and will be removed in the next release; use "
+                          "max_seq_length", DeprecationWarning, stacklevel=2)
+            return self.max_seq_length
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @staticmethod
     def _as_ragged(x):
@@ -99,22 +114,22 @@ class BertPacker(tf.Module):
         cls = tf.RaggedTensor.from_tensor(cls)
         sep = tf.RaggedTensor.from_tensor(sep)
         if segment_b is None:
-            len_a = tf.minimum(a.row_lengths(), self.seq_length - 2)
+            len_a = tf.minimum(a.row_lengths(), self.max_seq_length - 2)
             a = tf.ragged.boolean_mask(a, tf.ragged.range(a.row_lengths()) < tf.expand_dims(len_a, 1))
             ids = tf.concat([cls, a, sep], axis=1)
             segments = tf.zeros_like(ids)
         else:
-            if self.seq_length < 3:
-                raise ValueError(f"seq_length must be >= 3 for pairs, got {self.seq_length}")
+            if self.max_seq_length < 3:
+                raise ValueError(f"max_seq_length must be >= 3 for pairs, got {self.max_seq_length}")
             b = self._as_ragged(segment_b)
-            len_a, len_b = truncated_lengths(a.row_lengths(), b.row_lengths(), self.seq_length - 3)
+            len_a, len_b = truncated_lengths(a.row_lengths(), b.row_lengths(), self.max_seq_length - 3)
             a = tf.ragged.boolean_mask(a, tf.ragged.range(a.row_lengths()) < tf.expand_dims(len_a, 1))
             b = tf.ragged.boolean_mask(b, tf.ragged.range(b.row_lengths()) < tf.expand_dims(len_b, 1))
             first = tf.concat([cls, a, sep], axis=1)
             second = tf.concat([b, sep], axis=1)
             ids = tf.concat([first, second], axis=1)
             segments = tf.concat([tf.zeros_like(first), tf.ones_like(second)], axis=1)
-        shape = [None, self.seq_length]
+        shape = [None, self.max_seq_length]
         return {
             features.TOKEN_IDS: ids.to_tensor(default_value=self.pad_id, shape=shape),
             features.SEGMENT_IDS: segments.to_tensor(default_value=0, shape=shape),
@@ -125,17 +140,17 @@ class BertPacker(tf.Module):
         """The same packing for one example of Python int lists; returns a dict of int32 numpy arrays."""
         ids_a = list(ids_a)
         if ids_b is None:
-            ids = [self.cls_id] + ids_a[:self.seq_length - 2] + [self.sep_id]
+            ids = [self.cls_id] + ids_a[:self.max_seq_length - 2] + [self.sep_id]
             segments = [0] * len(ids)
         else:
-            if self.seq_length < 3:
-                raise ValueError(f"seq_length must be >= 3 for pairs, got {self.seq_length}")
+            if self.max_seq_length < 3:
+                raise ValueError(f"max_seq_length must be >= 3 for pairs, got {self.max_seq_length}")
             ids_b = list(ids_b)
-            truncate_seq_pair(ids_a, ids_b, self.seq_length - 3)
+            truncate_seq_pair(ids_a, ids_b, self.max_seq_length - 3)
             ids = [self.cls_id] + ids_a + [self.sep_id] + ids_b + [self.sep_id]
             segments = [0] * (len(ids_a) + 2) + [1] * (len(ids_b) + 1)
         n = len(ids)
-        pad = self.seq_length - n
+        pad = self.max_seq_length - n
         return {
             features.TOKEN_IDS: np.asarray(ids + [self.pad_id] * pad, np.int32),
             features.SEGMENT_IDS: np.asarray(segments + [0] * pad, np.int32),

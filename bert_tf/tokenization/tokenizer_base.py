@@ -250,13 +250,16 @@ class TokenizerBase(keras.layers.Layer):
     def call(self, inputs):
         return self.tokenize_tf(inputs)
 
-    def packer(self, seq_length):
-        """A `BertPacker` with this vocabulary's [CLS]/[SEP]/[PAD] ids."""
-        return packer_lib.BertPacker(seq_length, self.cls_id, self.sep_id, self.pad_id)
+    @renamed_kwargs(seq_length="max_seq_length")
+    def packer(self, max_seq_length):
+        """A `BertPacker` with this vocabulary's [CLS]/[SEP]/[PAD] ids (old keyword `seq_length`: deprecated)."""
+        return packer_lib.BertPacker(max_seq_length, self.cls_id, self.sep_id, self.pad_id)
 
-    def encode_tf(self, strings, strings_b=None, seq_length=128):
-        """Tokenize and pack a batch in TF ops: dict of int32 [B, seq_length] (`token_ids`, ...)."""
+    @renamed_kwargs(seq_length="max_seq_length")
+    def encode_tf(self, strings, strings_b=None, max_seq_length=128):
+        """Tokenize and pack a batch in TF ops: dict of int32 [B, max_seq_length] (`token_ids`, ...). The old
+        keyword `seq_length` still works for one release, with a DeprecationWarning."""
         a = self.tokenize_tf(strings)
         b = None if strings_b is None else self.tokenize_tf(strings_b)
-        return self.packer(seq_length)(a, b)
+        return self.packer(max_seq_length)(a, b)
 

@@ -1,8 +1,9 @@
 """Exports bert_tf models as raw-text SavedModels in TensorFlow Serving's layout (`BASE/NAME/<version>/`).
 
 Every export carries its tokenizer (vocabulary as an asset) and its label names (an asset too), truncates to
-`max_seq_length` in the graph, and by default tokenizes with core TensorFlow ops only, so it loads in any TF 2.x
-program and any TF Serving build without `import tensorflow_text`.
+`max_seq_length` in the graph (by default the one the model was fine-tuned with, when it records one), and by
+default tokenizes with core TensorFlow ops only, so it loads in any TF 2.x program and any TF Serving build
+without `import tensorflow_text`.
 
 Signatures (tensor names from `bert_tf.features`):
 
@@ -34,8 +35,10 @@ from bert_tf.features import (ANSWER, ANSWER_END, ANSWER_START, END_LOGITS, END_
 from serving.export.dtypes import EXPORT_DTYPES, with_dtype
 from serving.export.module import (CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME, TOKENIZER_OPS, ExportError,
                                    ExportModule)
-from serving.export.saved_model import export_saved_model, next_version
+from serving.export.saved_model import (DEFAULT_MAX_SEQ_LENGTH, export_saved_model, next_version,
+                                        resolve_max_seq_length)
 from serving.export.tasks import TASK_TYPES, TASKS
 
 __all__ = ["export_saved_model", "next_version", "with_dtype", "ExportError", "ExportModule", "TASKS",
-           "TASK_TYPES", "TOKENIZER_OPS", "EXPORT_DTYPES", "CLASSIFY_METHOD_NAME", "REGRESS_METHOD_NAME"]
+           "TASK_TYPES", "TOKENIZER_OPS", "EXPORT_DTYPES", "CLASSIFY_METHOD_NAME", "REGRESS_METHOD_NAME",
+           "resolve_max_seq_length", "DEFAULT_MAX_SEQ_LENGTH"]

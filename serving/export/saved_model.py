@@ -19,6 +19,18 @@ from serving.export.module import (CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME, TO
 from serving.export.tasks import TASK_TYPES, TASKS
 
 
+DEFAULT_MAX_SEQ_LENGTH = 128
+
+
+def resolve_max_seq_length(model, max_seq_length: int | None = None) -> int:
+    """`max_seq_length` when given; else the one the model was fine-tuned with (a bert_tf task's
+    `max_seq_length`, saved with it by `finetune_*`); else `DEFAULT_MAX_SEQ_LENGTH` (128)."""
+    if max_seq_length is not None:
+        return max_seq_length
+    recorded = getattr(model, "max_seq_length", None)
+    return int(recorded) if recorded is not None else DEFAULT_MAX_SEQ_LENGTH
+
+
 def next_version(model_base_path: str) -> int:
     """One more than the highest integer version folder under `model_base_path` (1 when there is none)."""
     versions = [int(name) for name in os.listdir(model_base_path) if name.isdigit()] \
@@ -28,7 +40,7 @@ def next_version(model_base_path: str) -> int:
 
 @renamed_kwargs(lowercase="do_lower_case")
 def export_saved_model(model, *, task_type: str, vocab_file: str, do_lower_case: bool, export_base: str,
-                       model_name: str, max_seq_length: int = 128, label_names: Sequence[str] | None = None,
+                       model_name: str, max_seq_length: int | None = None, label_names: Sequence[str] | None = None,
                        pair: bool = False, version: int | None = None, tokenizer_ops: str = "core",
                        pooling: str = "mean", warmup_texts: Sequence[str] | None = None,
                        max_query_length: int = 64, doc_stride: int = 128, max_answer_length: int = 30,
@@ -43,7 +55,9 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, do_lower_case:
         do_lower_case: bool. Whether the vocabulary is uncased (`--do_lower_case`).
         export_base: str. TF Serving's `--model_base_path` parent: the model lands in `export_base/model_name`.
         model_name: str. TF Serving's model name.
-        max_seq_length: int. Inputs longer than this are truncated in the graph (longest-first for pairs).
+        max_seq_length: int or None. Inputs longer than this are truncated in the graph (longest-first for
+            pairs). None (default): the length the model was fine-tuned with when it records one (`finetune_*`
+            save it with the model), else 128 (`resolve_max_seq_length`).
         label_names: list of str. Class (tag) names, in label-id order (classifier and token classifier; travels
             as an asset). Defaults to the model's own `label_names` when it has them.
         pair: bool. Whether the model takes sentence pairs (`text` and `text_b`).
@@ -70,6 +84,7 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, do_lower_case:
     """
     from bert_tf.heads.sequence_pooling import cls_token_alias  # not at the top: bert_tf.heads loads tensorflow_text
     pooling = cls_token_alias(pooling, "export_saved_model")
+    max_seq_length = resolve_max_seq_length(model, max_seq_length)
     options = ExportOptions(pair=pair, pooling=pooling, max_query_length=max_query_length, doc_stride=doc_stride,
                             max_answer_length=max_answer_length)
     task, label_names, options = _check_arguments(model, task_type, tokenizer_ops, label_names, max_seq_length,

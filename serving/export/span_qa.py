@@ -106,7 +106,7 @@ class SpanQAExport(ExportModule):
         len_c = tf.cast(c_ids.row_lengths(), tf.int32)
         c_first = tf.cast(c_ids.row_splits[:-1], tf.int32)  # each row's first piece in the flat vectors
 
-        room = self.text_packer.packer.seq_length - len_q - 3
+        room = self.text_packer.packer.max_seq_length - len_q - 3
         step = tf.minimum(room, self.options.doc_stride)
         num_windows = tf.where(len_c > room, (len_c - room + step - 1) // step + 1, 1)
         w_row = tf.repeat(tf.range(batch), num_windows)

@@ -48,7 +48,7 @@ class TokenClassifierExport(ExportModule):
         word_number = tf.cumsum(tf.cast(first, tf.int32)) - 1  # batch-wide word index of each piece
         num_batch_words = tf.reduce_sum(tf.cast(first, tf.int32))
         word_end = tf.math.unsorted_segment_max(ends.flat_values, word_number, num_batch_words)
-        kept = first & (position < self.text_packer.packer.seq_length - 2)
+        kept = first & (position < self.text_packer.packer.max_seq_length - 2)
         index = tf.where(kept)[:, 0]
         k_row = tf.gather(row, index)
         k_position = tf.gather(position, index) + 1  # after [CLS]

@@ -313,6 +313,34 @@ def test_export_keeps_the_models_precision_unless_told(tmp_path, classifier_expo
         tf.float32}
 
 
+def _assert_packed_length(path, length):
+    """Texts that differ only after their first `length - 2` pieces ([CLS] and [SEP] fill the rest) get
+    identical outputs; texts that differ in piece `length - 2` do not."""
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+
+    def probabilities(words):  # each word is one piece of the vocabulary
+        return serve(text=tf.constant([" ".join(words)]))[features.PROBABILITIES].numpy()
+
+    kept = ["the", "quick", "brown", "fox"] * length
+    kept = kept[:length - 2]
+    np.testing.assert_array_equal(probabilities(kept + ["film", "dog"]), probabilities(kept + ["lazy", "cat"]))
+    assert not np.array_equal(probabilities(kept[:-1] + ["film"]), probabilities(kept[:-1] + ["lazy"]))
+
+
+def test_export_packs_to_the_max_seq_length_the_model_records(tmp_path):
+    """A fine-tuned task records `max_seq_length` (saved with it); export packs to it unless told otherwise, and
+    a model without one packs to 128 as before."""
+    model = _bold_head(BertClassifier(_encoder(5), num_classes=2, pooling="mean", dropout=0.0))
+    kwargs = dict(task_type="classifier", vocab_file=VOCAB, lowercase=True, export_base=str(tmp_path),
+                  label_names=["no", "yes"])
+    assert export.resolve_max_seq_length(model) == export.DEFAULT_MAX_SEQ_LENGTH == 128
+    _assert_packed_length(export.export_saved_model(model, model_name="default", **kwargs), 128)
+    model.max_seq_length = 12
+    assert export.resolve_max_seq_length(model) == 12 and export.resolve_max_seq_length(model, 20) == 20
+    _assert_packed_length(export.export_saved_model(model, model_name="recorded", **kwargs), 12)
+    _assert_packed_length(export.export_saved_model(model, model_name="explicit", max_seq_length=20, **kwargs), 20)
+
+
 @pytest.mark.parametrize("tokenizer_ops", ["core", "tf_text"])
 def test_export_max_input_chars_per_word(tmp_path, tokenizer_ops):
     """The served tokenizer turns words longer than `max_input_chars_per_word` into [UNK], like the training

@@ -73,7 +73,7 @@ def _copy(finished_run, tmp_path):
 def test_history_records_the_run_settings(finished_run):
     config = json.loads((finished_run[0] / "history.json").read_text())["config"]
     assert config["learning_rate"] == 1e-3 and config["num_train_steps"] == 6 and config["seed"] == 7
-    assert config["train_batch_size"] == 4 and config["sequence_length"] == SEQ and config["num_train_examples"] == N
+    assert config["train_batch_size"] == 4 and config["max_seq_length"] == SEQ and config["num_train_examples"] == N
     assert config["model.head_initializer"] == "glorot_uniform" and config["model.num_classes"] == CLASSES
     assert config["dtype"] == "float32" and "dtype_policy" not in config
     assert config["encoder_config"]["hidden_size"] == 12
@@ -155,6 +155,22 @@ def test_history_with_the_old_dtype_policy_key_is_read_as_dtype(finished_run, tm
     with pytest.warns(DeprecationWarning), pytest.raises(FinetuneError, match='dtype "mixed_bfloat16" then, '
                                                                               '"float32" now'):
         _run(run_dir)
+
+
+def test_history_with_the_old_sequence_length_key_is_read_as_max_seq_length(finished_run, tmp_path):
+    """history.json of older versions names the padded length `sequence_length`: it is compared as
+    `max_seq_length` (with a DeprecationWarning), and a matching run is reused."""
+    run_dir = _copy(finished_run, tmp_path)
+    history = json.loads((run_dir / "history.json").read_text())
+    history["config"]["sequence_length"] = history["config"].pop("max_seq_length") + 2
+    (run_dir / "history.json").write_text(json.dumps(history))
+    with pytest.warns(DeprecationWarning, match="old key 'sequence_length'"):
+        with pytest.raises(FinetuneError, match=f"max_seq_length {SEQ + 2} then, {SEQ} now"):
+            _run(run_dir)
+    history["config"]["sequence_length"] = SEQ
+    (run_dir / "history.json").write_text(json.dumps(history))
+    with pytest.warns(DeprecationWarning, match="old key 'sequence_length'"):
+        assert _run(run_dir).best_metrics == finished_run[1].best_metrics
 
 
 def test_best_model_keras_has_no_optimizer_state(finished_run):

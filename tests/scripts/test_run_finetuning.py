@@ -59,6 +59,35 @@ def test_run_classifier_sweep_predict_and_exports(tmp_path):
         f"--output_dir={again}")
     assert results(again)["accuracy"] == pytest.approx(r["accuracy"])
 
+    _check_export_packs_to_the_recorded_max_seq_length(out, tmp_path / "serving", 24)
+
+
+def _check_export_packs_to_the_recorded_max_seq_length(out, export_base, recorded):
+    """best_model.keras records the max_seq_length it was fine-tuned with: export_model.py without
+    --max_seq_length packs to it; an explicit flag still wins. The served length L shows as: two texts that differ
+    only after their first L - 2 pieces get identical outputs, two that differ in piece L - 2 do not."""
+    import numpy as np
+    import tensorflow as tf
+
+    from bert_tf.checkpoints import load_task
+    assert load_task(os.path.join(out, "best_model.keras")).max_seq_length == recorded
+
+    def check_packed_length(version, length):
+        serve = tf.saved_model.load(os.path.join(export_base, "clf", version)).signatures["serving_default"]
+
+        def probabilities(words):  # one word piece per word (all in the vocabulary)
+            return serve(text=tf.constant([" ".join(words)]))["probabilities"].numpy()
+
+        kept = [f"tok{i}" for i in range(length - 2)]  # [CLS] + these + [SEP] fill `length`
+        np.testing.assert_array_equal(probabilities(kept + ["the", "man"]), probabilities(kept + ["milk", "dog"]))
+        assert not np.array_equal(probabilities(kept[:-1] + ["the"]), probabilities(kept[:-1] + ["milk"]))
+
+    export = [f"--model={out}/best_model.keras", f"--export_base={export_base}", "--model_name=clf", "--nowarmup"]
+    assert f"max_seq_length {recorded}," in run("export_model.py", *export).stdout
+    check_packed_length("1", recorded)
+    assert "max_seq_length 16," in run("export_model.py", *export, "--max_seq_length=16").stdout
+    check_packed_length("2", 16)
+
 
 @pytest.mark.slow
 def test_run_classifier_regression_pairs_and_bad_data(tmp_path):

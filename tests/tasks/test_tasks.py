@@ -101,3 +101,21 @@ def test_default_pooling(tmp_path, minilm_dir):
     with open(tmp_path / "1_Pooling" / "config.json", "w") as f:
         json.dump({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}, f)
     assert tasks.default_pooling(str(tmp_path)) == "cls_token"
+
+
+@pytest.mark.parametrize("make", [
+    lambda encoder: tasks.BertClassifier(encoder, CLASSES), lambda encoder: tasks.BertRegressor(encoder),
+    lambda encoder: tasks.BertTokenClassifier(encoder, CLASSES), lambda encoder: tasks.BertSpanQA(encoder),
+    lambda encoder: tasks.BertMultipleChoice(encoder)])
+def test_max_seq_length_is_saved_with_the_model(make, tmp_path):
+    """Fine-tuning records the length inputs were padded to (`max_seq_length`); the `.keras` file keeps it, and a
+    model saved without it (before it was recorded) loads with None."""
+    model = make(harness.tiny_encoder())
+    assert model.max_seq_length is None and "max_seq_length" not in model.get_config()
+    model.save(tmp_path / "before.keras")
+    assert keras.models.load_model(tmp_path / "before.keras").max_seq_length is None
+    model.max_seq_length = 24
+    assert model.get_config()["max_seq_length"] == 24
+    assert type(model).from_config(model.get_config()).max_seq_length == 24
+    model.save(tmp_path / "model.keras")
+    assert keras.models.load_model(tmp_path / "model.keras").max_seq_length == 24

@@ -191,7 +191,7 @@ def test_encode_python_and_tf(tokenizers):
     for kind in ("tf_text", "core"):
         packed = tokenizers[(kind, True)].encode_tf(
             tf.constant(["The man went to the store.", "What is BERT?"]),
-            tf.constant(["He bought milk.", ""]), seq_length=13)
+            tf.constant(["He bought milk.", ""]), max_seq_length=13)
         assert packed[features.TOKEN_IDS].numpy()[0].tolist() == out[features.TOKEN_IDS].tolist()
         assert packed[features.TOKEN_IDS].numpy()[1].tolist() == [
             101, 2054, 2003, 14324, 1029, 102, 102, 0, 0, 0, 0, 0, 0]
@@ -202,7 +202,7 @@ def test_encode_python_and_tf(tokenizers):
 def test_works_in_tf_data(tokenizers):
     tok = tokenizers[("core", True)]
     ds = tf.data.Dataset.from_tensor_slices(["Héllo world", "안녕", "What is BERT?"]).batch(2)
-    ds = ds.map(lambda s: tok.encode_tf(s, seq_length=7))
+    ds = ds.map(lambda s: tok.encode_tf(s, max_seq_length=7))
     batches = list(ds.as_numpy_iterator())
     assert [b[features.TOKEN_IDS].shape for b in batches] == [(2, 7), (1, 7)]
     assert batches[0][features.TOKEN_IDS][0].tolist() == [101, 7592, 2088, 102, 0, 0, 0]

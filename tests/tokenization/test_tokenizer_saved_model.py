@@ -89,7 +89,7 @@ def test_core_op_saved_model_runs_without_tensorflow_text(tmp_path, tokenizers, 
     # The audit can fail: the tensorflow-text graph uses ops unknown to plain TF.
     assert "FastWordpieceTokenizeWithOffsets" in result["tf_text_unregistered"]
 
-    expected = tokenizers[("core", True)].encode_tf(tf.constant(TEXTS), seq_length=24)
+    expected = tokenizers[("core", True)].encode_tf(tf.constant(TEXTS), max_seq_length=24)
     assert result["token_ids"] == expected[features.TOKEN_IDS].numpy().tolist()
     assert result["segment_ids"] == expected[features.SEGMENT_IDS].numpy().tolist()
     assert result["token_ids"][0][:8] == [101, 7592, 1031, 7308, 1033, 15743, 7668, 999]
