@@ -35,8 +35,8 @@ def run_finetuning(options: FinetuneOptions, setup, build_model, train_x, train_
     metrics or None` (the eval file), and writes `eval_results.json` (`selection_results`, then `results`, then
     `exports`) to `options.output_dir`. Returns `(best RunResult, eval_results)`. Each model records
     `options.max_seq_length` (saved with `best_model.keras`; export packs to it by default)."""
-    def build_recorded():
-        model = build_model()
+    def build_recorded(dtype):
+        model = build_model(dtype)
         model.max_seq_length = options.max_seq_length
         return model
 

@@ -52,11 +52,13 @@ def test_run_classifier_sweep_predict_and_exports(tmp_path):
     lines = open(os.path.join(out, "predictions.tsv"), encoding="utf-8").read().splitlines()
     assert lines[0].startswith("guid\tprediction") and len(lines) == 16
 
-    # Evaluate the saved model again without training: the same accuracy.
+    # Evaluate the saved model again without training: the same accuracy, packed to the recorded length 24
+    # without --max_seq_length (the flag's default is 128).
     again = str(tmp_path / "again")
-    run("run_classifier.py", "--do_eval", "--data_format=banking77", f"--eval_file={TESTDATA}/banking77/test.csv",
-        f"--init_checkpoint={out}/best_model.keras", f"--vocab_file={VOCAB}", "--max_seq_length=24",
-        f"--output_dir={again}")
+    proc = run("run_classifier.py", "--do_eval", "--data_format=banking77",
+               f"--eval_file={TESTDATA}/banking77/test.csv", f"--init_checkpoint={out}/best_model.keras",
+               f"--vocab_file={VOCAB}", f"--output_dir={again}")
+    assert "max_seq_length 24: the length" in proc.stdout
     assert results(again)["accuracy"] == pytest.approx(r["accuracy"])
 
     _check_export_packs_to_the_recorded_max_seq_length(out, tmp_path / "serving", 24)
