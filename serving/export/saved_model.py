@@ -91,15 +91,7 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, do_lower_case:
                                                   options)
     if not os.path.isfile(vocab_file):
         raise ExportError(f"vocabulary file not found: {vocab_file}")
-    if version is not None and (not isinstance(version, int) or version <= 0):
-        raise ExportError(f"version must be a positive integer, got {version!r}")
-    model_base_path = os.path.join(export_base, model_name)
-    os.makedirs(model_base_path, exist_ok=True)
-    version = version or next_version(model_base_path)
-    final_dir = os.path.join(model_base_path, str(version))
-    if os.path.exists(final_dir):
-        raise ExportError(f"{final_dir} already exists; versions are immutable once written")
-
+    model_base_path, version, final_dir = _new_version_dir(export_base, model_name, version)
     # Not an integer name, so a server polling model_base_path never sees a half-written version.
     tmp_dir = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_base_path)
     try:
@@ -120,6 +112,19 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, do_lower_case:
         if os.path.exists(tmp_dir):
             shutil.rmtree(tmp_dir, ignore_errors=True)
     return final_dir
+
+
+def _new_version_dir(export_base: str, model_name: str, version: int | None):
+    """`(model_base_path, version, final_dir)` of a version not written yet (default: one more than the highest)."""
+    if version is not None and (not isinstance(version, int) or version <= 0):
+        raise ExportError(f"version must be a positive integer, got {version!r}")
+    model_base_path = os.path.join(export_base, model_name)
+    os.makedirs(model_base_path, exist_ok=True)
+    version = version or next_version(model_base_path)
+    final_dir = os.path.join(model_base_path, str(version))
+    if os.path.exists(final_dir):
+        raise ExportError(f"{final_dir} already exists; versions are immutable once written")
+    return model_base_path, version, final_dir
 
 
 def _check_arguments(model, task_type: str, tokenizer_ops: str, label_names: Sequence[str] | None,
