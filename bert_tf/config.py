@@ -135,10 +135,7 @@ class BertConfig:
 
     @classmethod
     def from_dict(cls, values: dict, *, source: str = "config") -> "BertConfig":
-        try:
-            values = renamed_key(values, "lowercase", "do_lower_case", source)
-        except ValueError as e:  # both the old and the new key
-            raise ConfigError(str(e)) from None
+        values = _renamed_casing_key(values, source)
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - fields)
         if unknown:
@@ -184,10 +181,7 @@ class BertConfig:
         """A config from a file's JSON object: keys neither fields nor `ignored_keys` are an error; `activations`
         maps the file's `hidden_act` names to bert_tf's (None: taken as they are); `do_lower_case` overrides.
         A file with the old key `lowercase` is read as `do_lower_case` (with a `DeprecationWarning`)."""
-        try:
-            values = renamed_key(values, "lowercase", "do_lower_case", path)
-        except ValueError as e:  # both the old and the new key
-            raise ConfigError(str(e)) from None
+        values = _renamed_casing_key(values, path)
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - fields - ignored_keys)
         if unknown:
@@ -222,6 +216,14 @@ class BertConfig:
         if {"model_type", "architectures", "transformers_version"} & set(values):
             return cls.from_hf_json(path, do_lower_case=do_lower_case)
         return cls.from_google_json(path, do_lower_case=do_lower_case)
+
+
+def _renamed_casing_key(values: dict, source: str) -> dict:
+    """`values` with the old key `lowercase` read as `do_lower_case` (DeprecationWarning); both: ConfigError."""
+    try:
+        return renamed_key(values, "lowercase", "do_lower_case", source)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 # `BertConfig(lowercase=...)` (the old field name) still works for one release, with a DeprecationWarning.
