@@ -134,7 +134,9 @@ def pretrain(options: PretrainOptions) -> dict:
             save_hf(model, options.output_dir, vocab_file=options.vocab_file)
             summary["model_dir"] = options.output_dir
     if options.do_eval:
-        summary.update(_evaluate(options, trainer))
+        last = result.get("eval") if options.do_train else None
+        # Training that ended with a held-out evaluation at this step is not scored (nor logged) a second time.
+        summary.update(_evaluate(options, trainer, last if last and last["step"] == trainer.step.numpy() else None))
     summary["step"] = int(trainer.step.numpy())
     return summary
 
@@ -246,7 +248,8 @@ def _trainer(options, strategy, vocab, model, optimizer):
 
 def _train_with_evals(options, trainer, start_step):
     """Trains to `num_train_steps` in segments of `eval_every_steps`, evaluating on the held-out records after
-    each (the steps, learning rate and input are those of one uninterrupted run: segments only pause it)."""
+    each (the steps, learning rate and input are those of one uninterrupted run: segments only pause it).
+    Returns the trainer's last `train` result, with the last evaluation under `eval`."""
     from bert_tf.training.trainer import write_json_atomic
 
     history_path = os.path.join(options.output_dir, "eval_history.json")
@@ -267,7 +270,7 @@ def _train_with_evals(options, trainer, start_step):
             break
         metrics = trainer.evaluate(steps=options.max_eval_steps or None)
         history.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
-        trainer.write_scalars("eval", metrics, step)
+        result["eval"] = metrics  # (`evaluate` also wrote them as `summaries/eval` scalars)
         if trainer.is_chief:
             write_json_atomic(history_path, history)
         print(f"step {step}: held-out " + ", ".join(f"{k} = {v:.4f}" for k, v in sorted(metrics.items())),
@@ -275,10 +278,12 @@ def _train_with_evals(options, trainer, start_step):
     return result
 
 
-def _evaluate(options, trainer):
-    """Scores the eval records (at most `max_eval_steps` batches), writes `eval_results.json`."""
+def _evaluate(options, trainer, results=None):
+    """Scores the eval records (at most `max_eval_steps` batches) unless `results` already did, writes
+    `eval_results.json`."""
     eval_input_file = options.eval_input_file or options.input_file  # do_eval alone: the records to score
-    results = trainer.evaluate(steps=options.max_eval_steps or None)
+    if results is None:
+        results = trainer.evaluate(steps=options.max_eval_steps or None)
     path = trainer.write_eval_results(results, os.path.join(options.output_dir, "eval_results.json"))
     summary = {"eval": results, "eval_input_file": eval_input_file}
     print(f"***** Eval results ({eval_input_file}) *****", file=sys.stderr)

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import tiny_pretraining  # tests/tiny_pretraining.py
 
@@ -118,3 +119,9 @@ def test_eval_every_steps_records_held_out_loss_over_training(data, tmp_path):
     for h in history:
         assert np.isfinite(h["loss"]) and 0.0 <= h["masked_lm_accuracy"] <= 1.0, h
     assert json.loads(proc.stdout.strip().splitlines()[-1])["step"] == 7
+    # TensorBoard gets each evaluation once (the final --do_eval reuses the step-7 evaluation).
+    events = [(e.step, v.tag) for path in (output_dir / "training" / "summaries" / "eval").iterdir()
+              for e in tf.compat.v1.train.summary_iterator(str(path)) for v in e.summary.value]
+    assert sorted(step for step, tag in events if tag == "masked_lm_accuracy") == [3, 6, 7]
+    with open(output_dir / "eval_results.json") as f:
+        assert json.load(f)["masked_lm_accuracy"] == pytest.approx(history[-1]["masked_lm_accuracy"])
