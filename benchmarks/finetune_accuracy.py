@@ -13,9 +13,11 @@ Systems:
     keras_hub          keras-hub 0.32 `BertBackbone.from_preset(<the same HF directory>)` + the same pooling +
                        Dropout(0.1) + Dense (Keras' default init), Keras AdamW(weight_decay=0.01) with linear
                        decay, no warmup, no clipping, `model.fit` (classification and regression tasks)
-    hf_torch           Hugging Face transformers `BertFor{TokenClassification,QuestionAnswering}` in PyTorch with
-                       the defaults of HF's `Trainer` (AdamW eps 1e-8, no weight decay, no warmup, linear decay,
-                       grad-norm clipping 1.0) in a plain loop (NER and QA tasks; needs the `bench` extra)
+    hf_torch           Hugging Face transformers `BertFor{SequenceClassification,TokenClassification,
+                       QuestionAnswering}` in PyTorch with the defaults of HF's `Trainer` (AdamW eps 1e-8, no
+                       weight decay, no warmup, linear decay, grad-norm clipping 1.0) in a plain loop; sequence
+                       tasks pool by HF's [CLS] pooler, as `BertForSequenceClassification` does (every task;
+                       needs the `bench` extra)
 
 Tasks (data copied into benchmarks/data/ and bert_tf/resources/, licenses in their READMEs):
     banking77   77 intents, 5,000 train / 1,000 test, MiniLM, mean pooling, seq 64, batch 32, lr 1e-4, 3 epochs
@@ -75,8 +77,8 @@ TASKS = {
                   seq=256, stride=128, batch=16, lr=1e-4, epochs=3, metric="f1"),
 }
 SYSTEMS = ("bert_tf", "bert_tf_google", "keras_hub", "hf_torch")
-PEERS_FOR = {"classifier": ("keras_hub",), "regressor": ("keras_hub",), "token_classifier": ("hf_torch",),
-             "span_qa": ("hf_torch",)}
+PEERS_FOR = {"classifier": ("keras_hub", "hf_torch"), "regressor": ("keras_hub", "hf_torch"),
+             "token_classifier": ("hf_torch",), "span_qa": ("hf_torch",)}
 
 
 def model_dir(name):
@@ -166,14 +168,69 @@ def run_keras_hub(task, seed, work_dir):
     return result
 
 
+def _hf_data(task, tokenizer, transformers, torch):
+    """The model and arrays of one task for `run_hf_torch`: (model, train inputs, train targets, test inputs,
+    score(logits) -> result)."""
+    import numpy as np
+    from bert_tf import metrics as metrics_lib
+    t = TASKS[task]
+    load = dict(dtype=torch.float32)  # the Korean model is stored in float16: train in float32 like the others
+    if t["kind"] in ("classifier", "regressor"):
+        from bert_tf.finetuning import common
+        path, names, (train_x, train_y), (test_x, test_y) = _classification_data(task)
+        regression = t["kind"] == "regressor"
+        model = transformers.BertForSequenceClassification.from_pretrained(
+            path, num_labels=1 if regression else len(names),
+            problem_type="regression" if regression else "single_label_classification", **load)
+
+        def score(logits):
+            if regression:
+                scores = logits.reshape(-1).astype(np.float64)
+                return {"pearson": metrics_lib.pearson(test_y, scores), "spearman": metrics_lib.spearman(test_y, scores)}
+            return metrics_lib.classification_metrics(test_y, common.softmax(logits).argmax(-1))
+        return model, train_x, {"labels": train_y}, test_x, score
+    path = model_dir(t["model"])
+    if t["kind"] == "token_classifier":
+        from bert_tf.data import conll, ner_features
+        train_ex, test_ex = conll.read_conll(t["train"]), conll.read_conll(t["test"])
+        tags = ner_features.tag_names_of(train_ex)
+        train = ner_features.encode_tagged(tokenizer, train_ex, t["seq"], tags, split="train")
+        test = ner_features.encode_tagged(tokenizer, test_ex, t["seq"], tags)
+        model = transformers.BertForTokenClassification.from_pretrained(path, num_labels=len(tags), **load)
+
+        def score(logits):
+            predicted = ner_features.decode_tags(test, test_ex, logits.argmax(-1), tags)
+            scores = metrics_lib.entity_scores([list(e.tags) for e in test_ex], predicted)
+            return {"f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"]}
+        return model, train.inputs, {"labels": train.labels}, test.inputs, score
+    from bert_tf.data import squad as squad_data
+    train_ex = squad_data.read_squad(t["train"], is_training=True)
+    test_ex = squad_data.read_squad(t["test"])
+    kw = dict(max_seq_length=t["seq"], doc_stride=t["stride"], max_query_length=64)
+    train_feats = squad_data.convert_examples_to_features(train_ex, tokenizer, is_training=True, **kw)
+    test_feats = squad_data.convert_examples_to_features(test_ex, tokenizer, **kw)
+    train_x, y = squad_data.features_to_arrays(train_feats, t["seq"])
+    test_x, _ = squad_data.features_to_arrays(test_feats, t["seq"])
+    model = transformers.BertForQuestionAnswering.from_pretrained(path, **load)
+
+    def score(logits):
+        mask = test_x["padding_mask"] == 0
+        start_logits = np.where(mask, -10000.0, logits[..., 0])
+        end_logits = np.where(mask, -10000.0, logits[..., 1])
+        predictions, _, _ = squad_data.postprocess(test_ex, test_feats, start_logits, end_logits)
+        m = metrics_lib.squad_v1_evaluate(squad_data.dataset_json(t["test"]), predictions)
+        return {"exact_match": m["exact_match"], "f1": m["f1"]}
+    return model, train_x, {"start_positions": y["start_logits"], "end_positions": y["end_logits"]}, test_x, score
+
+
 def run_hf_torch(task, seed, work_dir):
-    """Hugging Face transformers' token-classification / QA models on the same features, trained with the
-    defaults of HF's `Trainer` in a plain PyTorch loop; decoded and scored with the same code as bert_tf."""
+    """Hugging Face transformers' `BertFor{SequenceClassification,TokenClassification,QuestionAnswering}` on the
+    same token ids, trained with the defaults of HF's `Trainer` in a plain PyTorch loop; decoded and scored with
+    the same code as bert_tf. Sequence classification/regression pools as HF does (the [CLS] pooler)."""
     import numpy as np
     import torch
     import transformers
     from bert_tf import checkpoints
-    from bert_tf import metrics as metrics_lib
     from bert_tf.tokenization import BertTokenizer
     t = TASKS[task]
     torch.manual_seed(seed)
@@ -182,26 +239,7 @@ def run_hf_torch(task, seed, work_dir):
     path = model_dir(t["model"])
     config = checkpoints.load_encoder(path).bert_config
     tokenizer = BertTokenizer(checkpoints.find_vocab(path), do_lower_case=config.do_lower_case)
-    if t["kind"] == "token_classifier":
-        from bert_tf.data import conll, ner_features
-        train_ex, test_ex = conll.read_conll(t["train"]), conll.read_conll(t["test"])
-        tags = ner_features.tag_names_of(train_ex)
-        train = ner_features.encode_tagged(tokenizer, train_ex, t["seq"], tags, split="train")
-        test = ner_features.encode_tagged(tokenizer, test_ex, t["seq"], tags)
-        model = transformers.BertForTokenClassification.from_pretrained(path, num_labels=len(tags))
-        train_x, train_targets = train.inputs, {"labels": train.labels}
-        test_x = test.inputs
-    else:
-        from bert_tf.data import squad as squad_data
-        train_ex = squad_data.read_squad(t["train"], is_training=True)
-        test_ex = squad_data.read_squad(t["test"])
-        kw = dict(max_seq_length=t["seq"], doc_stride=t["stride"], max_query_length=64)
-        train_feats = squad_data.convert_examples_to_features(train_ex, tokenizer, is_training=True, **kw)
-        test_feats = squad_data.convert_examples_to_features(test_ex, tokenizer, **kw)
-        train_x, y = squad_data.features_to_arrays(train_feats, t["seq"])
-        test_x, _ = squad_data.features_to_arrays(test_feats, t["seq"])
-        train_targets = {"start_positions": y["start_logits"], "end_positions": y["end_logits"]}
-        model = transformers.BertForQuestionAnswering.from_pretrained(path)
+    model, train_x, train_targets, test_x, score = _hf_data(task, tokenizer, transformers, torch)
     n = len(train_x["token_ids"])
     steps = math.ceil(n / t["batch"]) * t["epochs"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=t["lr"], eps=1e-8, weight_decay=0.0)
@@ -213,15 +251,17 @@ def run_hf_torch(task, seed, work_dir):
                 "token_type_ids": torch.tensor(x["segment_ids"][index], dtype=torch.long),
                 "attention_mask": torch.tensor(x["padding_mask"][index], dtype=torch.long)}
 
+    def target(values):
+        values = np.asarray(values)
+        return torch.tensor(values, dtype=torch.float32 if values.dtype.kind == "f" else torch.long)
+
     model.train()
     losses = []
     for _ in range(t["epochs"]):
         order = generator.permutation(n)
         for start in range(0, n, t["batch"]):
             index = order[start:start + t["batch"]]
-            kwargs = {**batch(train_x, index),
-                      **{k: torch.tensor(v[index], dtype=torch.long) for k, v in train_targets.items()}}
-            loss = model(**kwargs).loss
+            loss = model(**batch(train_x, index), **{k: target(v[index]) for k, v in train_targets.items()}).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -232,22 +272,10 @@ def run_hf_torch(task, seed, work_dir):
     outs = []
     with torch.no_grad():
         for start in range(0, len(test_x["token_ids"]), 64):
-            index = np.arange(start, min(start + 64, len(test_x["token_ids"])))
-            out = model(**batch(test_x, index))
-            outs.append(out.logits.numpy() if t["kind"] == "token_classifier"
-                        else np.stack([out.start_logits.numpy(), out.end_logits.numpy()], -1))
-    logits = np.concatenate(outs)
-    if t["kind"] == "token_classifier":
-        predicted = ner_features.decode_tags(test, test_ex, logits.argmax(-1), tags)
-        scores = metrics_lib.entity_scores([list(e.tags) for e in test_ex], predicted)
-        result = {"f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"]}
-    else:
-        mask = test_x["padding_mask"] == 0
-        start_logits = np.where(mask, -10000.0, logits[..., 0])
-        end_logits = np.where(mask, -10000.0, logits[..., 1])
-        predictions, _, _ = squad_data.postprocess(test_ex, test_feats, start_logits, end_logits)
-        m = metrics_lib.squad_v1_evaluate(squad_data.dataset_json(t["test"]), predictions)
-        result = {"exact_match": m["exact_match"], "f1": m["f1"]}
+            out = model(**batch(test_x, np.arange(start, min(start + 64, len(test_x["token_ids"])))))
+            outs.append(np.stack([out.start_logits.numpy(), out.end_logits.numpy()], -1)
+                        if t["kind"] == "span_qa" else out.logits.numpy())
+    result = score(np.concatenate(outs))
     result["final_train_loss"] = float(np.mean(losses[-max(1, steps // t["epochs"] // 4):]))
     return result
 
