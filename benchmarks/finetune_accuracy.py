@@ -10,6 +10,8 @@ Systems:
                        decay, clipping at 1.0, weight decay 0.01)
     bert_tf_google     the same with `head_initializer="truncated_normal"` (google-research/bert's stddev-0.02
                        head: the recipe before issue 11)
+    bert_tf_random     bert_tf's defaults on the same architecture, vocabulary and pooling from random weights:
+                       what the pre-trained weights are worth
     keras_hub          keras-hub 0.32 `BertBackbone.from_preset(<the same HF directory>)` + the same pooling +
                        Dropout(0.1) + Dense (Keras' default init), Keras AdamW(weight_decay=0.01) with linear
                        decay, no warmup, no clipping, `model.fit` (classification and regression tasks)
@@ -76,7 +78,7 @@ TASKS = {
                   test=os.path.join(DATA, "squad", "dev-v1.1-sample.json"),
                   seq=256, stride=128, batch=16, lr=1e-4, epochs=3, metric="f1"),
 }
-SYSTEMS = ("bert_tf", "bert_tf_google", "keras_hub", "hf_torch")
+SYSTEMS = ("bert_tf", "bert_tf_google", "bert_tf_random", "keras_hub", "hf_torch")
 PEERS_FOR = {"classifier": ("keras_hub", "hf_torch"), "regressor": ("keras_hub", "hf_torch"),
              "token_classifier": ("hf_torch",), "span_qa": ("hf_torch",)}
 
@@ -88,14 +90,24 @@ def model_dir(name):
 
 # === One run (in a child process) ===
 
-def run_bert_tf(task, seed, head_initializer, work_dir):
+def run_bert_tf(task, seed, head_initializer, work_dir, pretrained=True):
+    """`bert_tf.finetuning` with its defaults; `pretrained=False`: the same architecture, vocabulary, casing and
+    pooling from random weights (what pre-training buys)."""
     from bert_tf import finetuning
+    from bert_tf.checkpoints import find_vocab
+    from bert_tf.tasks import default_pooling
     t = TASKS[task]
-    common = dict(init_checkpoint=model_dir(t["model"]), max_seq_length=t["seq"], train_batch_size=t["batch"],
-                  learning_rate=t["lr"], num_train_epochs=t["epochs"], seed=seed, output_dir=work_dir,
-                  head_initializer=head_initializer)
+    path = model_dir(t["model"])
+    start = dict(init_checkpoint=path) if pretrained else dict(
+        bert_config_file=next(os.path.join(path, f) for f in ("bert_config.json", "config.json")
+                              if os.path.isfile(os.path.join(path, f))),  # (the Korean one records its casing)
+        vocab_file=find_vocab(path))
+    common = dict(max_seq_length=t["seq"], train_batch_size=t["batch"], learning_rate=t["lr"],
+                  num_train_epochs=t["epochs"], seed=seed, output_dir=work_dir, head_initializer=head_initializer,
+                  **start)
     if t["kind"] in ("classifier", "regressor"):
-        r = finetuning.finetune_classifier(t["train"], t["test"], data_format=t["data_format"], **common)
+        r = finetuning.finetune_classifier(t["train"], t["test"], data_format=t["data_format"],
+                                           pooling=None if pretrained else default_pooling(path), **common)
     elif t["kind"] == "token_classifier":
         r = finetuning.finetune_ner(t["train"], t["test"], data_format=t["data_format"], **common)
     else:
@@ -287,6 +299,8 @@ def run_one(task, system, seed):
             result = run_bert_tf(task, seed, "glorot_uniform", work_dir)
         elif system == "bert_tf_google":
             result = run_bert_tf(task, seed, "truncated_normal", work_dir)
+        elif system == "bert_tf_random":
+            result = run_bert_tf(task, seed, "glorot_uniform", work_dir, pretrained=False)
         elif system == "keras_hub":
             result = run_keras_hub(task, seed, work_dir)
         elif system == "hf_torch":
