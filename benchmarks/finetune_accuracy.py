@@ -318,10 +318,12 @@ def summarize(runs: list[dict]) -> list[dict]:
     for task in TASKS:
         metric = TASKS[task]["metric"]
         for system in SYSTEMS:
-            values = [r["result"][metric] for r in runs if r["task"] == task and r["system"] == system
-                      and metric in r.get("result", {})]
+            chosen = sorted((r for r in runs if r["task"] == task and r["system"] == system
+                             and metric in r.get("result", {})), key=lambda r: r["seed"])
+            values = [r["result"][metric] for r in chosen]
             if values:
                 rows.append({"task": task, "system": system, "metric": metric, "n": len(values),
+                             "seeds": [r["seed"] for r in chosen],
                              "mean": statistics.fmean(values),
                              "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "values": values})
     return rows
@@ -334,6 +336,16 @@ def print_table(rows):
         print(f"{r['task']:10} {r['system']:15} {r['metric']:9} {r['mean']:8.4f} {r['sd']:7.4f}  {r['n']}  {values}")
 
 
+def markdown_table(rows):
+    """The summary as the Markdown table docs/RESULTS.md shows: one line per (task, system), per-seed values and
+    mean ± sd."""
+    lines = ["| task | metric | system | per seed | mean ± sd |", "|---|---|---|---|---|"]
+    for r in rows:
+        values = ", ".join(f"{v:.3f} (seed {seed})" for seed, v in zip(r["seeds"], r["values"]))
+        lines.append(f"| {r['task']} | {r['metric']} | {r['system']} | {values} | {r['mean']:.3f} ± {r['sd']:.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", default=",".join(TASKS))
@@ -342,7 +354,13 @@ def main(argv=None):
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--output", default=os.path.join(REPO, "benchmarks", "results", "finetune_accuracy.json"))
     parser.add_argument("--one", help=argparse.SUPPRESS)  # task:system:seed, run in this process
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the results already in --output as a Markdown table and exit")
     args = parser.parse_args(argv)
+    if args.markdown:
+        with open(args.output, encoding="utf-8") as f:
+            print(markdown_table(summarize(json.load(f)["runs"])))
+        return 0
     if args.one:
         task, system, seed = args.one.split(":")
         print("RESULT " + json.dumps(run_one(task, system, int(seed))))
