@@ -48,8 +48,9 @@ flags.DEFINE_bool("do_lower_case", None, "Uncased vocabulary; default: the model
 flags.DEFINE_integer("max_seq_length", None, "Inputs are truncated to this many tokens in the graph; default: "
                      "the value the model was fine-tuned with (bert_tf's fine-tuning saves it with the model), "
                      "else 128.")
-flags.DEFINE_integer("max_input_chars_per_word", 200, "Words longer than this many characters become [UNK] in the "
-                     "served tokenizer: 200 as google-research/bert (Hugging Face: 100); use the fine-tuning value.")
+flags.DEFINE_integer("max_input_chars_per_word", None, "Words longer than this many characters become [UNK] in "
+                     "the served tokenizer; default: the value the model was fine-tuned with (bert_tf's fine-tuning "
+                     "saves it with the model), else 200 as google-research/bert (Hugging Face: 100).")
 flags.DEFINE_list("label_names", None, "Class or tag names in label-id order; default: the names stored in the "
                   "model (classifiers and token classifiers fine-tuned by bert_tf store them).")
 flags.DEFINE_bool("pair", False, "Classifier/regressor/encoder on sentence pairs: `text` and `text_b` inputs.")
@@ -151,6 +152,7 @@ def main(argv):
                                     "the model was trained with")
         task_type = resolve_task_type(model, FLAGS.task_type)
         max_seq_length = export.resolve_max_seq_length(model, FLAGS.max_seq_length)  # the task's, before .encoder
+        max_input_chars_per_word = export.resolve_max_input_chars_per_word(model, FLAGS.max_input_chars_per_word)
         if task_type == "encoder" and hasattr(model, "encoder"):
             model = model.encoder
         config = getattr(getattr(model, "encoder", model), "bert_config", None)
@@ -169,7 +171,7 @@ def main(argv):
             pooling=FLAGS.pooling, warmup_texts=FLAGS.warmup_texts if FLAGS.warmup else None,
             max_query_length=FLAGS.max_query_length, doc_stride=FLAGS.doc_stride,
             max_answer_length=FLAGS.max_answer_length, dtype=FLAGS.dtype,
-            max_input_chars_per_word=FLAGS.max_input_chars_per_word)
+            max_input_chars_per_word=max_input_chars_per_word)
     except (ExportScriptError, export.ExportError) as e:
         sys.exit(f"error: {e}")
     print(f"wrote {path}")

@@ -175,10 +175,11 @@ def _load_fine_tuned(FLAGS, task):
                              + task.model_hint)
     if not task.predict_after_training and not FLAGS.predict_file:
         raise app.UsageError("--do_predict needs --predict_file")
-    recorded = getattr(model, "max_seq_length", None)
-    if recorded and not FLAGS["max_seq_length"].present:  # pack as the model was trained, as export does
-        FLAGS.max_seq_length = recorded
-        print(f"max_seq_length {recorded}: the length {FLAGS.init_checkpoint} was fine-tuned with")
+    for name in ("max_seq_length", "max_input_chars_per_word"):  # as the model was trained, as export does
+        recorded = getattr(model, name, None)
+        if recorded and not FLAGS[name].present:
+            setattr(FLAGS, name, recorded)
+            print(f"{name} {recorded}: as {FLAGS.init_checkpoint} was fine-tuned")
     vocab = resolve_vocab(FLAGS.vocab_file, None if FLAGS.vocab_file or not task.vocab_beside_model
                           else FLAGS.init_checkpoint)
     tokenizer = make_tokenizer(vocab, model.encoder.bert_config.do_lower_case if FLAGS.do_lower_case is None

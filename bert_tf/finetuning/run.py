@@ -34,10 +34,12 @@ def run_finetuning(options: FinetuneOptions, setup, build_model, train_x, train_
     """Sweeps `options.learning_rates` (see `sweep`), scores the chosen model once with `score_eval(model) ->
     metrics or None` (the eval file), and writes `eval_results.json` (`selection_results`, then `results`, then
     `exports`) to `options.output_dir`. Returns `(best RunResult, eval_results)`. Each model records
-    `options.max_seq_length` (saved with `best_model.keras`; export packs to it by default)."""
+    `options.max_seq_length` and `max_input_chars_per_word` (saved with `best_model.keras`; export and
+    evaluation of the saved model use them by default)."""
     def build_recorded(dtype):
         model = build_model(dtype)
         model.max_seq_length = options.max_seq_length
+        model.max_input_chars_per_word = options.max_input_chars_per_word
         return model
 
     best = sweep(build_recorded, train_x, train_y, training_options=options.training_options,

@@ -25,6 +25,10 @@ class Task(keras.Model):
     max_seq_length = None
     """The length the model's inputs were padded to in fine-tuning (`finetune_*` set it), or None. Saved with
     the model (`get_config`, when set), so that export (`scripts/export_model.py`) packs to it by default."""
+    max_input_chars_per_word = None
+    """The tokenizer's limit in fine-tuning (longer words became [UNK]; `finetune_*` set it), or None. Saved
+    and used by default like `max_seq_length`."""
+    recorded_settings = ("max_seq_length", "max_input_chars_per_word")
 
     def default_loss(self):
         raise NotImplementedError
@@ -93,15 +97,18 @@ class Task(keras.Model):
 
     def get_config(self):
         config = {**self._base_config(), **{key: getattr(self, key) for key in self.config_keys}}
-        if self.max_seq_length is not None:
-            config["max_seq_length"] = int(self.max_seq_length)
+        for key in self.recorded_settings:
+            if getattr(self, key) is not None:
+                config[key] = int(getattr(self, key))
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        max_seq_length = config.pop("max_seq_length", None)  # absent in models saved before it was recorded
+        # (absent in models saved before they were recorded)
+        recorded = {key: config.pop(key, None) for key in cls.recorded_settings}
         config["encoder"] = keras.layers.deserialize(config["encoder"])
         model = cls(**config)
-        model.max_seq_length = max_seq_length
+        for key, value in recorded.items():
+            setattr(model, key, value)
         return model

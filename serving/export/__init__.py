@@ -36,9 +36,9 @@ from serving.export.dtypes import EXPORT_DTYPES, with_dtype
 from serving.export.module import (CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME, TOKENIZER_OPS, ExportError,
                                    ExportModule)
 from serving.export.saved_model import (DEFAULT_MAX_SEQ_LENGTH, export_saved_model, next_version,
-                                        resolve_max_seq_length)
+                                        resolve_max_input_chars_per_word, resolve_max_seq_length)
 from serving.export.tasks import TASK_TYPES, TASKS
 
 __all__ = ["export_saved_model", "next_version", "with_dtype", "ExportError", "ExportModule", "TASKS",
            "TASK_TYPES", "TOKENIZER_OPS", "EXPORT_DTYPES", "CLASSIFY_METHOD_NAME", "REGRESS_METHOD_NAME",
-           "resolve_max_seq_length", "DEFAULT_MAX_SEQ_LENGTH"]
+           "resolve_max_seq_length", "resolve_max_input_chars_per_word", "DEFAULT_MAX_SEQ_LENGTH"]

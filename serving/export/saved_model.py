@@ -13,6 +13,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from bert_tf.deprecation import renamed_kwargs
+from bert_tf.tokenization.vocab import MAX_INPUT_CHARS_PER_WORD
 from serving.export.dtypes import with_dtype
 from serving.export.module import (CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME, TOKENIZER_OPS, ExportError,
                                    ExportModule, ExportOptions, TextPacker, build_signatures)
@@ -22,13 +23,24 @@ from serving.export.tasks import TASK_TYPES, TASKS
 DEFAULT_MAX_SEQ_LENGTH = 128
 
 
+def _given_or_recorded(model, name, value, default):
+    if value is not None:
+        return value
+    recorded = getattr(model, name, None)
+    return int(recorded) if recorded is not None else default
+
+
 def resolve_max_seq_length(model, max_seq_length: int | None = None) -> int:
     """`max_seq_length` when given; else the one the model was fine-tuned with (a bert_tf task's
     `max_seq_length`, saved with it by `finetune_*`); else `DEFAULT_MAX_SEQ_LENGTH` (128)."""
-    if max_seq_length is not None:
-        return max_seq_length
-    recorded = getattr(model, "max_seq_length", None)
-    return int(recorded) if recorded is not None else DEFAULT_MAX_SEQ_LENGTH
+    return _given_or_recorded(model, "max_seq_length", max_seq_length, DEFAULT_MAX_SEQ_LENGTH)
+
+
+def resolve_max_input_chars_per_word(model, max_input_chars_per_word: int | None = None) -> int:
+    """`max_input_chars_per_word` when given; else the tokenizer limit the model was fine-tuned with (a bert_tf
+    task's, saved with it by `finetune_*`); else 200, google-research/bert's."""
+    return _given_or_recorded(model, "max_input_chars_per_word", max_input_chars_per_word,
+                              MAX_INPUT_CHARS_PER_WORD)
 
 
 def next_version(model_base_path: str) -> int:
@@ -44,7 +56,7 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, do_lower_case:
                        pair: bool = False, version: int | None = None, tokenizer_ops: str = "core",
                        pooling: str = "mean", warmup_texts: Sequence[str] | None = None,
                        max_query_length: int = 64, doc_stride: int = 128, max_answer_length: int = 30,
-                       dtype: str | None = None, max_input_chars_per_word: int = 200) -> str:
+                       dtype: str | None = None, max_input_chars_per_word: int | None = None) -> str:
     """Writes `export_base/model_name/<version>/` atomically and returns that path.
 
     Args:
@@ -63,8 +75,9 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, do_lower_case:
         pair: bool. Whether the model takes sentence pairs (`text` and `text_b`).
         version: int. The version folder; defaults to one more than the highest present.
         tokenizer_ops: str. `"core"` (default: core TF ops only, portable) or `"tf_text"` (tensorflow-text ops).
-        max_input_chars_per_word: int. Words longer than this many characters become `[UNK]` in the served
-            tokenizer: 200 as google-research/bert (Hugging Face uses 100); use the value the model was trained with.
+        max_input_chars_per_word: int or None. Words longer than this many characters become `[UNK]` in the
+            served tokenizer. None (default): the value the model was fine-tuned with when it records one, else
+            200 as google-research/bert (Hugging Face uses 100) (`resolve_max_input_chars_per_word`).
         pooling: str. For `"encoder"`, its `embedding` output: `"mean"` over real tokens or `"cls_token"` (the
             raw `[CLS]` vector); names as in `bert_tf.heads.SequencePooling`, where `"cls"` is BERT's pooler (here
             the `pooled_output` output). `"cls"`, the old name of `"cls_token"` here, is deprecated (one
@@ -85,6 +98,7 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, do_lower_case:
     from bert_tf.heads.sequence_pooling import cls_token_alias  # not at the top: bert_tf.heads loads tensorflow_text
     pooling = cls_token_alias(pooling, "export_saved_model")
     max_seq_length = resolve_max_seq_length(model, max_seq_length)
+    max_input_chars_per_word = resolve_max_input_chars_per_word(model, max_input_chars_per_word)
     options = ExportOptions(pair=pair, pooling=pooling, max_query_length=max_query_length, doc_stride=doc_stride,
                             max_answer_length=max_answer_length)
     task, label_names, options = _check_arguments(model, task_type, tokenizer_ops, label_names, max_seq_length,

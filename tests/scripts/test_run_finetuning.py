@@ -38,7 +38,7 @@ def test_run_classifier_sweep_predict_and_exports(tmp_path):
     run("run_classifier.py", "--do_train", "--do_eval", "--do_predict", "--data_format=banking77",
         f"--train_file={TESTDATA}/banking77/train.csv", f"--eval_file={TESTDATA}/banking77/test.csv",
         f"--predict_file={TESTDATA}/banking77/test.csv", "--max_seq_length=24", f"--output_dir={out}",
-        *TINY, "--learning_rate=1e-3,3e-4", "--save_formats=keras,hf,google")
+        *TINY, "--learning_rate=1e-3,3e-4", "--save_formats=keras,hf,google", "--max_input_chars_per_word=5")
     r = results(out)
     assert 0.0 <= r["accuracy"] <= 1.0 and r["num_examples"] == 15
     assert [s["learning_rate"] for s in r["sweep"]] == [1e-3, 3e-4] and r["pooling"] == "cls"
@@ -53,26 +53,28 @@ def test_run_classifier_sweep_predict_and_exports(tmp_path):
     assert lines[0].startswith("guid\tprediction") and len(lines) == 16
 
     # Evaluate the saved model again without training: the same accuracy, packed to the recorded length 24
-    # without --max_seq_length (the flag's default is 128).
+    # without --max_seq_length (the flag's default is 128), words over the recorded 5 characters as [UNK].
     again = str(tmp_path / "again")
     proc = run("run_classifier.py", "--do_eval", "--data_format=banking77",
                f"--eval_file={TESTDATA}/banking77/test.csv", f"--init_checkpoint={out}/best_model.keras",
                f"--vocab_file={VOCAB}", f"--output_dir={again}")
-    assert "max_seq_length 24: the length" in proc.stdout
+    assert "max_seq_length 24: as" in proc.stdout and "max_input_chars_per_word 5: as" in proc.stdout
     assert results(again)["accuracy"] == pytest.approx(r["accuracy"])
 
     _check_export_packs_to_the_recorded_max_seq_length(out, tmp_path / "serving", 24)
 
 
 def _check_export_packs_to_the_recorded_max_seq_length(out, export_base, recorded):
-    """best_model.keras records the max_seq_length it was fine-tuned with: export_model.py without
-    --max_seq_length packs to it; an explicit flag still wins. The served length L shows as: two texts that differ
-    only after their first L - 2 pieces get identical outputs, two that differ in piece L - 2 do not."""
+    """best_model.keras records the max_seq_length (and max_input_chars_per_word, 5) it was fine-tuned with:
+    export_model.py without the flags uses them; an explicit flag still wins. The served length L shows as: two
+    texts that differ only after their first L - 2 pieces get identical outputs, two that differ in piece L - 2
+    do not. The word limit: "gallon" and "bought" (in the vocabulary, 6 characters) are both [UNK] under 5."""
     import numpy as np
     import tensorflow as tf
 
     from bert_tf.checkpoints import load_task
-    assert load_task(os.path.join(out, "best_model.keras")).max_seq_length == recorded
+    model = load_task(os.path.join(out, "best_model.keras"))
+    assert (model.max_seq_length, model.max_input_chars_per_word) == (recorded, 5)
 
     def check_packed_length(version, length):
         serve = tf.saved_model.load(os.path.join(export_base, "clf", version)).signatures["serving_default"]
@@ -83,12 +85,14 @@ def _check_export_packs_to_the_recorded_max_seq_length(out, export_base, recorde
         kept = [f"tok{i}" for i in range(length - 2)]  # [CLS] + these + [SEP] fill `length`
         np.testing.assert_array_equal(probabilities(kept + ["the", "man"]), probabilities(kept + ["milk", "dog"]))
         assert not np.array_equal(probabilities(kept[:-1] + ["the"]), probabilities(kept[:-1] + ["milk"]))
+        return np.array_equal(probabilities(["gallon"]), probabilities(["bought"]))  # both [UNK]?
 
     export = [f"--model={out}/best_model.keras", f"--export_base={export_base}", "--model_name=clf", "--nowarmup"]
     assert f"max_seq_length {recorded}," in run("export_model.py", *export).stdout
-    check_packed_length("1", recorded)
-    assert "max_seq_length 16," in run("export_model.py", *export, "--max_seq_length=16").stdout
-    check_packed_length("2", 16)
+    assert check_packed_length("1", recorded)
+    flags = ["--max_seq_length=16", "--max_input_chars_per_word=200"]
+    assert "max_seq_length 16," in run("export_model.py", *export, *flags).stdout
+    assert not check_packed_length("2", 16)
 
 
 @pytest.mark.slow
