@@ -115,15 +115,20 @@ def run_bert_tf(task, seed, head_initializer, work_dir, pretrained=True):
     return {k: v for k, v in r.eval_results.items() if isinstance(v, (int, float))}
 
 
+def _tokenizer(path):
+    """bert_tf's tokenizer for the model directory `path`, cased as its config says."""
+    from bert_tf import checkpoints
+    from bert_tf.tokenization import BertTokenizer
+    config = checkpoints.load_encoder(path).bert_config
+    return BertTokenizer(checkpoints.find_vocab(path), do_lower_case=config.do_lower_case)
+
+
 def _classification_data(task):
     import numpy as np
-    from bert_tf import checkpoints
     from bert_tf.data import classification_features, readers
-    from bert_tf.tokenization import BertTokenizer
     t = TASKS[task]
     path = model_dir(t["model"])
-    config = checkpoints.load_encoder(path).bert_config
-    tokenizer = BertTokenizer(checkpoints.find_vocab(path), do_lower_case=config.do_lower_case)
+    tokenizer = _tokenizer(path)
     regression = t["kind"] == "regressor"
     train = readers.read_examples(t["train"], t["data_format"], regression=regression)
     test = readers.read_examples(t["test"], t["data_format"], regression=regression)
@@ -180,7 +185,7 @@ def run_keras_hub(task, seed, work_dir):
     return result
 
 
-def _hf_data(task, tokenizer, transformers, torch):
+def _hf_data(task, transformers, torch):
     """The model and arrays of one task for `run_hf_torch`: (model, train inputs, train targets, test inputs,
     score(logits) -> result)."""
     import numpy as np
@@ -202,6 +207,7 @@ def _hf_data(task, tokenizer, transformers, torch):
             return metrics_lib.classification_metrics(test_y, common.softmax(logits).argmax(-1))
         return model, train_x, {"labels": train_y}, test_x, score
     path = model_dir(t["model"])
+    tokenizer = _tokenizer(path)
     if t["kind"] == "token_classifier":
         from bert_tf.data import conll, ner_features
         train_ex, test_ex = conll.read_conll(t["train"]), conll.read_conll(t["test"])
@@ -242,16 +248,11 @@ def run_hf_torch(task, seed, work_dir):
     import numpy as np
     import torch
     import transformers
-    from bert_tf import checkpoints
-    from bert_tf.tokenization import BertTokenizer
     t = TASKS[task]
     torch.manual_seed(seed)
     np.random.seed(seed)
     torch.set_num_threads(os.cpu_count() or 1)
-    path = model_dir(t["model"])
-    config = checkpoints.load_encoder(path).bert_config
-    tokenizer = BertTokenizer(checkpoints.find_vocab(path), do_lower_case=config.do_lower_case)
-    model, train_x, train_targets, test_x, score = _hf_data(task, tokenizer, transformers, torch)
+    model, train_x, train_targets, test_x, score = _hf_data(task, transformers, torch)
     n = len(train_x["token_ids"])
     steps = math.ceil(n / t["batch"]) * t["epochs"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=t["lr"], eps=1e-8, weight_decay=0.0)
