@@ -23,6 +23,8 @@ MASKED_WEIGHTS = "masked_weights"
 NEXT_SENTENCE_LABELS = "next_sentence_labels"
 MLM_LOGITS = "mlm_logits"
 NSP_LOGITS = "nsp_logits"
+RTD_LOGITS = "rtd_logits"  # ELECTRA: the discriminator's replaced-token logits (B, T)
+REPLACED_IDS = "replaced_ids"  # ELECTRA: the discriminator's input, generator samples at the masked positions
 
 # === google-research/bert pre-training record features (tf.train.Example keys; the on-disk format) ===
 RECORD_INPUT_IDS = "input_ids"

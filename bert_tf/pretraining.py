@@ -5,7 +5,8 @@ Face directory and evaluates. `scripts/run_pretraining.py` is its flags.
 
 `output_dir` receives `training/ckpt-<step>.*` (checkpoints, resumed by a rerun), `training/summaries/`
 (TensorBoard scalars), the trained model (`model.safetensors`, `config.json`, `bert_config.json`,
-`tokenizer_config.json`, `vocab.txt`), `eval_results.json` (with `do_eval`) and `eval_history.json` (with
+`tokenizer_config.json`, `vocab.txt`; with `objective="electra"` the discriminator, and the generator in
+`generator/`), `eval_results.json` (with `do_eval`) and `eval_history.json` (with
 `eval_every_steps`).
 """
 
@@ -21,6 +22,10 @@ from bert_tf.config import DTYPES
 from bert_tf.deprecation import renamed_attribute, renamed_kwargs
 
 logger = logging.getLogger(__name__)
+
+# mlm: BERT's masked LM (+ NSP with `nsp`); electra: ELECTRA's replaced-token detection (a small generator's
+# samples at the masked positions, a discriminator that is kept).
+OBJECTIVES = ("mlm", "electra")
 
 
 class PretrainError(ValueError):
@@ -58,6 +63,9 @@ class PretrainOptions:
     log_every_steps: int = 100
     steps_per_loop: int = 1
     nsp: bool = True
+    objective: str = "mlm"
+    generator_hidden_size: float = 0.25
+    disc_weight: float = 50.0
     dynamic_masking: bool = False
     grad_accum_steps: int = 1
     jit_compile: bool = False
@@ -90,6 +98,13 @@ def check_options(options: PretrainOptions) -> None:
         raise PretrainError("--do_train --do_eval needs --eval_input_file: held-out records (create_pretraining_data.py "
                             "on documents kept out of --input_file). To score the training records anyway, pass "
                             "--eval_input_file with the --input_file value")
+    if options.objective not in OBJECTIVES:
+        raise PretrainError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {options.objective!r}")
+    if options.objective == "electra" and options.nsp:
+        raise PretrainError("--objective=electra has no next-sentence prediction (ELECTRA's discriminator is scored "
+                            "on every token instead): pass --nsp=false")
+    if options.objective == "electra" and not 0.0 < options.generator_hidden_size <= 1.0:
+        raise PretrainError(f"--generator_hidden_size must be in (0, 1], got {options.generator_hidden_size}")
     if options.train_batch_size % options.grad_accum_steps:
         raise PretrainError(f"--train_batch_size {options.train_batch_size} is not divisible by --grad_accum_steps "
                             f"{options.grad_accum_steps}")
@@ -131,7 +146,12 @@ def pretrain(options: PretrainOptions) -> dict:
             return {**summary, "interrupted": True, "signal": result["signal"]}
         if trainer.is_chief:
             from bert_tf.checkpoints import save_hf
-            save_hf(model, options.output_dir, vocab_file=options.vocab_file)
+            if options.objective == "electra":
+                # The discriminator is the pre-trained encoder; the generator is kept beside it for inspection.
+                save_hf(model.encoder, options.output_dir, vocab_file=options.vocab_file)
+                save_hf(model.generator, os.path.join(options.output_dir, "generator"), vocab_file=options.vocab_file)
+            else:
+                save_hf(model, options.output_dir, vocab_file=options.vocab_file)
             summary["model_dir"] = options.output_dir
     if options.do_eval:
         last = result.get("eval") if options.do_train else None
@@ -197,7 +217,9 @@ def _model_and_optimizer(options, strategy, vocab, config):
     from bert_tf.training.optimization import create_optimizer
 
     with strategy.scope():
-        if options.init_checkpoint:
+        if options.objective == "electra":
+            model = _electra_pretrainer(options, vocab, config)
+        elif options.init_checkpoint:
             try:
                 model = load_pretrainer(options.init_checkpoint, nsp=options.nsp, dtype=options.dtype)
             except (CheckpointError, ConfigError) as e:
@@ -208,6 +230,28 @@ def _model_and_optimizer(options, strategy, vocab, config):
         optimizer = create_optimizer(options.learning_rate, options.num_train_steps, options.num_warmup_steps,
                                      optimizer_type=options.optimizer, weight_decay_rate=options.weight_decay_rate)
     return model, optimizer
+
+
+def _electra_pretrainer(options, vocab, config):
+    """The `ElectraPretrainer`: the discriminator from `init_checkpoint` (its encoder; a BERT pre-trained with
+    MLM is a good start) or random, and a random generator sized by `generator_hidden_size`."""
+    from bert_tf.checkpoints import CheckpointError, load_encoder
+    from bert_tf.config import ConfigError
+    from bert_tf.encoder import BertEncoder
+    from bert_tf.tasks.electra_pretrainer import ElectraPretrainer, generator_config
+
+    if options.init_checkpoint:
+        try:
+            discriminator = load_encoder(options.init_checkpoint, dtype=options.dtype)
+        except (CheckpointError, ConfigError) as e:
+            raise PretrainError(f"--init_checkpoint: {e}") from None
+        _check_checkpoint_config(options, discriminator.bert_config, config, len(vocab))
+    else:
+        discriminator = BertEncoder.from_bert_config(config, dtype=options.dtype)
+    generator = BertEncoder.from_bert_config(
+        generator_config(discriminator.bert_config, options.generator_hidden_size), dtype=options.dtype,
+        name="generator")
+    return ElectraPretrainer(discriminator, generator, disc_weight=options.disc_weight, seed=options.seed)
 
 
 def _check_checkpoint_config(options, loaded, given, vocab_size):

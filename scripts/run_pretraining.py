@@ -1,7 +1,8 @@
 r"""BERT pre-training (masked LM + next sentence prediction) on google-research/bert records: the flags of
 `bert_tf.pretraining.pretrain`.
 
-Flags follow google-research/bert's run_pretraining.py, plus bert_tf's: --preset, --nsp, --dynamic_masking,
+Flags follow google-research/bert's run_pretraining.py, plus bert_tf's: --preset, --nsp, --objective=electra
+(with google-research/electra's --generator_hidden_size, --disc_weight), --dynamic_masking,
 --grad_accum_steps, --jit_compile, --distribution_strategy, --dtype, --optimizer=lamb.
 
 --output_dir receives:
@@ -9,7 +10,8 @@ Flags follow google-research/bert's run_pretraining.py, plus bert_tf's: --preset
                                --save_checkpoints_steps and on SIGINT/SIGTERM; rerunning the same command resumes
     training/summaries/        TensorBoard scalars (loss, masked_lm_accuracy, ..., learning_rate)
     model.safetensors, config.json, bert_config.json, tokenizer_config.json, vocab.txt
-                               the trained BertPretrainer as a bert_tf / Hugging Face directory (end of training)
+                               the trained BertPretrainer as a bert_tf / Hugging Face directory (end of training);
+                               --objective=electra: the discriminator (an encoder), the generator in generator/
     eval_results.json          with --do_eval
 
 Exit status: 0 when done; 128 + signal number (130 SIGINT, 143 SIGTERM) after a clean interrupted save.
@@ -64,6 +66,14 @@ flags.DEFINE_integer("eval_every_steps", 0, "With --do_train --do_eval: also eva
 flags.DEFINE_integer("log_every_steps", 100, "Interval of TensorBoard scalars.")
 flags.DEFINE_integer("steps_per_loop", 1, "Steps per tf.function call.")
 flags.DEFINE_bool("nsp", True, "Next sentence prediction head and loss (false: the paper's 'No NSP' ablation).")
+flags.DEFINE_enum("objective", "mlm", ["mlm", "electra"], "mlm: BERT's masked LM (+ NSP unless --nsp=false). "
+                  "electra: ELECTRA's replaced-token detection (needs --nsp=false): a small generator fills the "
+                  "records' masked positions with sampled tokens and the encoder learns to spot them at every "
+                  "position; far more sample-efficient for small models. The same records serve both.")
+flags.DEFINE_float("generator_hidden_size", 0.25, "--objective=electra: the generator's hidden and intermediate "
+                   "sizes as a fraction of the encoder's (google-research/electra's flag; same depth).")
+flags.DEFINE_float("disc_weight", 50.0, "--objective=electra: weight of the discriminator loss against the "
+                   "generator's masked-LM loss (google-research/electra's flag).")
 flags.DEFINE_bool("dynamic_masking", False, "Draw new masks in the input pipeline instead of the stored ones.")
 flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches accumulated per optimizer step.")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward/backward pass.")

@@ -205,8 +205,13 @@ def _from_training_checkpoint(path, pretrainer, nsp, config, config_file, do_low
     encoder = BertEncoder.from_bert_config(resolved, dtype=dtype)
     model = BertPretrainer(encoder, nsp=nsp) if pretrainer else None
     present = {head: _node_at(graph, path) is not None for head, path in _TRAINING_HEADS.items()}
+    if root == "model/discriminator":
+        # ELECTRA: its heads (the generator's masked LM, the discriminator's) are not BERT's pre-training heads.
+        present = dict.fromkeys(present, False)
     # Proxy objects mirror the checkpoint's object paths, so exactly these objects are restored.
-    if root == "model/encoder":
+    if root == "model/discriminator":
+        target = tf.train.Checkpoint(model=tf.train.Checkpoint(discriminator=encoder))
+    elif root == "model/encoder":
         model_node = {"encoder": encoder}
         if model is not None and present["masked-LM"]:
             model_node["masked_lm_head"] = model.masked_lm_head

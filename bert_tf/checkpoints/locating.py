@@ -13,10 +13,10 @@ from bert_tf.checkpoints.errors import CheckpointError
 KERAS = "keras"
 BERT_TF_TRAINING = "bert_tf_training"
 FORMATS = (names.HUGGING_FACE, names.GOOGLE_TF1, names.MODEL_GARDEN, BERT_TF_TRAINING, KERAS)
-# Object paths at which a bert_tf training checkpoint holds the encoder: a task model's `.encoder`, or the
-# encoder itself as the model. (Paths in the object graph: the variables' own keys may sit elsewhere, e.g.
+# Object paths at which a bert_tf training checkpoint holds the encoder: a task model's `.encoder`, an
+# `ElectraPretrainer`'s `.discriminator`, or the encoder itself as the model. (Paths in the object graph: the variables' own keys may sit elsewhere, e.g.
 # under optimizer/_trainable_variables/N when the optimizer tracks them.)
-_TRAINING_ENCODER_ROOTS = ("model/encoder", "model")
+_TRAINING_ENCODER_ROOTS = ("model/encoder", "model/discriminator", "model")
 _UNSAFE = ("pytorch_model.bin", "*.bin", "*.pt", "*.pth", "*.ckpt.pt", "*.pkl", "*.h5", "*.msgpack")
 
 

@@ -6,8 +6,9 @@ from bert_tf.tasks.bert_pretrainer import BertPretrainer
 from bert_tf.tasks.bert_regressor import BertRegressor
 from bert_tf.tasks.bert_span_qa import BertSpanQA
 from bert_tf.tasks.bert_token_classifier import BertTokenClassifier
+from bert_tf.tasks.electra_pretrainer import ElectraPretrainer
 from bert_tf.tasks.pooling_config import default_pooling
 from bert_tf.tasks.task import Task
 
 __all__ = ["BertClassifier", "BertMultipleChoice", "BertPretrainer", "BertRegressor", "BertSpanQA", "BertTokenClassifier",
-           "Task", "default_pooling"]
+           "ElectraPretrainer", "Task", "default_pooling"]

@@ -125,3 +125,40 @@ def test_eval_every_steps_records_held_out_loss_over_training(data, tmp_path):
     assert sorted(step for step, tag in events if tag == "masked_lm_accuracy") == [3, 6, 7]
     with open(output_dir / "eval_results.json") as f:
         assert json.load(f)["masked_lm_accuracy"] == pytest.approx(history[-1]["masked_lm_accuracy"])
+
+
+@pytest.mark.slow
+def test_electra_objective_trains_saves_the_discriminator_and_resumes(data, tmp_path):
+    """--objective=electra on the same records: held-out replaced-token metrics over training, the discriminator
+    saved as the model (loadable by every script), the generator beside it, resume from a checkpoint; and
+    --objective=electra with NSP on is refused with a message naming the fix."""
+    out = tmp_path / "electra"
+    base = [a for a in _command(data, out, steps=6, save_every=3) if not a.startswith("--learning_rate")]
+    electra = ["--objective=electra", "--nsp=false", "--generator_hidden_size=0.5", "--disc_weight=20",
+               "--learning_rate=3e-3", "--eval_every_steps=3"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    refused = subprocess.run(base + ["--objective=electra"], capture_output=True, text=True, timeout=120, env=env)
+    assert refused.returncode == 2 and "--objective=electra" in refused.stderr and "--nsp=false" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    first = subprocess.run(base + electra, capture_output=True, text=True, timeout=300, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    longer = [a.replace("--num_train_steps=6", "--num_train_steps=12") for a in base + electra]
+    second = subprocess.run(longer, capture_output=True, text=True, timeout=300, env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    summary = json.loads(second.stdout.strip().splitlines()[-1])
+    assert summary["start_step"] == 6 and summary["step"] == 12
+    with open(out / "eval_history.json") as f:
+        history = json.load(f)
+    assert [h["step"] for h in history] == [3, 6, 9, 12]
+    assert all(0.0 <= h["replaced_token_accuracy"] <= 1.0 and np.isfinite(h["masked_lm_loss"]) for h in history)
+    assert history[-1]["replaced_token_loss"] < history[0]["replaced_token_loss"]
+
+    from bert_tf.checkpoints import load_encoder
+    saved = load_encoder(str(out))  # the discriminator, in Hugging Face BertModel layout
+    assert saved.bert_config.hidden_size == 12
+    with open(out / "config.json") as f:
+        assert json.load(f)["architectures"] == ["BertModel"]
+    assert load_encoder(str(out / "generator")).bert_config.hidden_size == 6
+    in_training = load_encoder(str(out / "training"), config_file=str(out / "bert_config.json"))
+    for a, b in zip(saved.weights, in_training.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
