@@ -147,9 +147,10 @@ def pretrain(options: PretrainOptions) -> dict:
         if trainer.is_chief:
             from bert_tf.checkpoints import save_hf
             if options.objective == "electra":
-                # The discriminator is the pre-trained encoder; the generator is kept beside it for inspection.
+                # The discriminator is the pre-trained encoder; the generator (a masked LM) is kept beside it.
                 save_hf(model.encoder, options.output_dir, vocab_file=options.vocab_file)
-                save_hf(model.generator, os.path.join(options.output_dir, "generator"), vocab_file=options.vocab_file)
+                save_hf(model.generator_masked_lm(), os.path.join(options.output_dir, "generator"),
+                        vocab_file=options.vocab_file)
             else:
                 save_hf(model, options.output_dir, vocab_file=options.vocab_file)
             summary["model_dir"] = options.output_dir

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Rebuilds the built-in Korean BERT (bert_tf/resources/korean_bert) with the project's own scripts: split the
 # corpora by document (1% held out), learn a cased 16k WordPiece vocabulary, write whole-word-masked records,
-# pre-train BERT-Mini (MLM only, float32: bfloat16 is no faster on
-# AVX2-only CPUs; sequences of 64: NSMC reviews are short) with held-out evaluation every
-# 500 steps, then store the weights.
+# pre-train BERT-Mini with MLM (float32, sequences of 64: NSMC reviews are short), store that model in float16
+# (the model shipped before ELECTRA), continue from it with ELECTRA's replaced-token detection (a fresh
+# generator of a quarter of the width; mixed bfloat16), held-out evaluation throughout, then store the
+# discriminator (the shipped encoder) and the generator.
 # Every stage is skipped when its output exists, and pre-training resumes from its last checkpoint, so rerunning
 # the script continues an interrupted build. Usage:
 #   bash scripts/build_korean_bert.sh WORK_DIR CORPUS_DIR
@@ -15,9 +16,11 @@ cd "$(dirname "$0")/.."
 W=${1:-runs/korean_bert}
 C=${2:?usage: bash scripts/build_korean_bert.sh WORK_DIR CORPUS_DIR (CORPUS_DIR holds nsmc_unlabeled/ and kowiki_pretrain/)}
 PY=${PYTHON:-.venv/bin/python}
-# The shipped model was trained to 5,000 steps, then resumed to 10,000 (the learning-rate schedule is recomputed
-# for the new total on resume: linear decay from 2.6e-4 at step 5,000 to 0 at 10,000). STEPS lists the stages.
+# The MLM stage was trained to 5,000 steps, then resumed to 10,000 (the learning-rate schedule is recomputed
+# for the new total on resume: linear decay from 2.6e-4 at step 5,000 to 0 at 10,000). STEPS lists its stages,
+# ELECTRA_STEPS the ELECTRA stage's.
 STEPS=${STEPS:-5000,10000}
+ELECTRA_STEPS=${ELECTRA_STEPS:-6000}
 mkdir -p "$W"
 [ -s "$W/train.txt" ] || $PY scripts/prepare_korean_corpus.py \
     --input_file="$C/nsmc_unlabeled/nsmc_unlabeled.txt.gz,$C/kowiki_pretrain/kowiki_sample.txt" \
@@ -41,16 +44,34 @@ for steps in ${STEPS//,/ }; do
       --eval_batch_size=64 \
       --output_dir="$W/model"
 done
-# Ship it: the pre-trained model (encoder + MLM head, Hugging Face layout) stored in float16, and its SHA-256.
-$PY - "$W/model" bert_tf/resources/korean_bert <<'PYEOF'
+# The MLM model in float16: what was shipped before the ELECTRA stage, and where that stage starts.
+[ -s "$W/mlm_f16/model.safetensors" ] || $PY - "$W/model" "$W/mlm_f16" <<'PYEOF'
 import sys
 from bert_tf.checkpoints import load_pretrainer, save_hf
-from bert_tf.pretrained import sha256_of
 src, dst = sys.argv[1], sys.argv[2]
 save_hf(load_pretrainer(src, nsp=False), dst, vocab_file=f"{src}/vocab.txt", dtype="float16")
-# MLM-only pre-training never trains BERT's [CLS] pooler: declare mean pooling the sentence-transformers way,
+PYEOF
+# ELECTRA: the discriminator starts from the MLM model, the generator (hidden 64, 1 head) from scratch.
+for steps in ${ELECTRA_STEPS//,/ }; do
+  $PY scripts/run_pretraining.py --do_train --do_eval --input_file="$W/train.tfrecord" \
+      --eval_input_file="$W/heldout.tfrecord" --vocab_file="$W/vocab.txt" --do_lower_case=false \
+      --init_checkpoint="$W/mlm_f16" --objective=electra --nsp=false --generator_hidden_size=0.25 --disc_weight=50 \
+      --dtype=mixed_bfloat16 --max_seq_length=64 --max_predictions_per_seq=10 \
+      --train_batch_size=32 --learning_rate=5e-4 --num_train_steps=$steps --num_warmup_steps=500 \
+      --steps_per_loop=10 --save_checkpoints_steps=500 --eval_every_steps=1000 --max_eval_steps=20 \
+      --eval_batch_size=64 --output_dir="$W/electra"
+done
+# Ship it: the discriminator (encoder, Hugging Face BertModel layout) and the generator (generator/, encoder +
+# masked-LM head) stored in float16, and the discriminator's SHA-256.
+$PY - "$W/electra" bert_tf/resources/korean_bert <<'PYEOF'
+import json, os, sys
+from bert_tf.checkpoints import load_encoder, save_hf
+from bert_tf.pretrained import sha256_of
+src, dst = sys.argv[1], sys.argv[2]
+save_hf(load_encoder(src), dst, vocab_file=f"{src}/vocab.txt", dtype="float16")
+save_hf(load_encoder(f"{src}/generator"), f"{dst}/generator", vocab_file=f"{src}/vocab.txt", dtype="float16")
+# Neither MLM nor ELECTRA trains BERT's [CLS] pooler: declare mean pooling the sentence-transformers way,
 # which bert_tf.tasks.default_pooling (and so every fine-tuning script) reads.
-import json, os
 os.makedirs(f"{dst}/1_Pooling", exist_ok=True)
 with open(f"{dst}/1_Pooling/config.json", "w") as f:
     json.dump({"word_embedding_dimension": 256, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,

@@ -117,6 +117,17 @@ class ElectraPretrainer(keras.Model):
         """The discriminator: the encoder pre-training produces (saved, fine-tuned)."""
         return self.discriminator
 
+    def generator_masked_lm(self):
+        """The generator as a `BertPretrainer` without NSP (its encoder and masked-LM head, weights shared), which
+        `bert_tf.checkpoints.save_hf` writes as a Hugging Face `BertForMaskedLM`."""
+        from bert_tf.tasks.bert_pretrainer import BertPretrainer
+        masked_lm = BertPretrainer(self.generator, nsp=False)
+        head = masked_lm.masked_lm_head
+        head.dense.set_weights(self.masked_lm_head.dense.get_weights())
+        head.layer_norm.set_weights(self.masked_lm_head.layer_norm.get_weights())
+        head.output_bias.assign(self.masked_lm_head.output_bias)
+        return masked_lm
+
     def call(self, inputs, training=None):
         token_ids = ops.cast(inputs[features.TOKEN_IDS], "int32")  # (B, T)
         positions = ops.cast(inputs[features.MASKED_POSITIONS], "int32")  # (B, P)

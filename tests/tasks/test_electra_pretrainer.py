@@ -115,6 +115,16 @@ def test_config_round_trip_and_keras_save(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def test_generator_masked_lm_shares_the_generator_weights():
+    model = _model()
+    x = _inputs()
+    out = model(x)
+    masked_lm = model.generator_masked_lm()
+    assert masked_lm.encoder is model.generator and not masked_lm.nsp
+    logits = masked_lm({k: x[k] for k in ("token_ids", "segment_ids", "padding_mask", "masked_positions")})
+    np.testing.assert_allclose(logits["mlm_logits"], out["mlm_logits"], atol=1e-6)
+
+
 def test_it_learns_to_detect_replacements():
     """On one repeated batch, both losses fall: the generator learns the masked tokens, the discriminator which
     positions were replaced."""

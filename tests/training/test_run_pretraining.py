@@ -158,7 +158,12 @@ def test_electra_objective_trains_saves_the_discriminator_and_resumes(data, tmp_
     assert saved.bert_config.hidden_size == 12
     with open(out / "config.json") as f:
         assert json.load(f)["architectures"] == ["BertModel"]
-    assert load_encoder(str(out / "generator")).bert_config.hidden_size == 6
+    from bert_tf.checkpoints import load_pretrainer
+    generator = load_pretrainer(str(out / "generator"), nsp=False)  # a masked LM, head included
+    assert generator.encoder.bert_config.hidden_size == 6
+    with open(out / "generator" / "config.json") as f:
+        assert json.load(f)["architectures"] == ["BertForMaskedLM"]
+    assert np.abs(generator.masked_lm_head.output_bias.numpy()).max() > 0  # trained, not a fresh zero bias
     in_training = load_encoder(str(out / "training"), config_file=str(out / "bert_config.json"))
     for a, b in zip(saved.weights, in_training.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
