@@ -45,7 +45,7 @@ def minilm_l6_dir(verify: bool = True) -> str:
 
 KOREAN_BERT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "korean_bert")
 # SHA-256 of resources/korean_bert/model.safetensors, written by scripts/build_korean_bert.sh's last stage.
-KOREAN_BERT_SHA256 = "48748b256c01e5c96008432687c9ae4fb4e6db02da3528f2236c29ed64b78b9e"
+KOREAN_BERT_SHA256 = "fb57d4f89a0e077e69c2890f123dbc343cc4a4994221396b674935a540a71e36"
 
 
 def korean_bert_dir(verify: bool = True) -> str:

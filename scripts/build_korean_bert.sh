@@ -65,11 +65,12 @@ done
 # masked-LM head) stored in float16, and the discriminator's SHA-256.
 $PY - "$W/electra" bert_tf/resources/korean_bert <<'PYEOF'
 import json, os, sys
-from bert_tf.checkpoints import load_encoder, save_hf
+from bert_tf.checkpoints import load_encoder, load_pretrainer, save_hf
 from bert_tf.pretrained import sha256_of
 src, dst = sys.argv[1], sys.argv[2]
 save_hf(load_encoder(src), dst, vocab_file=f"{src}/vocab.txt", dtype="float16")
-save_hf(load_encoder(f"{src}/generator"), f"{dst}/generator", vocab_file=f"{src}/vocab.txt", dtype="float16")
+save_hf(load_pretrainer(f"{src}/generator", nsp=False), f"{dst}/generator", vocab_file=f"{src}/vocab.txt",
+        dtype="float16")
 # Neither MLM nor ELECTRA trains BERT's [CLS] pooler: declare mean pooling the sentence-transformers way,
 # which bert_tf.tasks.default_pooling (and so every fine-tuning script) reads.
 os.makedirs(f"{dst}/1_Pooling", exist_ok=True)
