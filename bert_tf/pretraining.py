@@ -65,6 +65,7 @@ class PretrainOptions:
     nsp: bool = True
     objective: str = "mlm"
     generator_hidden_size: float = 0.25
+    generator_init_checkpoint: str | None = None
     disc_weight: float = 50.0
     dynamic_masking: bool = False
     grad_accum_steps: int = 1
@@ -103,6 +104,8 @@ def check_options(options: PretrainOptions) -> None:
     if options.objective == "electra" and options.nsp:
         raise PretrainError("--objective=electra has no next-sentence prediction (ELECTRA's discriminator is scored "
                             "on every token instead): pass --nsp=false")
+    if options.generator_init_checkpoint and options.objective != "electra":
+        raise PretrainError("--generator_init_checkpoint is for --objective=electra")
     if options.objective == "electra" and not 0.0 < options.generator_hidden_size <= 1.0:
         raise PretrainError(f"--generator_hidden_size must be in (0, 1], got {options.generator_hidden_size}")
     if options.train_batch_size % options.grad_accum_steps:
@@ -235,8 +238,9 @@ def _model_and_optimizer(options, strategy, vocab, config):
 
 def _electra_pretrainer(options, vocab, config):
     """The `ElectraPretrainer`: the discriminator from `init_checkpoint` (its encoder; a BERT pre-trained with
-    MLM is a good start) or random, and a random generator sized by `generator_hidden_size`."""
-    from bert_tf.checkpoints import CheckpointError, load_encoder
+    MLM is a good start) or random, and the generator from `generator_init_checkpoint` (a masked LM, e.g. the
+    `generator/` an ELECTRA run writes: continuing one) or random, sized by `generator_hidden_size`."""
+    from bert_tf.checkpoints import CheckpointError, load_encoder, load_pretrainer
     from bert_tf.config import ConfigError
     from bert_tf.encoder import BertEncoder
     from bert_tf.tasks.electra_pretrainer import ElectraPretrainer, generator_config
@@ -249,10 +253,27 @@ def _electra_pretrainer(options, vocab, config):
         _check_checkpoint_config(options, discriminator.bert_config, config, len(vocab))
     else:
         discriminator = BertEncoder.from_bert_config(config, dtype=options.dtype)
-    generator = BertEncoder.from_bert_config(
-        generator_config(discriminator.bert_config, options.generator_hidden_size), dtype=options.dtype,
-        name="generator")
-    return ElectraPretrainer(discriminator, generator, disc_weight=options.disc_weight, seed=options.seed)
+    if options.generator_init_checkpoint:
+        try:
+            generator_mlm = load_pretrainer(options.generator_init_checkpoint, nsp=False, dtype=options.dtype)
+        except (CheckpointError, ConfigError) as e:
+            raise PretrainError(f"--generator_init_checkpoint: {e}") from None
+        generator = generator_mlm.encoder
+        if generator.bert_config.vocab_size != discriminator.bert_config.vocab_size:
+            raise PretrainError(f"--generator_init_checkpoint has vocab_size {generator.bert_config.vocab_size}, the "
+                                f"encoder {discriminator.bert_config.vocab_size}")
+    else:
+        generator_mlm = None
+        generator = BertEncoder.from_bert_config(
+            generator_config(discriminator.bert_config, options.generator_hidden_size), dtype=options.dtype,
+            name="generator")
+    model = ElectraPretrainer(discriminator, generator, disc_weight=options.disc_weight, seed=options.seed)
+    if generator_mlm is not None:  # its masked-LM head too (a checkpoint without one logged a warning)
+        head = model.masked_lm_head
+        head.dense.set_weights(generator_mlm.masked_lm_head.dense.get_weights())
+        head.layer_norm.set_weights(generator_mlm.masked_lm_head.layer_norm.get_weights())
+        head.output_bias.assign(generator_mlm.masked_lm_head.output_bias)
+    return model
 
 
 def _check_checkpoint_config(options, loaded, given, vocab_size):

@@ -72,6 +72,9 @@ flags.DEFINE_enum("objective", "mlm", ["mlm", "electra"], "mlm: BERT's masked LM
                   "position; far more sample-efficient for small models. The same records serve both.")
 flags.DEFINE_float("generator_hidden_size", 0.25, "--objective=electra: the generator's hidden and intermediate "
                    "sizes as a fraction of the encoder's (google-research/electra's flag; same depth).")
+flags.DEFINE_string("generator_init_checkpoint", None, "--objective=electra: the generator's starting point, a "
+                    "masked LM (e.g. the generator/ directory an ELECTRA run writes, to continue it); default: "
+                    "random, sized by --generator_hidden_size. --init_checkpoint is the encoder's.")
 flags.DEFINE_float("disc_weight", 50.0, "--objective=electra: weight of the discriminator loss against the "
                    "generator's masked-LM loss (google-research/electra's flag).")
 flags.DEFINE_bool("dynamic_masking", False, "Draw new masks in the input pipeline instead of the stored ones.")

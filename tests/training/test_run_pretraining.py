@@ -167,3 +167,17 @@ def test_electra_objective_trains_saves_the_discriminator_and_resumes(data, tmp_
     in_training = load_encoder(str(out / "training"), config_file=str(out / "bert_config.json"))
     for a, b in zip(saved.weights, in_training.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+    # Continuing a finished ELECTRA run from its saved directories (a new output_dir: no optimizer state): one step
+    # at a negligible learning rate leaves both networks, generator head included, where the first run ended.
+    again = tmp_path / "again"
+    cont = [a.replace(str(out), str(again)).replace("--num_train_steps=6", "--num_train_steps=1")
+            for a in base + electra if not a.startswith("--learning_rate")] + [
+        f"--init_checkpoint={out}", f"--generator_init_checkpoint={out / 'generator'}", "--learning_rate=1e-9"]
+    third = subprocess.run(cont, capture_output=True, text=True, timeout=300, env=env)
+    assert third.returncode == 0, third.stderr[-3000:]
+    continued = load_pretrainer(str(again / "generator"), nsp=False)
+    for a, b in zip(generator.weights, continued.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+    for a, b in zip(saved.weights, load_encoder(str(again)).weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
