@@ -75,7 +75,7 @@ def test_sigkill_then_rerun_resumes_and_finishes(data, tmp_path):
     summary = json.loads(run.stdout.strip().splitlines()[-1])
     assert summary["start_step"] == saved and summary["restored_from"].endswith(f"ckpt-{saved}")
     assert summary["step"] == final and max(_steps(out)) == final
-    assert f"resuming from" in run.stderr
+    assert "resuming from" in run.stderr
     results = json.load(open(out / "eval_results.json"))
     assert results["step"] == final and 0 <= results["masked_lm_accuracy"] <= 1
     for name in ("model.safetensors", "bert_config.json", "config.json", "vocab.txt"):
