@@ -50,11 +50,11 @@ KOREAN_BERT_SHA256 = "fb57d4f89a0e077e69c2890f123dbc343cc4a4994221396b674935a540
 
 def korean_bert_dir(verify: bool = True) -> str:
     """The directory of bert_tf's built-in Korean BERT (`config.json`, `bert_config.json`, `model.safetensors`,
-    `vocab.txt`, `README.md`: the model card), shipped inside the package.
+    `vocab.txt`, `README.md`: the model card; `generator/`: its ELECTRA generator), shipped inside the package.
 
-    A BERT-Mini (4 layers, hidden 256) with a cased 16k WordPiece vocabulary, pre-trained (masked LM, whole-word
-    masking) by bert_tf's own scripts on NSMC's unlabeled reviews and a Korean Wikipedia sample
-    (`scripts/build_korean_bert.sh`). Every script takes the directory as `--init_checkpoint`; casing comes from
+    A BERT-Mini (4 layers, hidden 256) with a cased 16k WordPiece vocabulary, pre-trained (masked LM with
+    whole-word masking, then ELECTRA's replaced-token detection) by bert_tf's own scripts on NSMC's unlabeled
+    reviews and a Korean Wikipedia sample (`scripts/build_korean_bert.sh`). Every script takes the directory as `--init_checkpoint`; casing comes from
     its config. With `verify`, the SHA-256 of `model.safetensors` is checked.
     """
     weights = os.path.join(KOREAN_BERT_DIR, "model.safetensors")
