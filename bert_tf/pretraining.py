@@ -243,7 +243,7 @@ def _electra_pretrainer(options, vocab, config):
     from bert_tf.checkpoints import CheckpointError, load_encoder, load_pretrainer
     from bert_tf.config import ConfigError
     from bert_tf.encoder import BertEncoder
-    from bert_tf.tasks.electra_pretrainer import ElectraPretrainer, generator_config
+    from bert_tf.tasks.electra_pretrainer import ElectraPretrainer, copy_masked_lm_head, generator_config
 
     if options.init_checkpoint:
         try:
@@ -269,10 +269,7 @@ def _electra_pretrainer(options, vocab, config):
             name="generator")
     model = ElectraPretrainer(discriminator, generator, disc_weight=options.disc_weight, seed=options.seed)
     if generator_mlm is not None:  # its masked-LM head too (a checkpoint without one logged a warning)
-        head = model.masked_lm_head
-        head.dense.set_weights(generator_mlm.masked_lm_head.dense.get_weights())
-        head.layer_norm.set_weights(generator_mlm.masked_lm_head.layer_norm.get_weights())
-        head.output_bias.assign(generator_mlm.masked_lm_head.output_bias)
+        copy_masked_lm_head(generator_mlm.masked_lm_head, model.masked_lm_head)
     return model
 
 

@@ -122,10 +122,7 @@ class ElectraPretrainer(keras.Model):
         `bert_tf.checkpoints.save_hf` writes as a Hugging Face `BertForMaskedLM`."""
         from bert_tf.tasks.bert_pretrainer import BertPretrainer
         masked_lm = BertPretrainer(self.generator, nsp=False)
-        head = masked_lm.masked_lm_head
-        head.dense.set_weights(self.masked_lm_head.dense.get_weights())
-        head.layer_norm.set_weights(self.masked_lm_head.layer_norm.get_weights())
-        head.output_bias.assign(self.masked_lm_head.output_bias)
+        copy_masked_lm_head(self.masked_lm_head, masked_lm.masked_lm_head)
         return masked_lm
 
     def call(self, inputs, training=None):
@@ -202,6 +199,13 @@ class ElectraPretrainer(keras.Model):
         for role in ("discriminator", "generator"):
             config[role] = keras.layers.deserialize(config[role])
         return cls(**config)
+
+
+def copy_masked_lm_head(source, target):
+    """Copies a `MaskedLMHead`'s own weights (transform dense, LayerNorm, output bias; not the tied embeddings)."""
+    target.dense.set_weights(source.dense.get_weights())
+    target.layer_norm.set_weights(source.layer_norm.get_weights())
+    target.output_bias.assign(source.output_bias)
 
 
 def _scatter(token_ids, positions, values, valid):
