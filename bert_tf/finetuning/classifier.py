@@ -180,8 +180,11 @@ class _ClassificationData:
         label_names = [] if regression else readers.label_names_of(train)
         if not regression and len(label_names) < 2:
             raise DataError(f"{train_file}: classification needs at least 2 labels, found {label_names}")
+        # Rows sharing their first text (an NLI premise with its three hypotheses, a duplicated sentence) stay on
+        # one side of a carved dev split.
         train, dev, dev_source = select_dev_from(options, train,
-                                                 lambda path: _read(path, data_format, columns, regression))
+                                                 lambda path: _read(path, data_format, columns, regression),
+                                                 group=lambda e: e.text_a)
         return cls(train, dev, evals, dev_source, label_names, regression)
 
     def encode(self, tokenizer, examples, max_seq_length, split="train"):

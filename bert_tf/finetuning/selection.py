@@ -16,13 +16,20 @@ DEV_SPLIT_SEED = 0  # the carved dev set does not change with the training seed:
 
 
 def select_dev(train_items: list, dev_items: list | None = None, *, dev_file: str | None = None,
-               dev_fraction: float | None = None, num_learning_rates: int = 1, what: str = "examples"):
+               dev_fraction: float | None = None, num_learning_rates: int = 1, what: str = "examples",
+               group=None):
     """Where the epoch and learning rate are chosen: `(train_items, dev_items or None, description)`.
 
     `dev_items` (read from `dev_file`) wins; else `dev_fraction` of the training items, drawn with the fixed
     seed `DEV_SPLIT_SEED`, becomes the dev set and leaves the training set. A sweep over several learning rates
     without either carves `DEFAULT_DEV_FRACTION` (the eval file is never used to choose). With one learning rate
     and no dev set, nothing is chosen: the final model is kept (google-research/bert's behaviour).
+
+    `group(item)`, if given, keys items that must land on the same side of a carved split: the premise of an NLI
+    pair (KLUE-NLI and MNLI write three hypotheses per premise, one per label, so a row-level split puts the other
+    two labels of a dev premise in training and rewards memorizing premises), or a repeated text. Whole groups are
+    drawn in the fixed-seed order until `dev_fraction` of the items is reached; when every item is its own group
+    the split is the row-level one.
     """
     if dev_items is not None:
         if dev_fraction:
@@ -43,18 +50,31 @@ def select_dev(train_items: list, dev_items: list | None = None, *, dev_file: st
     if n_dev >= len(train_items):
         raise FinetuneError(f"dev_fraction {dev_fraction:g} of {len(train_items)} training {what} leaves none to "
                             "train on")
-    dev_index = set(np.random.default_rng(DEV_SPLIT_SEED).permutation(len(train_items))[:n_dev].tolist())
+    members = {}  # group key -> item indexes, in order of first appearance
+    for i, item in enumerate(train_items):
+        members.setdefault(group(item) if group else i, []).append(i)
+    groups = list(members.values())
+    dev_index = set()
+    for g in np.random.default_rng(DEV_SPLIT_SEED).permutation(len(groups)).tolist():
+        if len(dev_index) >= n_dev:
+            break
+        dev_index.update(groups[g])
+    if len(dev_index) >= len(train_items):
+        raise FinetuneError(f"dev_fraction {dev_fraction:g} of {len(train_items)} training {what} leaves none to "
+                            "train on (the items form one group)")
     train = [x for i, x in enumerate(train_items) if i not in dev_index]
     dev = [x for i, x in enumerate(train_items) if i in dev_index]
-    return train, dev, (f"{dev_fraction:g} of the training data ({len(dev)} of {len(train_items)} {what}, "
+    grouped = f", {len(groups)} groups" if len(groups) < len(train_items) else ""
+    return train, dev, (f"{dev_fraction:g} of the training data ({len(dev)} of {len(train_items)} {what}{grouped}, "
                         f"split seed {DEV_SPLIT_SEED})")
 
 
-def select_dev_from(options, train_items: list, read, *, what: str = "examples"):
+def select_dev_from(options, train_items: list, read, *, what: str = "examples", group=None):
     """`select_dev` with the dev file and fraction of `options` (a `FinetuneOptions`); `read(path)` reads the
     dev file in the training data's format."""
     return select_dev(train_items, read(options.dev_file) if options.dev_file else None, dev_file=options.dev_file,
-                      dev_fraction=options.dev_fraction, num_learning_rates=len(options.learning_rates), what=what)
+                      dev_fraction=options.dev_fraction, num_learning_rates=len(options.learning_rates), what=what,
+                      group=group)
 
 
 def selection_results(best, *, main_metric: str, dev_source: str | None, eval_file: str | None,
