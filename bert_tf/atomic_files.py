@@ -3,8 +3,10 @@ to disk, then renamed over the destination with `os.replace` (atomic on one file
 exception, KeyboardInterrupt and SystemExit included) the temporary file is removed and the destination is left
 as it was.
 
-The temporary file is created with `open()`, so the result has the permissions a plain `open(path, "w")` gives
-(0666 less the umask, 0644 typically), not `tempfile.mkstemp`'s 0600.
+The result has the permissions a plain `open(path, "w")` gives (0666 less the umask, 0644 typically): the
+temporary file is created with `open()`, and a file that a writer created with narrower permissions (the
+safetensors writer and `tempfile.mkstemp` use 0600) is widened to that before the rename, so a model written by
+one user can be served by another.
 """
 
 from __future__ import annotations
@@ -33,6 +35,28 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    try:  # Linux reports it without changing it (os.umask would, for a moment, for every thread)
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _open_permissions(path: str) -> None:
+    """Widens a regular file's permissions to what `open()` would have given it (never narrows them)."""
+    if os.path.isfile(path) and not os.path.islink(path):
+        mode = os.stat(path).st_mode & 0o777
+        wanted = 0o666 & ~_umask()
+        if mode | wanted != mode:
+            os.chmod(path, mode | wanted)
+
+
 def _remove(path: str) -> None:
     with contextlib.suppress(OSError):
         os.remove(path)
@@ -59,6 +83,7 @@ def atomic_path(path, *, keep_suffix: bool = False, makedirs: bool = False, fsyn
         yield tmp
         if fsync:
             _fsync(tmp)
+        _open_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         _remove(tmp)

@@ -31,6 +31,37 @@ def test_files_get_open_permissions(tmp_path, umask_022):
     assert _mode(tmp_path / "b.bin") == 0o644 and (tmp_path / "b.bin").read_bytes() == b"\x00\x01"
 
 
+def test_writer_that_creates_0600_files_gets_open_permissions(tmp_path, umask_022):
+    """safetensors' writer creates its file 0600: save_hf's model.safetensors was unreadable to other users (a
+    TF Serving or web-server account) while its config.json beside it was 0644."""
+    import numpy as np
+
+    from bert_tf.checkpoints.safetensors_io import read_tensors, write_tensors
+    write_tensors(tmp_path / "model.safetensors", {"w": np.arange(6, dtype=np.float32).reshape(2, 3)})
+    assert _mode(tmp_path / "model.safetensors") == 0o644
+    assert read_tensors(str(tmp_path / "model.safetensors"))["w"].tolist() == [[0, 1, 2], [3, 4, 5]]
+    with atomic_path(tmp_path / "private.bin") as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"x")
+        os.close(fd)
+    assert _mode(tmp_path / "private.bin") == 0o644
+    with atomic_path(tmp_path / "script.sh") as tmp:  # wider permissions (an executable) are kept
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o755)
+        os.close(fd)
+    assert _mode(tmp_path / "script.sh") == 0o755
+
+
+def test_umask_is_respected(tmp_path):
+    old = os.umask(0o077)
+    try:
+        with atomic_path(tmp_path / "secret.bin") as tmp:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / "secret.bin") == 0o600
+
+
 def test_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     path = tmp_path / "x.json"
     write_json_atomic(path, {"b": 1, "a": "é"}, sort_keys=True)
