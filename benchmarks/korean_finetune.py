@@ -89,13 +89,17 @@ def main(argv=None):
     parser.add_argument("--inits", default=",".join(INITS))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--output", default=os.path.join(REPO, "benchmarks", "results", "korean_finetune.json"))
+    parser.add_argument("--model_dir", default=None,
+                        help="A candidate Korean model directory (Hugging Face layout) instead of the built-in one: "
+                             "how a rebuilt model is compared, on the dev numbers, before it replaces the shipped one")
     args = parser.parse_args(argv)
-    from bert_tf.pretrained import KOREAN_BERT_SHA256, korean_bert_dir
-    model_dir = korean_bert_dir()
+    from bert_tf.pretrained import korean_bert_dir, sha256_of
+    model_dir = os.path.abspath(args.model_dir) if args.model_dir else korean_bert_dir()
     payload = resumable_payload(args.output, __file__, argv)
     # A pre-trained run belongs to the weights it started from; a random run only to the architecture and vocabulary,
     # so rebuilding the weights with the same vocabulary reuses the random baseline.
-    keys = {"pretrained": KOREAN_BERT_SHA256, "random": architecture_sha256(model_dir)}
+    keys = {"pretrained": sha256_of(os.path.join(model_dir, "model.safetensors")),
+            "random": architecture_sha256(model_dir)}
     done = {(r["task"], r["init"], r["seed"], r.get("start_sha256")) for r in payload["runs"]}
     for seed in [int(s) for s in args.seeds.split(",")]:
         for task in args.tasks.split(","):
@@ -119,7 +123,8 @@ def main(argv=None):
                 print(f"    {TASKS[task]['metric']} = {numbers.get(TASKS[task]['metric'])} ({seconds} s)", flush=True)
                 payload["runs"].append({"task": task, "init": init, "seed": seed, "start_sha256": keys[init],
                                         "command": " ".join(shown), "seconds": seconds, "result": numbers,
-                                        "selection": results.get("selection"), "scored_on": results.get("scored_on")})
+                                        "selection": results.get("selection"), "scored_on": results.get("scored_on"),
+                                        "dev": results.get("dev"), "dev_source": results.get("dev_source")})
                 payload["summary"] = summarize(payload["runs"], keys)
                 write_json(args.output, payload)
     payload["summary"] = summarize(payload["runs"], keys)
