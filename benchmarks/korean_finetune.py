@@ -61,11 +61,15 @@ def command(task: str, init: str, seed: int, model_dir: str, output_dir: str) ->
 
 
 def architecture_sha256(model_dir: str) -> str:
-    """SHA-256 of what a random-init run starts from: the model's bert_config.json and vocab.txt."""
-    digest = hashlib.sha256()
-    for name in ("bert_config.json", "vocab.txt"):
-        with open(os.path.join(model_dir, name), "rb") as f:
-            digest.update(f.read())
+    """SHA-256 of what a random-init run starts from: the model's bert_config.json (its settings, sorted, with the
+    casing under one name: the file once said `lowercase`, now `do_lower_case`) and vocab.txt."""
+    with open(os.path.join(model_dir, "bert_config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    if "lowercase" in config:
+        config["do_lower_case"] = config.pop("lowercase")
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode("utf-8"))
+    with open(os.path.join(model_dir, "vocab.txt"), "rb") as f:
+        digest.update(f.read())
     return digest.hexdigest()
 
 
