@@ -14,7 +14,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from typing import Callable
 
@@ -207,19 +206,9 @@ def resumable_payload(path: str, script: str, argv) -> dict:
 
 
 def write_json(path: str, payload: dict) -> None:
-    """Writes `payload` as JSON atomically (temp file, then rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Writes `payload` as JSON atomically (`bert_tf.atomic_files.write_json_atomic`, sorted keys)."""
+    from bert_tf.atomic_files import write_json_atomic
+    write_json_atomic(path, payload, sort_keys=True, makedirs=True)
 
 
 def configure_torch_threads() -> None:
