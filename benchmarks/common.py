@@ -193,6 +193,12 @@ def per_round_ratios(numerator_seconds: list[float], denominator_seconds: list[f
     return [d / n for n, d in zip(numerator_seconds, denominator_seconds)]
 
 
+def mean_sd(values: list[float]) -> dict:
+    """`{"n", "mean", "sd", "values"}` of per-seed results (sample sd; 0.0 for one value)."""
+    return {"n": len(values), "mean": statistics.fmean(values),
+            "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "values": values}
+
+
 def resumable_payload(path: str, script: str, argv) -> dict:
     """The results file of a resumable benchmark (its earlier `runs` kept, or a new one), stamped with this
     invocation's command and machine."""

@@ -44,14 +44,13 @@ import argparse
 import json
 import math
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import REPO, resumable_payload, write_json  # noqa: E402
+from benchmarks.common import REPO, mean_sd, resumable_payload, write_json  # noqa: E402
 
 DATA = os.path.join(REPO, "benchmarks", "data")
 RESOURCES = os.path.join(REPO, "bert_tf", "resources")
@@ -323,10 +322,9 @@ def summarize(runs: list[dict]) -> list[dict]:
                              and metric in r.get("result", {})), key=lambda r: r["seed"])
             values = [r["result"][metric] for r in chosen]
             if values:
-                rows.append({"task": task, "system": system, "metric": metric, "n": len(values),
-                             "seeds": [r["seed"] for r in chosen],
-                             "mean": statistics.fmean(values),
-                             "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "values": values})
+                stats = mean_sd(values)
+                rows.append({"task": task, "system": system, "metric": metric, "n": stats.pop("n"),
+                             "seeds": [r["seed"] for r in chosen], **stats})
     return rows
 
 

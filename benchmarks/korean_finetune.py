@@ -21,14 +21,13 @@ import argparse
 import hashlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import REPO, resumable_payload, write_json  # noqa: E402
+from benchmarks.common import REPO, mean_sd, resumable_payload, write_json  # noqa: E402
 
 DATA = os.path.join(REPO, "benchmarks", "data")
 RESOURCES = os.path.join(REPO, "bert_tf", "resources")
@@ -81,9 +80,7 @@ def summarize(runs: list[dict], keys: dict) -> list[dict]:
         for init in INITS:
             values = [r["result"][TASKS[task]["metric"]] for r in runs if (r["task"], r["init"]) == (task, init)]
             if values:
-                rows.append({"task": task, "init": init, "metric": TASKS[task]["metric"], "n": len(values),
-                             "mean": statistics.fmean(values),
-                             "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "values": values})
+                rows.append({"task": task, "init": init, "metric": TASKS[task]["metric"], **mean_sd(values)})
     return rows
 
 
