@@ -1,0 +1,147 @@
+"""Floors for the Korean samples: what a bag of character n-grams, or the built-in model without fine-tuning, reaches.
+
+TF-IDF over character 1-3-grams within words (scikit-learn's `char_wb`, sublinear term frequency), then:
+- NSMC: logistic regression on the review;
+- KLUE-NLI: logistic regression on [premise n-grams ; hypothesis n-grams] (two separate blocks), and on the
+  hypothesis alone (the annotation artifact any NLI model can pick up);
+- KorSTS: the cosine of the two sentences' TF-IDF vectors (no training), Spearman against the gold score; and the
+  cosine of the built-in Korean BERT's mean-pooled last layer (`bert_tf.feature_extraction`, each sentence
+  alone, no fine-tuning), the sentence-embedding baseline a fine-tuned cross-encoder should beat.
+
+The split is bert_tf's own: `bert_tf.finetuning.selection.select_dev` carves 10% of the training file (split seed 0,
+grouped by the first text, as `run_classifier.py` does for a learning-rate sweep) as the dev set; the inverse
+regularization strength C is chosen there from 0.1, 0.3, 1, 3, 10, 30, 100; the chosen model (trained on the other 90%,
+like the fine-tuning runs) scores the test file once. Deterministic (no seeds).
+
+    pip install -e ".[bench]"   # scikit-learn: not a bert_tf runtime dependency
+    python benchmarks/korean_baselines.py
+
+Writes benchmarks/results/korean_baselines.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import REPO, machine_info, write_json  # noqa: E402
+from benchmarks.korean_finetune import TASKS  # noqa: E402
+
+C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+
+
+def _vectorizer():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    return TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True)
+
+
+def _classify(train, dev, test, featurize) -> dict:
+    """C chosen on dev accuracy; the test file scored once with that C."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    fit, apply = featurize(train)
+    x_train, x_dev, x_test = fit, apply(dev), apply(test)
+    y_train = [e.label for e in train]
+    y_dev, y_test = np.array([e.label for e in dev]), np.array([e.label for e in test])
+    dev_scores = {}
+    for c in C_GRID:
+        model = LogisticRegression(C=c, max_iter=5000).fit(x_train, y_train)
+        dev_scores[c] = float((model.predict(x_dev) == y_dev).mean())
+    best = max(C_GRID, key=lambda c: (dev_scores[c], -c))  # ties: the stronger regularization
+    model = LogisticRegression(C=best, max_iter=5000).fit(x_train, y_train)
+    return {"accuracy": float((model.predict(x_test) == y_test).mean()), "C": best, "dev_accuracy": dev_scores[best],
+            "dev_accuracy_by_C": {str(c): s for c, s in dev_scores.items()}}
+
+
+def _single(field):
+    def featurize(train):
+        vectorizer = _vectorizer()
+        fitted = vectorizer.fit_transform([getattr(e, field) for e in train])
+        return fitted, lambda rows: vectorizer.transform([getattr(e, field) for e in rows])
+    return featurize
+
+
+def _pair(train):
+    from scipy.sparse import hstack
+    a, b = _vectorizer(), _vectorizer()
+    fitted = hstack([a.fit_transform([e.text_a for e in train]), b.fit_transform([e.text_b for e in train])]).tocsr()
+    return fitted, lambda rows: hstack([a.transform([e.text_a for e in rows]),
+                                        b.transform([e.text_b for e in rows])]).tocsr()
+
+
+def _cosine_spearman(train, test) -> dict:
+    import numpy as np
+    from scipy.stats import spearmanr
+    vectorizer = _vectorizer().fit([e.text_a for e in train] + [e.text_b for e in train])
+    a, b = vectorizer.transform([e.text_a for e in test]), vectorizer.transform([e.text_b for e in test])
+    cosine = np.asarray(a.multiply(b).sum(axis=1)).ravel()  # rows are L2-normalized
+    return {"spearman": float(spearmanr(cosine, [float(e.label) for e in test]).statistic)}
+
+
+def _bert_cosine_spearman(model_dir: str, test) -> dict:
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from bert_tf import checkpoints
+    from bert_tf.feature_extraction import LineExample, extract_features
+    from bert_tf.pretrained import sha256_of
+    from bert_tf.tokenization import BertTokenizer
+    encoder = checkpoints.load_encoder(model_dir)
+    tokenizer = BertTokenizer(checkpoints.find_vocab(model_dir), do_lower_case=encoder.bert_config.do_lower_case)
+
+    def embed(texts):
+        records = extract_features(encoder, tokenizer, [LineExample(i, t) for i, t in enumerate(texts)], layers=(-1,),
+                                   max_seq_length=64, batch_size=64, pooling="mean")
+        vectors = np.array([r["layers"][0]["values"] for r in records])
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    a, b = embed([e.text_a for e in test]), embed([e.text_b for e in test])
+    return {"spearman": float(spearmanr((a * b).sum(axis=1), [float(e.label) for e in test]).statistic),
+            "model_sha256": sha256_of(os.path.join(model_dir, "model.safetensors"))}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--output", default=os.path.join(REPO, "benchmarks", "results", "korean_baselines.json"))
+    args = parser.parse_args(argv)
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        sys.exit("korean_baselines.py needs scikit-learn: pip install scikit-learn")
+    from bert_tf.data import read_examples
+    from bert_tf.finetuning.selection import DEFAULT_DEV_FRACTION, select_dev
+    from bert_tf.pretrained import korean_bert_dir
+
+    started = time.time()
+    results = []
+
+    def split(task):
+        t = TASKS[task]
+        train = read_examples(t["train"], t["data_format"])
+        test = read_examples(t["test"], t["data_format"])
+        train, dev, source = select_dev(train, dev_fraction=DEFAULT_DEV_FRACTION, group=lambda e: e.text_a)
+        return train, dev, test, source
+
+    for task, variant, run in (
+            ("nsmc", "review", lambda tr, dv, te: _classify(tr, dv, te, _single("text_a"))),
+            ("klue_nli", "premise + hypothesis", lambda tr, dv, te: _classify(tr, dv, te, _pair)),
+            ("klue_nli", "hypothesis only", lambda tr, dv, te: _classify(tr, dv, te, _single("text_b"))),
+            ("korsts", "TF-IDF cosine (untrained)", lambda tr, dv, te: _cosine_spearman(tr + dv, te)),
+            ("korsts", "built-in Korean BERT, mean-pooled cosine (no fine-tuning)",
+             lambda tr, dv, te: _bert_cosine_spearman(korean_bert_dir(), te))):
+        train, dev, test, source = split(task)
+        result = run(train, dev, test)
+        row = {"task": task, "variant": variant, "num_train_examples": len(train), "num_test_examples": len(test),
+               "dev_source": source, "test_file": os.path.relpath(TASKS[task]["test"], REPO), "result": result}
+        results.append(row)
+        print(f"{task:9} {variant:58} {result}")
+    write_json(args.output, {"command": "python benchmarks/korean_baselines.py", "machine": machine_info(),
+                             "scikit_learn": sklearn.__version__, "seconds": round(time.time() - started, 1),
+                             "features": "TF-IDF char_wb 1-3-grams, sublinear tf", "runs": results})
+
+
+if __name__ == "__main__":
+    main()
