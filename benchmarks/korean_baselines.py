@@ -4,9 +4,12 @@ TF-IDF over character 1-3-grams within words (scikit-learn's `char_wb`, sublinea
 - NSMC: logistic regression on the review;
 - KLUE-NLI: logistic regression on [premise n-grams ; hypothesis n-grams] (two separate blocks), and on the
   hypothesis alone (the annotation artifact any NLI model can pick up);
-- KorSTS: the cosine of the two sentences' TF-IDF vectors (no training), Spearman against the gold score; and the
-  cosine of the built-in Korean BERT's mean-pooled last layer (`bert_tf.feature_extraction`, each sentence
-  alone, no fine-tuning), the sentence-embedding baseline a fine-tuned cross-encoder should beat.
+- KorSTS: the cosine of the two sentences' TF-IDF vectors (no training), Spearman against the gold score.
+
+And the built-in Korean BERT without fine-tuning: its mean-pooled last layer (`bert_tf.feature_extraction`),
+frozen, as features for the same logistic regression (a linear probe: the review; the NLI pair as one input, each
+sentence alone as [u, v, |u-v|, u*v], the hypothesis alone), and its cosine on KorSTS (each sentence alone): the
+sentence-embedding baseline a fine-tuned cross-encoder should beat.
 
 The split is bert_tf's own: `bert_tf.finetuning.selection.select_dev` carves 10% of the training file (split seed 0,
 grouped by the first text, as `run_classifier.py` does for a learning-rate sweep) as the dev set; the inverse
@@ -31,6 +34,7 @@ from benchmarks.common import REPO, machine_info, write_json  # noqa: E402
 from benchmarks.korean_finetune import TASKS  # noqa: E402
 
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+PROBE_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # 256-3,072 dense standardized features: stronger regularization
 
 
 def _vectorizer():
@@ -38,8 +42,8 @@ def _vectorizer():
     return TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True)
 
 
-def _classify(train, dev, test, featurize) -> dict:
-    """C chosen on dev accuracy; the test file scored once with that C."""
+def _classify(train, dev, test, featurize, grid=C_GRID) -> dict:
+    """Logistic regression, C chosen from `grid` on dev accuracy; the test file scored once with that C."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     fit, apply = featurize(train)
@@ -47,10 +51,10 @@ def _classify(train, dev, test, featurize) -> dict:
     y_train = [e.label for e in train]
     y_dev, y_test = np.array([e.label for e in dev]), np.array([e.label for e in test])
     dev_scores = {}
-    for c in C_GRID:
+    for c in grid:
         model = LogisticRegression(C=c, max_iter=5000).fit(x_train, y_train)
         dev_scores[c] = float((model.predict(x_dev) == y_dev).mean())
-    best = max(C_GRID, key=lambda c: (dev_scores[c], -c))  # ties: the stronger regularization
+    best = max(grid, key=lambda c: (dev_scores[c], -c))  # ties: the stronger regularization
     model = LogisticRegression(C=best, max_iter=5000).fit(x_train, y_train)
     return {"accuracy": float((model.predict(x_test) == y_test).mean()), "C": best, "dev_accuracy": dev_scores[best],
             "dev_accuracy_by_C": {str(c): s for c, s in dev_scores.items()}}
@@ -81,26 +85,50 @@ def _cosine_spearman(train, test) -> dict:
     return {"spearman": float(spearmanr(cosine, [float(e.label) for e in test]).statistic)}
 
 
-def _bert_cosine_spearman(model_dir: str, test) -> dict:
-    import numpy as np
-    from scipy.stats import spearmanr
+class _BertFeatures:
+    """The built-in Korean BERT's mean-pooled last layer (`bert_tf.feature_extraction`), frozen."""
 
-    from bert_tf import checkpoints
-    from bert_tf.feature_extraction import LineExample, extract_features
-    from bert_tf.pretrained import sha256_of
-    from bert_tf.tokenization import BertTokenizer
-    encoder = checkpoints.load_encoder(model_dir)
-    tokenizer = BertTokenizer(checkpoints.find_vocab(model_dir), do_lower_case=encoder.bert_config.do_lower_case)
+    def __init__(self, model_dir: str):
+        from bert_tf import checkpoints
+        from bert_tf.pretrained import sha256_of
+        from bert_tf.tokenization import BertTokenizer
+        self.encoder = checkpoints.load_encoder(model_dir)
+        self.tokenizer = BertTokenizer(checkpoints.find_vocab(model_dir),
+                                       do_lower_case=self.encoder.bert_config.do_lower_case)
+        self.sha256 = sha256_of(os.path.join(model_dir, "model.safetensors"))
 
-    def embed(texts):
-        records = extract_features(encoder, tokenizer, [LineExample(i, t) for i, t in enumerate(texts)], layers=(-1,),
-                                   max_seq_length=64, batch_size=64, pooling="mean")
-        vectors = np.array([r["layers"][0]["values"] for r in records])
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    def embed(self, text_a: list[str], text_b: list[str] | None = None):
+        import numpy as np
+        from bert_tf.feature_extraction import LineExample, extract_features
+        examples = [LineExample(i, a, None if text_b is None else text_b[i]) for i, a in enumerate(text_a)]
+        records = extract_features(self.encoder, self.tokenizer, examples, layers=(-1,), max_seq_length=64,
+                                   batch_size=64, pooling="mean")
+        return np.array([r["layers"][0]["values"] for r in records])
 
-    a, b = embed([e.text_a for e in test]), embed([e.text_b for e in test])
-    return {"spearman": float(spearmanr((a * b).sum(axis=1), [float(e.label) for e in test]).statistic),
-            "model_sha256": sha256_of(os.path.join(model_dir, "model.safetensors"))}
+    def probe(self, inputs):
+        """A `_classify` featurizer: `inputs(rows)` -> (text_a, text_b or None, "pair" | "siamese"); features
+        standardized on the training rows. "siamese" encodes the two texts alone: [u, v, |u - v|, u * v]."""
+        import numpy as np
+
+        def features(rows):
+            a, b, how = inputs(rows)
+            if how == "siamese":
+                u, v = self.embed(a), self.embed(b)
+                return np.hstack([u, v, np.abs(u - v), u * v])
+            return self.embed(a, b)
+
+        def featurize(train):
+            x = features(train)
+            mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+            return (x - mean) / scale, lambda rows: (features(rows) - mean) / scale
+        return featurize
+
+    def cosine_spearman(self, test) -> dict:
+        import numpy as np
+        from scipy.stats import spearmanr
+        a, b = self.embed([e.text_a for e in test]), self.embed([e.text_b for e in test])
+        cosine = (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+        return {"spearman": float(spearmanr(cosine, [float(e.label) for e in test]).statistic)}
 
 
 def main(argv=None):
@@ -125,22 +153,37 @@ def main(argv=None):
         train, dev, source = select_dev(train, dev_fraction=DEFAULT_DEV_FRACTION, group=lambda e: e.text_a)
         return train, dev, test, source
 
-    for task, variant, run in (
-            ("nsmc", "review", lambda tr, dv, te: _classify(tr, dv, te, _single("text_a"))),
-            ("klue_nli", "premise + hypothesis", lambda tr, dv, te: _classify(tr, dv, te, _pair)),
-            ("klue_nli", "hypothesis only", lambda tr, dv, te: _classify(tr, dv, te, _single("text_b"))),
-            ("korsts", "TF-IDF cosine (untrained)", lambda tr, dv, te: _cosine_spearman(tr + dv, te)),
-            ("korsts", "built-in Korean BERT, mean-pooled cosine (no fine-tuning)",
-             lambda tr, dv, te: _bert_cosine_spearman(korean_bert_dir(), te))):
+    bert = _BertFeatures(korean_bert_dir())
+    single = bert.probe(lambda rows: ([e.text_a for e in rows], None, "pair"))
+    pair = bert.probe(lambda rows: ([e.text_a for e in rows], [e.text_b for e in rows], "pair"))
+    siamese = bert.probe(lambda rows: ([e.text_a for e in rows], [e.text_b for e in rows], "siamese"))
+    hypothesis = bert.probe(lambda rows: ([e.text_b for e in rows], None, "pair"))
+    for task, features, variant, run in (
+            ("nsmc", "tfidf", "review", lambda tr, dv, te: _classify(tr, dv, te, _single("text_a"))),
+            ("klue_nli", "tfidf", "premise + hypothesis", lambda tr, dv, te: _classify(tr, dv, te, _pair)),
+            ("klue_nli", "tfidf", "hypothesis only", lambda tr, dv, te: _classify(tr, dv, te, _single("text_b"))),
+            ("korsts", "tfidf", "cosine (no training)", lambda tr, dv, te: _cosine_spearman(tr + dv, te)),
+            ("nsmc", "korean_bert", "review", lambda tr, dv, te: _classify(tr, dv, te, single, PROBE_C_GRID)),
+            ("klue_nli", "korean_bert", "premise + hypothesis, one input",
+             lambda tr, dv, te: _classify(tr, dv, te, pair, PROBE_C_GRID)),
+            ("klue_nli", "korean_bert", "each alone: [u, v, |u-v|, u*v]",
+             lambda tr, dv, te: _classify(tr, dv, te, siamese, PROBE_C_GRID)),
+            ("klue_nli", "korean_bert", "hypothesis only",
+             lambda tr, dv, te: _classify(tr, dv, te, hypothesis, PROBE_C_GRID)),
+            ("korsts", "korean_bert", "cosine (no training)", lambda tr, dv, te: bert.cosine_spearman(te))):
         train, dev, test, source = split(task)
         result = run(train, dev, test)
-        row = {"task": task, "variant": variant, "num_train_examples": len(train), "num_test_examples": len(test),
-               "dev_source": source, "test_file": os.path.relpath(TASKS[task]["test"], REPO), "result": result}
+        row = {"task": task, "features": features, "variant": variant, "num_train_examples": len(train),
+               "num_test_examples": len(test), "dev_source": source,
+               "test_file": os.path.relpath(TASKS[task]["test"], REPO), "result": result}
         results.append(row)
-        print(f"{task:9} {variant:58} {result}")
+        print(f"{task:9} {features:12} {variant:32} {result}")
     write_json(args.output, {"command": "python benchmarks/korean_baselines.py", "machine": machine_info(),
                              "scikit_learn": sklearn.__version__, "seconds": round(time.time() - started, 1),
-                             "features": "TF-IDF char_wb 1-3-grams, sublinear tf", "runs": results})
+                             "features": {"tfidf": "TF-IDF char_wb 1-3-grams, sublinear tf",
+                                          "korean_bert": "the built-in Korean BERT's mean-pooled last layer, frozen "
+                                                         "(standardized for the probes)"},
+                             "korean_bert_sha256": bert.sha256, "runs": results})
 
 
 if __name__ == "__main__":
