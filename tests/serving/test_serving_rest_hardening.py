@@ -242,7 +242,8 @@ def test_idle_and_slow_connections_hold_no_thread_and_time_out(core_server):
             sockets.append(sock)
         started = time.monotonic()
         good_request_works(rest.port)
-        assert time.monotonic() - started < 1.0, "a good request waited behind idle connections"
+        # waiting behind the idle connections would take the idle timeout (6 s); 3 s leaves room for a loaded machine
+        assert time.monotonic() - started < 3.0, "a good request waited behind idle connections"
         assert threading.active_count() <= baseline + 4, threading.active_count()  # the pool, nothing per socket
         # the 400 held sockets, and the good request's own until the server sees it closed
         wait_until = opened + idle_timeout - 1.0
