@@ -106,13 +106,14 @@ class _BertFeatures:
         return np.array([r["layers"][0]["values"] for r in records])
 
     def probe(self, inputs):
-        """A `_classify` featurizer: `inputs(rows)` -> (text_a, text_b or None, "pair" | "siamese"); features
-        standardized on the training rows. "siamese" encodes the two texts alone: [u, v, |u - v|, u * v]."""
+        """A `_classify` featurizer: `inputs(rows)` -> (text_a, text_b or None, "one_input" | "each_alone");
+        features standardized on the training rows. "one_input" encodes text_a (with text_b as segment B, if given)
+        as one sequence; "each_alone" encodes the two texts separately, SBERT-style: [u, v, |u - v|, u * v]."""
         import numpy as np
 
         def features(rows):
             a, b, how = inputs(rows)
-            if how == "siamese":
+            if how == "each_alone":
                 u, v = self.embed(a), self.embed(b)
                 return np.hstack([u, v, np.abs(u - v), u * v])
             return self.embed(a, b)
@@ -154,10 +155,10 @@ def main(argv=None):
         return train, dev, test, source
 
     bert = _BertFeatures(korean_bert_dir())
-    single = bert.probe(lambda rows: ([e.text_a for e in rows], None, "pair"))
-    pair = bert.probe(lambda rows: ([e.text_a for e in rows], [e.text_b for e in rows], "pair"))
-    siamese = bert.probe(lambda rows: ([e.text_a for e in rows], [e.text_b for e in rows], "siamese"))
-    hypothesis = bert.probe(lambda rows: ([e.text_b for e in rows], None, "pair"))
+    single = bert.probe(lambda rows: ([e.text_a for e in rows], None, "one_input"))
+    pair = bert.probe(lambda rows: ([e.text_a for e in rows], [e.text_b for e in rows], "one_input"))
+    siamese = bert.probe(lambda rows: ([e.text_a for e in rows], [e.text_b for e in rows], "each_alone"))
+    hypothesis = bert.probe(lambda rows: ([e.text_b for e in rows], None, "one_input"))
     for task, features, variant, run in (
             ("nsmc", "tfidf", "review", lambda tr, dv, te: _classify(tr, dv, te, _single("text_a"))),
             ("klue_nli", "tfidf", "premise + hypothesis", lambda tr, dv, te: _classify(tr, dv, te, _pair)),
@@ -174,7 +175,7 @@ def main(argv=None):
         train, dev, test, source = split(task)
         result = run(train, dev, test)
         row = {"task": task, "features": features, "variant": variant, "num_train_examples": len(train),
-               "num_test_examples": len(test), "dev_source": source,
+               "num_test_examples": len(test), "dev_source": source if "C" in result else None,  # C: chosen on dev
                "test_file": os.path.relpath(TASKS[task]["test"], REPO), "result": result}
         results.append(row)
         print(f"{task:9} {features:12} {variant:32} {result}")
