@@ -44,20 +44,18 @@ def _vectorizer():
 
 def _classify(train, dev, test, featurize, grid=C_GRID) -> dict:
     """Logistic regression, C chosen from `grid` on dev accuracy; the test file scored once with that C."""
-    import numpy as np
     from sklearn.linear_model import LogisticRegression
-    fit, apply = featurize(train)
-    x_train, x_dev, x_test = fit, apply(dev), apply(test)
-    y_train = [e.label for e in train]
-    y_dev, y_test = np.array([e.label for e in dev]), np.array([e.label for e in test])
-    dev_scores = {}
+
+    from bert_tf.metrics import accuracy
+    x_train, apply = featurize(train)
+    x_dev = apply(dev)
+    models, dev_scores = {}, {}
     for c in grid:
-        model = LogisticRegression(C=c, max_iter=5000).fit(x_train, y_train)
-        dev_scores[c] = float((model.predict(x_dev) == y_dev).mean())
+        models[c] = LogisticRegression(C=c, max_iter=5000).fit(x_train, [e.label for e in train])
+        dev_scores[c] = accuracy([e.label for e in dev], models[c].predict(x_dev))
     best = max(grid, key=lambda c: (dev_scores[c], -c))  # ties: the stronger regularization
-    model = LogisticRegression(C=best, max_iter=5000).fit(x_train, y_train)
-    return {"accuracy": float((model.predict(x_test) == y_test).mean()), "C": best, "dev_accuracy": dev_scores[best],
-            "dev_accuracy_by_C": {str(c): s for c, s in dev_scores.items()}}
+    return {"accuracy": accuracy([e.label for e in test], models[best].predict(apply(test))), "C": best,
+            "dev_accuracy": dev_scores[best], "dev_accuracy_by_C": {str(c): s for c, s in dev_scores.items()}}
 
 
 def _single(field):
@@ -76,13 +74,23 @@ def _pair(train):
                                         b.transform([e.text_b for e in rows])]).tocsr()
 
 
-def _cosine_spearman(train, test) -> dict:
+def _cosine_spearman(a, b, test) -> dict:
+    """Spearman (`bert_tf.metrics`, as the fine-tuning runs) of the row-wise cosines of `a` and `b` (dense or
+    sparse, one row per test pair) against the gold scores."""
     import numpy as np
-    from scipy.stats import spearmanr
+    from scipy.sparse import issparse
+
+    from bert_tf.metrics import spearman
+    if issparse(a):
+        a, b = a.toarray(), b.toarray()
+    cosine = (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return {"spearman": spearman(cosine, [float(e.label) for e in test])}
+
+
+def _tfidf_cosine_spearman(train, test) -> dict:
     vectorizer = _vectorizer().fit([e.text_a for e in train] + [e.text_b for e in train])
-    a, b = vectorizer.transform([e.text_a for e in test]), vectorizer.transform([e.text_b for e in test])
-    cosine = np.asarray(a.multiply(b).sum(axis=1)).ravel()  # rows are L2-normalized
-    return {"spearman": float(spearmanr(cosine, [float(e.label) for e in test]).statistic)}
+    return _cosine_spearman(vectorizer.transform([e.text_a for e in test]),
+                            vectorizer.transform([e.text_b for e in test]), test)
 
 
 class _BertFeatures:
@@ -105,19 +113,15 @@ class _BertFeatures:
                                    batch_size=64, pooling="mean")
         return np.array([r["layers"][0]["values"] for r in records])
 
-    def probe(self, inputs):
-        """A `_classify` featurizer: `inputs(rows)` -> (text_a, text_b or None, "one_input" | "each_alone");
-        features standardized on the training rows. "one_input" encodes text_a (with text_b as segment B, if given)
-        as one sequence; "each_alone" encodes the two texts separately, SBERT-style: [u, v, |u - v|, u * v]."""
+    def each_alone(self, text_a: list[str], text_b: list[str]):
+        """The two texts encoded separately, SBERT-style: [u, v, |u - v|, u * v]."""
         import numpy as np
+        u, v = self.embed(text_a), self.embed(text_b)
+        return np.hstack([u, v, np.abs(u - v), u * v])
 
-        def features(rows):
-            a, b, how = inputs(rows)
-            if how == "each_alone":
-                u, v = self.embed(a), self.embed(b)
-                return np.hstack([u, v, np.abs(u - v), u * v])
-            return self.embed(a, b)
-
+    @staticmethod
+    def probe(features):
+        """A `_classify` featurizer from `features(rows)` (an array per row), standardized on the training rows."""
         def featurize(train):
             x = features(train)
             mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
@@ -125,16 +129,14 @@ class _BertFeatures:
         return featurize
 
     def cosine_spearman(self, test) -> dict:
-        import numpy as np
-        from scipy.stats import spearmanr
-        a, b = self.embed([e.text_a for e in test]), self.embed([e.text_b for e in test])
-        cosine = (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-        return {"spearman": float(spearmanr(cosine, [float(e.label) for e in test]).statistic)}
+        return _cosine_spearman(self.embed([e.text_a for e in test]), self.embed([e.text_b for e in test]), test)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", default=os.path.join(REPO, "benchmarks", "results", "korean_baselines.json"))
+    parser.add_argument("--model_dir", default=None, help="A Korean model directory to probe instead of the "
+                        "built-in one (e.g. an earlier stage or a candidate)")
     args = parser.parse_args(argv)
     try:
         import sklearn  # noqa: F401
@@ -154,16 +156,16 @@ def main(argv=None):
         train, dev, source = select_dev(train, dev_fraction=DEFAULT_DEV_FRACTION, group=lambda e: e.text_a)
         return train, dev, test, source
 
-    bert = _BertFeatures(korean_bert_dir())
-    single = bert.probe(lambda rows: ([e.text_a for e in rows], None, "one_input"))
-    pair = bert.probe(lambda rows: ([e.text_a for e in rows], [e.text_b for e in rows], "one_input"))
-    siamese = bert.probe(lambda rows: ([e.text_a for e in rows], [e.text_b for e in rows], "each_alone"))
-    hypothesis = bert.probe(lambda rows: ([e.text_b for e in rows], None, "one_input"))
+    bert = _BertFeatures(args.model_dir or korean_bert_dir())
+    single = bert.probe(lambda rows: bert.embed([e.text_a for e in rows]))
+    pair = bert.probe(lambda rows: bert.embed([e.text_a for e in rows], [e.text_b for e in rows]))
+    siamese = bert.probe(lambda rows: bert.each_alone([e.text_a for e in rows], [e.text_b for e in rows]))
+    hypothesis = bert.probe(lambda rows: bert.embed([e.text_b for e in rows]))
     for task, features, variant, run in (
             ("nsmc", "tfidf", "review", lambda tr, dv, te: _classify(tr, dv, te, _single("text_a"))),
             ("klue_nli", "tfidf", "premise + hypothesis", lambda tr, dv, te: _classify(tr, dv, te, _pair)),
             ("klue_nli", "tfidf", "hypothesis only", lambda tr, dv, te: _classify(tr, dv, te, _single("text_b"))),
-            ("korsts", "tfidf", "cosine (no training)", lambda tr, dv, te: _cosine_spearman(tr + dv, te)),
+            ("korsts", "tfidf", "cosine (no training)", lambda tr, dv, te: _tfidf_cosine_spearman(tr + dv, te)),
             ("nsmc", "korean_bert", "review", lambda tr, dv, te: _classify(tr, dv, te, single, PROBE_C_GRID)),
             ("klue_nli", "korean_bert", "premise + hypothesis, one input",
              lambda tr, dv, te: _classify(tr, dv, te, pair, PROBE_C_GRID)),
@@ -179,11 +181,14 @@ def main(argv=None):
                "test_file": os.path.relpath(TASKS[task]["test"], REPO), "result": result}
         results.append(row)
         print(f"{task:9} {features:12} {variant:32} {result}")
-    write_json(args.output, {"command": "python benchmarks/korean_baselines.py", "machine": machine_info(),
+    write_json(args.output, {"command": " ".join(["python", "benchmarks/korean_baselines.py"]
+                                                 + (sys.argv[1:] if argv is None else list(argv))),
+                             "machine": machine_info(),
                              "scikit_learn": sklearn.__version__, "seconds": round(time.time() - started, 1),
                              "features": {"tfidf": "TF-IDF char_wb 1-3-grams, sublinear tf",
-                                          "korean_bert": "the built-in Korean BERT's mean-pooled last layer, frozen "
-                                                         "(standardized for the probes)"},
+                                          "korean_bert": "the mean-pooled last layer of the Korean BERT whose weights "
+                                                         "have korean_bert_sha256 (the built-in one unless "
+                                                         "--model_dir), frozen (standardized for the probes)"},
                              "korean_bert_sha256": bert.sha256, "runs": results})
 
 

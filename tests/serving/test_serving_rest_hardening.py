@@ -217,6 +217,12 @@ def _closed_by_server(sock: socket.socket, deadline: float) -> bool:
             return True
 
 
+def _poll_until(done, deadline: float) -> None:
+    """Polls `done()` every 50 ms until it is true or the monotonic `deadline` passes (the caller asserts)."""
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_idle_and_slow_connections_hold_no_thread_and_time_out(core_server):
     import threading
     from serving.server.rest import RestServer
@@ -246,16 +252,13 @@ def test_idle_and_slow_connections_hold_no_thread_and_time_out(core_server):
         assert time.monotonic() - started < 3.0, "a good request waited behind idle connections"
         assert threading.active_count() <= baseline + 4, threading.active_count()  # the pool, nothing per socket
         # the 400 held sockets, and the good request's own until the server sees it closed
-        wait_until = opened + idle_timeout - 1.0
-        while rest.connection_count < 400 and time.monotonic() < wait_until:
-            time.sleep(0.05)
+        _poll_until(lambda: rest.connection_count >= 400, opened + idle_timeout - 1.0)
         assert rest.connection_count in (400, 401), rest.connection_count
         deadline = time.monotonic() + 30
         assert all(_closed_by_server(sock, deadline) for sock in sockets), "an idle socket was left open"
         assert time.monotonic() - opened >= idle_timeout  # closed by the timeout, not at once
-        forgotten = time.monotonic() + 5  # connection_lost runs on the loop just after the close the client saw
-        while rest.connection_count and time.monotonic() < forgotten:
-            time.sleep(0.05)
+        # connection_lost runs on the loop just after the close the client saw
+        _poll_until(lambda: rest.connection_count == 0, time.monotonic() + 5)
         assert rest.connection_count == 0
         good_request_works(rest.port)
     finally:
@@ -274,9 +277,7 @@ def test_a_reply_nobody_reads_is_dropped_after_the_timeout(core_server):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", rest.port))
         sock.sendall(PREDICT + b"Content-Length: %d\r\n\r\n" % len(body) + body)  # ~22 MB reply, never read
-        deadline = time.monotonic() + 30
-        while rest.connection_count and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _poll_until(lambda: rest.connection_count == 0, time.monotonic() + 30)
         assert rest.connection_count == 0
         sock.close()
         good_request_works(rest.port)
