@@ -36,13 +36,24 @@ class ConfigError(ValueError):
     """A configuration file or argument that TF Serving would reject."""
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: str, data: bytes) -> None:
+    """Writes `path` whole or not at all (temporary file, fsync, rename), with the permissions `open()` gives
+    (0666 less the umask; mkstemp's 0600 would hide the file from a server running as another user)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -267,10 +278,14 @@ def write_warmup_requests(export_dir: str, requests: Iterable) -> str:
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, WARMUP_FILE)
     tmp = path + ".tmp-writing"
-    with tf.io.TFRecordWriter(tmp) as writer:
-        for log in logs:
-            writer.write(log.SerializeToString())
-    os.replace(tmp, path)
+    try:
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for log in logs:
+                writer.write(log.SerializeToString())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return path
 
 

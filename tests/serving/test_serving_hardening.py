@@ -96,7 +96,8 @@ def test_tiny_proto_declaring_250m_strings_is_refused_before_allocation(tmp_path
             start = time.monotonic()
             with pytest.raises(grpc.RpcError) as info:
                 stub.Predict(hostile, timeout=30)
-            assert time.monotonic() - start < 2.0
+            assert time.monotonic() - start < 10.0  # refused at once (the bound leaves room for a loaded machine);
+            # an expansion that is fast enough to pass it (float zeros) shows in the RSS check below
             assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert "250000000 rows, more than this server's limit of 1024 rows per request" in info.value.details()
         # No values at all for 20000 rows: refused too (it used to run a 20k-row inference).
@@ -131,7 +132,7 @@ def test_declared_elements_must_be_carried_even_without_a_row_limit(tmp_path, to
         start = time.monotonic()
         with pytest.raises(grpc.RpcError) as info:
             stub.Predict(_request(_declared(types_pb2.DT_STRING, [250_000_000], string_val=[b"a"])), timeout=30)
-        assert time.monotonic() - start < 2.0
+        assert time.monotonic() - start < 10.0  # refused at once; 250M Python strings take minutes to build
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert info.value.details().startswith("tensor parsing error: text: shape [250000000] declares 250000000 "
                                                "elements but the tensor carries 1")

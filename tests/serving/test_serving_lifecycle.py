@@ -69,6 +69,21 @@ def test_batching_parameters_file(tmp_path):
         serving_config.batching_parameters(max_batch_size=8, allowed_batch_sizes=[4, 2, 8])
 
 
+def test_config_files_get_the_permissions_open_gives(tmp_path):
+    """A server running as another user (TF Serving's container, a service account) must be able to read the
+    config files: they used to be written 0600 (mkstemp's mode) whatever the umask."""
+    old = os.umask(0o022)
+    try:
+        serving_config.write_model_config(str(tmp_path / "models.config"), [{"name": "m", "base_path": "/m"}])
+        serving_config.write_batching_parameters(str(tmp_path / "batching.config"), max_batch_size=4)
+        os.umask(0o077)
+        serving_config.write_model_config(str(tmp_path / "private.config"), [{"name": "p", "base_path": "/p"}])
+    finally:
+        os.umask(old)
+    modes = {n: os.stat(tmp_path / n).st_mode & 0o777 for n in os.listdir(tmp_path)}
+    assert modes == {"models.config": 0o644, "batching.config": 0o644, "private.config": 0o600}
+
+
 def test_warmup_file_round_trip_and_limit(tmp_path):
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "toy"
