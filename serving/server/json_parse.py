@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from typing import Any
 
@@ -79,29 +80,46 @@ def parse_json(body: bytes) -> dict:
         offset = _number_too_big_offset(text)
         if offset is None:
             raise
-        raise status.invalid_argument(f"JSON Parse error: Number too big to be stored in double. at offset: "
-                                      f"{len(text[:offset].encode('utf-8', 'surrogateescape'))}") from None
+        raise _number_too_big(text, offset) from None
+    # Python reads 1e400 as inf and a 400-digit integer as an int; rapidjson refuses both. The cheap search finds
+    # every document that can hold such a number (a 309-digit run or an exponent of 100 or more), so the exact
+    # scan runs only for those.
+    if _MAYBE_TOO_BIG.search(text):
+        offset = _number_too_big_offset(text)
+        if offset is not None:
+            raise _number_too_big(text, offset)
     if not isinstance(doc, dict):
         raise status.invalid_argument(f"JSON Value: {value_to_string(doc)} Is not object")
     return doc
 
 
 # A JSON string or number token; strings are matched first so that digits inside them are skipped.
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|(-?)(0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?')
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|(-?)(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?')
 _DOUBLE_GUARD = 1.7976931348623157e307  # rapidjson's ParseNumber overflow guard
 
 
+_MAYBE_TOO_BIG = re.compile(r"[0-9]{309}|[eE]\+?0*[1-9][0-9]{2}")
+
+
+def _number_too_big(text: str, offset: int) -> status.ServingError:
+    return status.invalid_argument(f"JSON Parse error: Number too big to be stored in double. at offset: "
+                                   f"{len(text[:offset].encode('utf-8', 'surrogateescape'))}")
+
+
 def _number_too_big_offset(text: str) -> int | None:
-    """Where rapidjson stops with kParseErrorNumberTooBig: the first number whose integer part overflows a double.
+    """Where rapidjson stops with kParseErrorNumberTooBig: the first number whose integer part overflows a double,
+    or whose value does.
 
     rapidjson reads integer digits into a double once they pass uint64 and fails as soon as one more digit
-    follows a value >= 1.7976931348623157e307; the error offset is the number's first character (its minus sign
-    included). Only called after Python's parser refused the document, so it scans only on that error path."""
+    follows a value >= 1.7976931348623157e307; a number whose value ends above the largest double (1e400, a
+    400-digit integer) fails too. The error offset is the number's first character (its minus sign included)."""
     for match in _TOKEN.finditer(text):
         digits = match.group(2)
-        if digits is None or len(digits) < 2:
+        if digits is None:
             continue
-        if len(digits) > 310 or int(digits[:-1]) >= _DOUBLE_GUARD:
+        if len(digits) > 310 or (len(digits) > 1 and int(digits[:-1]) >= _DOUBLE_GUARD):
+            return match.start()
+        if match.group(4) and math.isinf(float(match.group(0))):
             return match.start()
     return None
 

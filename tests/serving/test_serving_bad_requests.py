@@ -159,6 +159,12 @@ CASES = [
     ("integer_of_5000_digits", None, None, None,  # rapidjson: past uint64 the digits go to a double, which overflows
      ("POST", "/v1/models/toy:predict", b'{"instances": [' + b"1" * 5000 + b']}'), 400,
      "JSON Parse error: Number too big to be stored in double. at offset: 15"),
+    ("exponent_overflow", None, None, None,  # Python's json reads -1e400 as -inf; rapidjson refuses it
+     ("POST", "/v1/models/toy:predict", b'{"signature_name": "numeric", "instances": [[1.0, 2.0, 3.0, -1e400]]}'),
+     400, "JSON Parse error: Number too big to be stored in double. at offset: 60"),
+    ("integer_of_400_digits", None, None, None,  # within Python's int limit, past a double's range
+     ("POST", "/v1/models/toy:predict", b'{"instances": ["a", 2' + b"0" * 399 + b']}'), 400,
+     "JSON Parse error: Number too big to be stored in double. at offset: 20"),
     ("empty_body", None, None, None, ("POST", "/v1/models/toy:predict", b""), 400,
      "JSON Parse error: The document is empty"),
     ("json_not_object", None, None, None, ("POST", "/v1/models/toy:predict", b"[1, 2]"), 400,
