@@ -37,6 +37,14 @@ class ConfigError(ValueError):
 
 
 def _umask() -> int:
+    """The process umask; read from /proc on Linux, since os.umask changes it (for a moment, for every thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

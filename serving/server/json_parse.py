@@ -112,7 +112,9 @@ def _number_too_big_offset(text: str) -> int | None:
 
     rapidjson reads integer digits into a double once they pass uint64 and fails as soon as one more digit
     follows a value >= 1.7976931348623157e307; a number whose value ends above the largest double (1e400, a
-    400-digit integer) fails too. The error offset is the number's first character (its minus sign included)."""
+    400-digit integer) fails too. The error offset is the number's first character (its minus sign included).
+    One difference is left: rapidjson's exponent guard also refuses a zero written with an exponent past 308
+    (`0e400`); this reads it as 0."""
     for match in _TOKEN.finditer(text):
         digits = match.group(2)
         if digits is None:
