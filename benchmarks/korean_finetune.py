@@ -12,7 +12,8 @@ directory instead (same architecture, vocabulary and pooling, random weights). C
         --seeds=0,1,2
 
 Results are appended to benchmarks/results/korean_finetune.json as each run finishes; rerunning the same
-command skips the runs already there (an interrupted benchmark resumes).
+command skips the runs already there (an interrupted benchmark resumes). `summary` is the built-in model's;
+a `--model_dir` candidate's goes under `candidate_summaries`, keyed by the start of its weights' SHA-256.
 """
 
 from __future__ import annotations
@@ -101,6 +102,14 @@ def main(argv=None):
     # so rebuilding the weights with the same vocabulary reuses the random baseline.
     keys = {"pretrained": sha256_of(os.path.join(model_dir, "model.safetensors")),
             "random": architecture_sha256(model_dir)}
+    builtin = korean_bert_dir()
+    builtin_keys = {"pretrained": sha256_of(os.path.join(builtin, "model.safetensors")),
+                    "random": architecture_sha256(builtin)}
+
+    def update_summaries():
+        payload["summary"] = summarize(payload["runs"], builtin_keys)
+        if keys != builtin_keys:
+            payload.setdefault("candidate_summaries", {})[keys["pretrained"][:8]] = summarize(payload["runs"], keys)
     done = {(r["task"], r["init"], r["seed"], r.get("start_sha256")) for r in payload["runs"]}
     for seed in [int(s) for s in args.seeds.split(",")]:
         for task in args.tasks.split(","):
@@ -126,11 +135,11 @@ def main(argv=None):
                                         "command": " ".join(shown), "seconds": seconds, "result": numbers,
                                         "selection": results.get("selection"), "scored_on": results.get("scored_on"),
                                         "dev": results.get("dev"), "dev_source": results.get("dev_source")})
-                payload["summary"] = summarize(payload["runs"], keys)
+                update_summaries()
                 write_json(args.output, payload)
-    payload["summary"] = summarize(payload["runs"], keys)
+    update_summaries()
     write_json(args.output, payload)
-    for r in payload["summary"]:
+    for r in summarize(payload["runs"], keys):
         print(f"{r['task']:9} {r['init']:10} {r['metric']:9} {r['mean']:.4f} ± {r['sd']:.4f} (n={r['n']}) {r['values']}")
     return 0
 
