@@ -100,11 +100,12 @@ def main(argv=None):
     payload = resumable_payload(args.output, __file__, argv)
     # A pre-trained run belongs to the weights it started from; a random run only to the architecture and vocabulary,
     # so rebuilding the weights with the same vocabulary reuses the random baseline.
-    keys = {"pretrained": sha256_of(os.path.join(model_dir, "model.safetensors")),
-            "random": architecture_sha256(model_dir)}
-    builtin = korean_bert_dir()
-    builtin_keys = {"pretrained": sha256_of(os.path.join(builtin, "model.safetensors")),
-                    "random": architecture_sha256(builtin)}
+    def start_keys(directory):
+        return {"pretrained": sha256_of(os.path.join(directory, "model.safetensors")),
+                "random": architecture_sha256(directory)}
+
+    keys = start_keys(model_dir)
+    builtin_keys = keys if model_dir == korean_bert_dir() else start_keys(korean_bert_dir())
 
     def update_summaries():
         payload["summary"] = summarize(payload["runs"], builtin_keys)
