@@ -45,7 +45,7 @@ def minilm_l6_dir(verify: bool = True) -> str:
 
 KOREAN_BERT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "korean_bert")
 # SHA-256 of resources/korean_bert/model.safetensors, written by scripts/build_korean_bert.sh's last stage.
-KOREAN_BERT_SHA256 = "fb57d4f89a0e077e69c2890f123dbc343cc4a4994221396b674935a540a71e36"
+KOREAN_BERT_SHA256 = "844bc9b8b81249703ebacc0b4c363ed7f652ed83b0207e8416c629cbb5b18491"
 
 
 def korean_bert_dir(verify: bool = True) -> str:

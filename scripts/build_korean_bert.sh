@@ -20,7 +20,7 @@ PY=${PYTHON:-.venv/bin/python}
 # for the new total on resume: linear decay from 2.6e-4 at step 5,000 to 0 at 10,000). STEPS lists its stages,
 # ELECTRA_STEPS the ELECTRA stage's.
 STEPS=${STEPS:-5000,10000}
-ELECTRA_STEPS=${ELECTRA_STEPS:-6000}
+ELECTRA_STEPS=${ELECTRA_STEPS:-6000,20000,30000}
 mkdir -p "$W"
 [ -s "$W/train.txt" ] || $PY scripts/prepare_korean_corpus.py \
     --input_file="$C/nsmc_unlabeled/nsmc_unlabeled.txt.gz,$C/kowiki_pretrain/kowiki_sample.txt" \
