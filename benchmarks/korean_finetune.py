@@ -95,17 +95,15 @@ def main(argv=None):
                         help="A candidate Korean model directory (Hugging Face layout) instead of the built-in one: "
                              "how a rebuilt model is compared, on the dev numbers, before it replaces the shipped one")
     args = parser.parse_args(argv)
-    from bert_tf.pretrained import korean_bert_dir, sha256_of
-    model_dir = os.path.abspath(args.model_dir) if args.model_dir else korean_bert_dir()
+    from bert_tf.pretrained import KOREAN_BERT_SHA256, korean_bert_dir, sha256_of
+    builtin = korean_bert_dir()  # verifies the built-in weights against KOREAN_BERT_SHA256 (one read)
+    model_dir = os.path.abspath(args.model_dir) if args.model_dir else builtin
     payload = resumable_payload(args.output, __file__, argv)
     # A pre-trained run belongs to the weights it started from; a random run only to the architecture and vocabulary,
     # so rebuilding the weights with the same vocabulary reuses the random baseline.
-    def start_keys(directory):
-        return {"pretrained": sha256_of(os.path.join(directory, "model.safetensors")),
-                "random": architecture_sha256(directory)}
-
-    keys = start_keys(model_dir)
-    builtin_keys = keys if model_dir == korean_bert_dir() else start_keys(korean_bert_dir())
+    builtin_keys = {"pretrained": KOREAN_BERT_SHA256, "random": architecture_sha256(builtin)}
+    keys = builtin_keys if model_dir == builtin else {
+        "pretrained": sha256_of(os.path.join(model_dir, "model.safetensors")), "random": architecture_sha256(model_dir)}
 
     def update_summaries():
         payload["summary"] = summarize(payload["runs"], builtin_keys)
