@@ -212,11 +212,16 @@ def _model_builder(setup, data, pooling, dropout, head_initializer):
     from bert_tf.tasks import BertClassifier, BertRegressor
     new_encoder = setup.encoder_copies()
     pretrained_task = setup.pretrained_task
+    label_mean = float(np.mean([float(e.label) for e in data.train])) if data.regression else None
 
     def build_model(dtype):
         if data.regression:
             model = BertRegressor(new_encoder(dtype), pooling=pooling, dropout=dropout,
                                   head_initializer=head_initializer)
+            # The output bias starts at the training labels' mean (STS scores are 0-5, mean ~2.7): Adam moves
+            # a weight by about the learning rate per step, so from 0 the bias alone could not reach it in a
+            # few hundred steps and the encoder's features would be bent to make up the offset.
+            model.head.dense.bias.assign([label_mean])
         else:
             model = BertClassifier(new_encoder(dtype), len(data.label_names), pooling=pooling, dropout=dropout,
                                    label_names=data.label_names, head_initializer=head_initializer)

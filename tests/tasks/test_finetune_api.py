@@ -78,3 +78,35 @@ def test_old_task_type_name_trains_the_same_model(tmp_path):
         assert isinstance(result.model, BertRegressor) and result.eval_results["task_type"] == "regressor"
     for old_weight, new_weight in zip(old.model.get_weights(), new.model.get_weights()):
         np.testing.assert_allclose(old_weight, new_weight)
+
+
+
+@pytest.mark.parametrize("label_mean", [4.2, 1.3])
+def test_regression_head_starts_at_the_training_label_mean(tmp_path, label_mean):
+    """A regressor's output bias starts at the mean of its training labels, not 0: after one step at a learning
+    rate too small to move anything, the bias is that mean and the predictions sit around it. Two sets with
+    distinct means, so a constant start fails one of them."""
+    from bert_tf import BertConfig
+    rng = np.random.default_rng(int(label_mean * 10))
+    scores = np.round(np.clip(label_mean + rng.normal(0.0, 0.8, size=40), 0.0, 5.0), 4)
+    words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "far", "away"]
+    train = tmp_path / "train.tsv"
+    with open(train, "w", encoding="utf-8") as f:
+        f.write("sentence1\tsentence2\tscore\n")
+        for i, score in enumerate(scores):
+            f.write(f"{' '.join(rng.choice(words, 4 + i % 3))}\t{' '.join(rng.choice(words, 3 + i % 4))}\t"
+                    f"{score:.4f}\n")
+    assert abs(scores.mean() - label_mean) < 0.3
+    config_file = tmp_path / "bert_config.json"
+    BertConfig.preset("test", vocab_size=30522).to_google_json(str(config_file))
+    result = finetune_classifier(
+        str(train), None, data_format="tsv", text_a_column="sentence1", text_b_column="sentence2",
+        label_column="score", task_type="regressor", bert_config_file=str(config_file),
+        vocab_file=os.path.join(TESTDATA, "vocab", "uncased_vocab.txt"), do_lower_case=True, max_seq_length=16,
+        train_batch_size=8, max_train_steps=1, learning_rate=1e-9, output_dir=str(tmp_path / "out"))
+    assert result.eval_results["num_train_examples"] == 40  # one learning rate, no dev file: nothing carved
+    assert float(np.asarray(result.model.head.dense.bias)[0]) == pytest.approx(scores.mean(), abs=1e-4)
+    encoded = [result.tokenizer.encode(f"{w} sat", max_seq_length=16) for w in words]
+    batch = {k: np.stack([e[k] for e in encoded]) for k in encoded[0]}
+    predictions = np.asarray(result.model(batch, training=False))[:, 0]
+    assert abs(predictions.mean() - scores.mean()) < 0.6, (predictions.mean(), scores.mean())
