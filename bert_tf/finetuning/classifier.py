@@ -143,7 +143,7 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
     train_x, train_y = data.encode(setup.tokenizer, data.train, max_seq_length)
     main_metric = "pearson" if data.regression else "accuracy"
     best, eval_results = run_finetuning(
-        options, setup, _model_builder(setup, data, pooling, dropout, head_initializer), train_x, train_y,
+        options, setup, _model_builder(setup, data, pooling, dropout, head_initializer, train_y), train_x, train_y,
         main_metric=main_metric, evaluate=data.scorer(setup.tokenizer, data.dev, options),
         dev_source=data.dev_source, eval_file=eval_file, score_eval=data.scorer(setup.tokenizer, data.eval, options),
         results={"pooling": pooling, "head_initializer": head_initializer,
@@ -206,13 +206,13 @@ class _ClassificationData:
                                                  num_classes=len(self.label_names))
 
 
-def _model_builder(setup, data, pooling, dropout, head_initializer):
+def _model_builder(setup, data, pooling, dropout, head_initializer, train_y):
     """A fresh task model on a fresh copy of the starting encoder (one per learning rate of the sweep); a
-    pre-trained task of the same type gives its head's weights."""
+    pre-trained task of the same type gives its head's weights; a new regressor's bias starts at `train_y`'s mean."""
     from bert_tf.tasks import BertClassifier, BertRegressor
     new_encoder = setup.encoder_copies()
     pretrained_task = setup.pretrained_task
-    label_mean = float(np.mean([float(e.label) for e in data.train])) if data.regression else None
+    label_mean = float(np.mean(train_y)) if data.regression else None
 
     def build_model(dtype):
         if data.regression:

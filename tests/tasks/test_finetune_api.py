@@ -80,7 +80,6 @@ def test_old_task_type_name_trains_the_same_model(tmp_path):
         np.testing.assert_allclose(old_weight, new_weight)
 
 
-
 @pytest.mark.parametrize("label_mean", [4.2, 1.3])
 def test_regression_head_starts_at_the_training_label_mean(tmp_path, label_mean):
     """A regressor's output bias starts at the mean of its training labels, not 0: after one step at a learning
