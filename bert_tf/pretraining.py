@@ -6,8 +6,9 @@ Face directory and evaluates. `scripts/run_pretraining.py` is its flags.
 `output_dir` receives `training/ckpt-<step>.*` (checkpoints, resumed by a rerun), `training/summaries/`
 (TensorBoard scalars), the trained model (`model.safetensors`, `config.json`, `bert_config.json`,
 `tokenizer_config.json`, `vocab.txt`; with `objective="electra"` the discriminator, and the generator in
-`generator/`), `eval_results.json` (with `do_eval`) and `eval_history.json` (with
-`eval_every_steps`).
+`generator/`), `pretraining.json` (the longest sequences these weights were pre-trained on, counting
+`init_checkpoint`'s record: see `bert_tf.checkpoints.pretraining_record`), `eval_results.json` (with
+`do_eval`) and `eval_history.json` (with `eval_every_steps`).
 """
 
 from __future__ import annotations
@@ -156,6 +157,9 @@ def pretrain(options: PretrainOptions) -> dict:
                         vocab_file=options.vocab_file)
             else:
                 save_hf(model, options.output_dir, vocab_file=options.vocab_file)
+            from bert_tf.checkpoints.pretraining_record import write_pretraining_record
+            write_pretraining_record(options.output_dir, max_seq_length=options.max_seq_length,
+                                     objective=options.objective, init_checkpoint=options.init_checkpoint)
             summary["model_dir"] = options.output_dir
     if options.do_eval:
         last = result.get("eval") if options.do_train else None

@@ -46,10 +46,11 @@ for steps in ${STEPS//,/ }; do
 done
 # The MLM model in float16: what was shipped before the ELECTRA stage, and where that stage starts.
 [ -s "$W/mlm_f16/model.safetensors" ] || $PY - "$W/model" "$W/mlm_f16" <<'PYEOF'
-import sys
+import shutil, sys
 from bert_tf.checkpoints import load_pretrainer, save_hf
 src, dst = sys.argv[1], sys.argv[2]
 save_hf(load_pretrainer(src, nsp=False), dst, vocab_file=f"{src}/vocab.txt", dtype="float16")
+shutil.copy(f"{src}/pretraining.json", dst)  # the sequence length it was pre-trained on
 PYEOF
 # ELECTRA: the discriminator starts from the MLM model, the generator (hidden 64, 1 head) from scratch.
 for steps in ${ELECTRA_STEPS//,/ }; do
@@ -64,11 +65,12 @@ done
 # Ship it: the discriminator (encoder, Hugging Face BertModel layout) and the generator (generator/, encoder +
 # masked-LM head) stored in float16, and the discriminator's SHA-256.
 $PY - "$W/electra" bert_tf/resources/korean_bert <<'PYEOF'
-import json, os, sys
+import json, os, shutil, sys
 from bert_tf.checkpoints import load_encoder, load_pretrainer, save_hf
 from bert_tf.pretrained import sha256_of
 src, dst = sys.argv[1], sys.argv[2]
 save_hf(load_encoder(src), dst, vocab_file=f"{src}/vocab.txt", dtype="float16")
+shutil.copy(f"{src}/pretraining.json", dst)  # {"max_seq_length": 64, ...}: fine-tuning longer warns
 save_hf(load_pretrainer(f"{src}/generator", nsp=False), f"{dst}/generator", vocab_file=f"{src}/vocab.txt",
         dtype="float16")
 # Neither MLM nor ELECTRA trains BERT's [CLS] pooler: declare mean pooling the sentence-transformers way,

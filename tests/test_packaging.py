@@ -36,7 +36,8 @@ def test_wheel_builds_without_warnings_and_ships_the_resources(tmp_path):
                      "nsmc/README.md", "korean_bert/model.safetensors", "korean_bert/vocab.txt",
                      "korean_bert/config.json", "korean_bert/bert_config.json", "korean_bert/README.md",
                      "korean_bert/1_Pooling/config.json", "korean_bert/generator/model.safetensors",
-                     "korean_bert/generator/config.json", "korean_bert/generator/vocab.txt"):
+                     "korean_bert/generator/config.json", "korean_bert/generator/vocab.txt",
+                     "korean_bert/pretraining.json"):
         assert f"bert_tf/resources/{resource}" in names
     client = {"serving/client/__init__.py", "serving/client/grpc_client.py", "serving/client/rest_client.py",
               "serving/client/text_helpers.py"}

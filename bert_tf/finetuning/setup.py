@@ -51,6 +51,11 @@ def prepare(options: FinetuneOptions, *, load_task: bool = False) -> Setup:
             encoder = build_encoder(seed=options.seed, init_checkpoint=options.init_checkpoint,
                                     bert_config_file=options.bert_config_file, preset=options.preset,
                                     vocab_size=len(load_vocab(vocab_file)), do_lower_case=options.do_lower_case)
+        if options.init_checkpoint:
+            from bert_tf.checkpoints.pretraining_record import untrained_positions_warning
+            warning = untrained_positions_warning(options.init_checkpoint, options.max_seq_length)
+            if warning:
+                logger.warning(warning)
     do_lower_case = encoder.bert_config.do_lower_case if options.do_lower_case is None else options.do_lower_case
     tokenizer = make_tokenizer(vocab_file, do_lower_case, options.max_input_chars_per_word)
     return Setup(strategy, vocab_file, encoder, tokenizer, do_lower_case, pretrained_task)

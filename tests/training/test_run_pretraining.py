@@ -152,6 +152,8 @@ def test_electra_objective_trains_saves_the_discriminator_and_resumes(data, tmp_
     assert [h["step"] for h in history] == [3, 6, 9, 12]
     assert all(0.0 <= h["replaced_token_accuracy"] <= 1.0 and np.isfinite(h["masked_lm_loss"]) for h in history)
     assert history[-1]["replaced_token_loss"] < history[0]["replaced_token_loss"]
+    with open(out / "pretraining.json") as f:  # the sequence length the saved weights were pre-trained on
+        assert json.load(f) == {"max_seq_length": 23, "objective": "electra"}
 
     from bert_tf.checkpoints import load_encoder
     saved = load_encoder(str(out))  # the discriminator, in Hugging Face BertModel layout
@@ -170,12 +172,16 @@ def test_electra_objective_trains_saves_the_discriminator_and_resumes(data, tmp_
 
     # Continuing a finished ELECTRA run from its saved directories (a new output_dir: no optimizer state): one step
     # at a negligible learning rate leaves both networks, generator head included, where the first run ended.
+    # Its record keeps the longer sequences its init_checkpoint says it was pre-trained on (here made 40).
+    (out / "pretraining.json").write_text('{"max_seq_length": 40, "objective": "mlm"}')
     again = tmp_path / "again"
     cont = [a.replace(str(out), str(again)).replace("--num_train_steps=6", "--num_train_steps=1")
             for a in base + electra if not a.startswith("--learning_rate")] + [
         f"--init_checkpoint={out}", f"--generator_init_checkpoint={out / 'generator'}", "--learning_rate=1e-9"]
     third = subprocess.run(cont, capture_output=True, text=True, timeout=300, env=env)
     assert third.returncode == 0, third.stderr[-3000:]
+    with open(again / "pretraining.json") as f:
+        assert json.load(f) == {"max_seq_length": 40, "objective": "electra"}
     continued = load_pretrainer(str(again / "generator"), nsp=False)
     for a, b in zip(generator.weights, continued.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
