@@ -217,6 +217,29 @@ def write_json(path: str, payload: dict) -> None:
     write_json_atomic(path, payload, sort_keys=True, makedirs=True)
 
 
+def write_runs(path: str, payload: dict, key: Callable[[dict], tuple], summarize: Callable[[dict], None],
+               merged: tuple[str, ...] = ()) -> None:
+    """Writes a resumable benchmark's `payload` to `path` without losing another invocation's runs: under an
+    exclusive lock on `path + ".lock"`, the runs found in `path` now that `payload["runs"]` lacks (by `key`) are
+    added to it (a second process writing the same file since this one read it), as are the entries of the
+    dicts named in `merged` that it lacks; then `summarize(payload)` refreshes the summaries and the file is
+    written atomically. Each invocation used to rewrite the whole file with what it had read at its start, so two
+    running at once kept only the last one's runs."""
+    import fcntl
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                on_disk = json.load(f)
+            mine = {key(r) for r in payload["runs"]}
+            payload["runs"].extend(r for r in on_disk.get("runs", []) if key(r) not in mine)
+            for name in merged:
+                payload[name] = {**on_disk.get(name, {}), **payload.get(name, {})}
+        summarize(payload)
+        write_json(path, payload)
+
+
 def configure_torch_threads() -> None:
     """PyTorch uses as many intra-op threads as TensorFlow (one per core) so the comparison is like for like."""
     try:

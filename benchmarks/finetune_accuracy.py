@@ -50,7 +50,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import REPO, mean_sd, resumable_payload, write_json  # noqa: E402
+from benchmarks.common import REPO, mean_sd, resumable_payload, write_runs  # noqa: E402
 
 DATA = os.path.join(REPO, "benchmarks", "data")
 RESOURCES = os.path.join(REPO, "bert_tf", "resources")
@@ -366,7 +366,12 @@ def main(argv=None):
         return 0
     payload = resumable_payload(args.output, __file__, argv)
     payload["budgets"] = {k: {kk: vv for kk, vv in v.items() if kk not in ("train", "test")} for k, v in TASKS.items()}
-    done = {(r["task"], r["system"], r["seed"]) for r in payload["runs"]}
+    def run_key(run):
+        return run["task"], run["system"], run["seed"]
+
+    def update_summary(payload):
+        payload["summary"] = summarize(payload["runs"])
+    done = {run_key(r) for r in payload["runs"]}
     for task in args.tasks.split(","):
         systems = []
         for s in args.systems.split(","):
@@ -387,10 +392,8 @@ def main(argv=None):
                 print(f"    {TASKS[task]['metric']} = {result.get(TASKS[task]['metric'])} ({result['seconds']} s)",
                       flush=True)
                 payload["runs"].append({"task": task, "system": system, "seed": seed, "result": result})
-                payload["summary"] = summarize(payload["runs"])
-                write_json(args.output, payload)
-    payload["summary"] = summarize(payload["runs"])
-    write_json(args.output, payload)
+                write_runs(args.output, payload, run_key, update_summary)
+    write_runs(args.output, payload, run_key, update_summary)
     print_table(payload["summary"])
     return 0
 

@@ -28,7 +28,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import REPO, mean_sd, resumable_payload, write_json  # noqa: E402
+from benchmarks.common import REPO, mean_sd, resumable_payload, write_runs  # noqa: E402
 
 DATA = os.path.join(REPO, "benchmarks", "data")
 RESOURCES = os.path.join(REPO, "bert_tf", "resources")
@@ -58,6 +58,10 @@ def command(task: str, init: str, seed: int, model_dir: str, output_dir: str) ->
     return ([sys.executable, os.path.join("scripts", t["script"]), f"--data_format={t['data_format']}",
              f"--train_file={os.path.relpath(t['train'], REPO)}", f"--eval_file={os.path.relpath(t['test'], REPO)}",
              f"--max_seq_length={t['seq']}", f"--seed={seed}", f"--output_dir={output_dir}"] + COMMON + start)
+
+
+def run_key(run: dict) -> tuple:
+    return run["task"], run["init"], run["seed"], run.get("start_sha256")
 
 
 def architecture_sha256(model_dir: str) -> str:
@@ -105,11 +109,14 @@ def main(argv=None):
     keys = builtin_keys if model_dir == builtin else {
         "pretrained": sha256_of(os.path.join(model_dir, "model.safetensors")), "random": architecture_sha256(model_dir)}
 
-    def update_summaries():
+    def update_summaries(payload=payload):
         payload["summary"] = summarize(payload["runs"], builtin_keys)
         if keys != builtin_keys:
             payload.setdefault("candidate_summaries", {})[keys["pretrained"][:8]] = summarize(payload["runs"], keys)
-    done = {(r["task"], r["init"], r["seed"], r.get("start_sha256")) for r in payload["runs"]}
+    done = {run_key(r) for r in payload["runs"]}
+    # Runs made on different machines share the file: each run records its own CPU (the file's top-level
+    # `command` and `machine` are the last invocation's).
+    machine = {k: payload["machine"].get(k) for k in ("cpu_model", "cpu_flags", "cpu_count")}
     for seed in [int(s) for s in args.seeds.split(",")]:
         for task in args.tasks.split(","):
             for init in args.inits.split(","):
@@ -133,11 +140,11 @@ def main(argv=None):
                 payload["runs"].append({"task": task, "init": init, "seed": seed, "start_sha256": keys[init],
                                         "command": " ".join(shown), "seconds": seconds, "result": numbers,
                                         "selection": results.get("selection"), "scored_on": results.get("scored_on"),
-                                        "dev": results.get("dev"), "dev_source": results.get("dev_source")})
-                update_summaries()
-                write_json(args.output, payload)
-    update_summaries()
-    write_json(args.output, payload)
+                                        "dev": results.get("dev"), "dev_source": results.get("dev_source"),
+                                        "machine": machine, "finished": time.strftime("%Y-%m-%d %H:%M UTC",
+                                                                                      time.gmtime())})
+                write_runs(args.output, payload, run_key, update_summaries, merged=("candidate_summaries",))
+    write_runs(args.output, payload, run_key, update_summaries, merged=("candidate_summaries",))
     for r in summarize(payload["runs"], keys):
         print(f"{r['task']:9} {r['init']:10} {r['metric']:9} {r['mean']:.4f} ± {r['sd']:.4f} (n={r['n']}) {r['values']}")
     return 0
