@@ -17,3 +17,21 @@ def minilm_dir():
     """The real all-MiniLM-L6-v2 weights from the pip package, SHA-256 verified."""
     from bert_tf.pretrained import minilm_l6_dir
     return minilm_l6_dir(verify=True)
+
+
+# The test files that take longest (a full run's `--durations=0`, summed per file, 2026-12-06), run first: with
+# two pytest-xdist workers taking one file at a time (run_tests.sh: `-n 2 --dist loadfile`), a long file picked up
+# last would leave one worker idle while the other finishes it. Order only; every test still runs, and the rest
+# keep pytest's order.
+LONGEST_FILES = ("tests/export/test_export.py", "tests/scripts/test_run_finetuning.py",
+                 "tests/finetuning/test_recipe_accuracy.py", "tests/test_readme.py",
+                 "tests/training/test_distribute.py", "tests/export/test_export_script.py",
+                 "tests/training/test_run_pretraining.py", "tests/export/test_export_ner_qa.py",
+                 "tests/checkpoints/test_korean_bert.py", "tests/tasks/test_tasks.py",
+                 "tests/reliability/test_faults.py", "tests/scripts/test_extract_features.py",
+                 "tests/scripts/test_demo_korean.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))

@@ -6,9 +6,7 @@ import multiprocessing
 import os
 import sys
 
-from conftest import REPO_ROOT
-
-sys.path.insert(0, REPO_ROOT)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository: benchmarks/
 from benchmarks.common import write_runs  # noqa: E402
 
 
