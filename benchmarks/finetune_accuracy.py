@@ -313,6 +313,14 @@ def run_one(task, system, seed):
 
 # === Driver ===
 
+def run_key(run: dict) -> tuple:
+    return run["task"], run["system"], run["seed"]
+
+
+def update_summary(payload: dict) -> None:
+    payload["summary"] = summarize(payload["runs"])
+
+
 def summarize(runs: list[dict]) -> list[dict]:
     rows = []
     for task in TASKS:
@@ -366,11 +374,6 @@ def main(argv=None):
         return 0
     payload = resumable_payload(args.output, __file__, argv)
     payload["budgets"] = {k: {kk: vv for kk, vv in v.items() if kk not in ("train", "test")} for k, v in TASKS.items()}
-    def run_key(run):
-        return run["task"], run["system"], run["seed"]
-
-    def update_summary(payload):
-        payload["summary"] = summarize(payload["runs"])
     done = {run_key(r) for r in payload["runs"]}
     for task in args.tasks.split(","):
         systems = []

@@ -109,7 +109,7 @@ def main(argv=None):
     keys = builtin_keys if model_dir == builtin else {
         "pretrained": sha256_of(os.path.join(model_dir, "model.safetensors")), "random": architecture_sha256(model_dir)}
 
-    def update_summaries(payload=payload):
+    def update_summaries(payload):
         payload["summary"] = summarize(payload["runs"], builtin_keys)
         if keys != builtin_keys:
             payload.setdefault("candidate_summaries", {})[keys["pretrained"][:8]] = summarize(payload["runs"], keys)

@@ -24,10 +24,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import REPO, machine_info, mean_sd, write_json  # noqa: E402
+from benchmarks.korean_finetune import COMMON, RESOURCES, TASKS  # noqa: E402
 
-FLAGS = ["--data_format=nsmc", "--train_file=bert_tf/resources/nsmc/ratings_train.txt", "--max_seq_length=64",
-         "--do_train", "--train_batch_size=32", "--dev_fraction=0.1", "--learning_rate=1e-4,3e-4",
-         "--num_train_epochs=3", "--init_checkpoint=bert_tf/resources/korean_bert"]
+# korean_finetune.py's acceptance flags for NSMC, without --do_eval (no test file) and with the dev carve explicit.
+FLAGS = ["--data_format=nsmc", f"--train_file={os.path.relpath(TASKS['nsmc']['train'], REPO)}",
+         f"--max_seq_length={TASKS['nsmc']['seq']}", "--dev_fraction=0.1"] + [
+    f for f in COMMON if f != "--do_eval"] + [
+    f"--init_checkpoint={os.path.relpath(os.path.join(RESOURCES, 'korean_bert'), REPO)}"]
 
 
 def _child(decay: float, num_layers: int, argv: list[str]) -> None:
