@@ -11,6 +11,9 @@ directory instead (same architecture, vocabulary and pooling, random weights). C
     python benchmarks/korean_finetune.py --tasks=nsmc,klue_nli,korsts,klue_ner --inits=pretrained,random \
         --seeds=0,1,2
 
+`korsts_bi` is KorSTS with `--task_type=bi_encoder` (sentence-transformers' bi-encoder) instead of the paper's
+cross-encoder regressor (`korsts`).
+
 Results are appended to benchmarks/results/korean_finetune.json as each run finishes; rerunning the same
 command skips the runs already there (an interrupted benchmark resumes). `summary` is the built-in model's;
 a `--model_dir` candidate's goes under `candidate_summaries`, keyed by the start of its weights' SHA-256.
@@ -44,6 +47,11 @@ TASKS = {
     "korsts": dict(script="run_classifier.py", data_format="korsts", seq=64, metric="spearman",
                    train=os.path.join(DATA, "korsts", "sts-train.tsv"),
                    test=os.path.join(DATA, "korsts", "sts-dev.tsv")),
+    # KorSTS with a bi-encoder (each sentence encoded alone, cosine; sentence-transformers' setup) instead of
+    # the paper's cross-encoder regressor above.
+    "korsts_bi": dict(script="run_classifier.py", data_format="korsts", seq=64, metric="spearman",
+                      flags=["--task_type=bi_encoder"], train=os.path.join(DATA, "korsts", "sts-train.tsv"),
+                      test=os.path.join(DATA, "korsts", "sts-dev.tsv")),
     "klue_ner": dict(script="run_ner.py", data_format="klue_ner", seq=128, metric="f1",
                      train=os.path.join(DATA, "klue_ner", "klue-ner-v1.1_train.tsv"),
                      test=os.path.join(DATA, "klue_ner", "klue-ner-v1.1_test.tsv")),
@@ -57,7 +65,8 @@ def command(task: str, init: str, seed: int, model_dir: str, output_dir: str) ->
              [f"--bert_config_file={model_dir}/bert_config.json", f"--vocab_file={model_dir}/vocab.txt"])
     return ([sys.executable, os.path.join("scripts", t["script"]), f"--data_format={t['data_format']}",
              f"--train_file={os.path.relpath(t['train'], REPO)}", f"--eval_file={os.path.relpath(t['test'], REPO)}",
-             f"--max_seq_length={t['seq']}", f"--seed={seed}", f"--output_dir={output_dir}"] + COMMON + start)
+             f"--max_seq_length={t['seq']}", f"--seed={seed}", f"--output_dir={output_dir}"] + t.get("flags", [])
+            + COMMON + start)
 
 
 def run_key(run: dict) -> tuple:

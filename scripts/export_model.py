@@ -18,7 +18,8 @@ Examples:
       --export_base=/tmp/serving --model_name=minilm
 
 The task type is read from the model, its class's `task_type` (BertClassifier -> classifier, BertRegressor ->
-regressor, BertTokenClassifier -> token_classifier, BertSpanQA -> span_qa; BertEncoder -> encoder) unless
+regressor, BertBiEncoder -> bi_encoder (always `text` and `text_b`), BertTokenClassifier -> token_classifier,
+BertSpanQA -> span_qa; BertEncoder -> encoder) unless
 --task_type says it. Without --vocab_file, a `vocab.txt` beside the model (or in its best_hf/ or best_google/
 folder, as the fine-tuning scripts write with --save_formats) or beside --init_checkpoint is used.
 """
@@ -37,7 +38,8 @@ flags.DEFINE_string("model", None, "A bert_tf `.keras` file: a fine-tuned task m
 flags.DEFINE_string("init_checkpoint", None, "Instead of --model: a pre-trained checkpoint in any format bert_tf "
                     "loads (Hugging Face/bert_tf directory, Google TF1, Model Garden, ...), exported as the bare "
                     "encoder (--task_type=encoder); a `.keras` task file here works as --model.")
-flags.DEFINE_enum("task_type", None, ["classifier", "regressor", "encoder", "token_classifier", "span_qa"],
+flags.DEFINE_enum("task_type", None, ["classifier", "regressor", "bi_encoder", "encoder", "token_classifier",
+                                     "span_qa"],
                   "What to serve; default: from the model's class.")
 flags.DEFINE_string("export_base", None, "Parent of the model folder (TF Serving's --model_base_path is "
                     "export_base/model_name).")
@@ -53,7 +55,8 @@ flags.DEFINE_integer("max_input_chars_per_word", None, "Words longer than this m
                      "saves it with the model), else 200 as google-research/bert (Hugging Face: 100).")
 flags.DEFINE_list("label_names", None, "Class or tag names in label-id order; default: the names stored in the "
                   "model (classifiers and token classifiers fine-tuned by bert_tf store them).")
-flags.DEFINE_bool("pair", False, "Classifier/regressor/encoder on sentence pairs: `text` and `text_b` inputs.")
+flags.DEFINE_bool("pair", False, "Classifier/regressor/encoder on sentence pairs: `text` and `text_b` inputs "
+                  "(a bi_encoder always takes both).")
 flags.DEFINE_enum("tokenizer_ops", "core", ["core", "tf_text"],
                   "core: core TF ops only (loads anywhere); tf_text: tensorflow-text's ops (needs them to load).")
 flags.DEFINE_enum("pooling", "mean", ["mean", "cls_token", "cls"], "Encoder: the `embedding` output is the mean "

@@ -1,5 +1,5 @@
 r"""Fine-tunes BERT for sentence or sentence-pair classification, or regression (google-research/bert's
-run_classifier.py, on any checkpoint bert_tf loads).
+run_classifier.py, on any checkpoint bert_tf loads), or a bi-encoder for sentence similarity (sentence-transformers').
 
 Examples:
   # Banking77 (77 intents) from the real MiniLM weights; pooling follows the checkpoint's 1_Pooling (mean).
@@ -10,6 +10,10 @@ Examples:
   # KorSTS regression from random initialization:
   python scripts/run_classifier.py --do_train --do_eval --data_format=korsts --train_file=sts-train.tsv \
       --eval_file=sts-dev.tsv --vocab_file=vocab.txt --preset=mini --output_dir=/tmp/korsts
+  # KorSTS with a bi-encoder (each sentence encoded alone, cosine similarity) from the built-in Korean BERT:
+  python scripts/run_classifier.py --do_train --do_eval --data_format=korsts --task_type=bi_encoder \
+      --train_file=sts-train.tsv --eval_file=sts-dev.tsv --output_dir=/tmp/korsts_bi \
+      --init_checkpoint="$(python -c 'from bert_tf.pretrained import korean_bert_dir; print(korean_bert_dir())')"
 
 Outputs in --output_dir: eval_results.json, best_model.keras (+ best_hf/, best_google/ with --save_formats),
 training_curves.png, summaries/ (TensorBoard), predictions.tsv (--do_predict); with several learning rates one
@@ -31,9 +35,13 @@ flags.adopt_module_key_flags(finetune_flags)  # --help lists --train_file, --out
 flags.adopt_module_key_flags(cli)
 flags.DEFINE_string("data_format", None, "csv, tsv, jsonl, nsmc, klue_nli, korsts, klue_sts, banking77, "
                     "poem_sentiment (default: from the file extension).")
-flags.DEFINE_enum("task_type", "classifier", ["classifier", "regressor", "classification", "regression"],
-                  "regressor: one output trained with MSE (default for korsts/klue_sts). The task classes' "
-                  "task_type, as in export_model.py; classification/regression: deprecated names of these.")
+flags.DEFINE_enum("task_type", "classifier", ["classifier", "regressor", "bi_encoder", "classification",
+                                              "regression"],
+                  "regressor: one output trained with MSE (default for korsts/klue_sts; a cross-encoder, the "
+                  "paper's STS-B setup). bi_encoder: sentence pairs scored by the cosine of the two sentences "
+                  "encoded alone, trained with MSE (sentence-transformers' CosineSimilarityLoss; mean pooling "
+                  "unless the checkpoint or --pooling says otherwise). The task classes' task_type, as in "
+                  "export_model.py; classification/regression: deprecated names of the first two.")
 cli.define_renamed_values("task_type", {"classification": "classifier", "regression": "regressor"})
 flags.DEFINE_bool("regression", False, "Same as --task_type=regressor.")
 flags.DEFINE_integer("num_labels", None, "1 means regression; otherwise checked against the training labels.")
@@ -49,7 +57,8 @@ flags.DEFINE_float("dropout", 0.1, "Dropout on the pooled vector.")
 
 def main(argv):
     del argv
-    task_type = "regressor" if FLAGS.regression or FLAGS.num_labels == 1 else FLAGS.task_type
+    regression = (FLAGS.regression or FLAGS.num_labels == 1) and FLAGS.task_type == "classifier"
+    task_type = "regressor" if regression else FLAGS.task_type
     return finetune_flags.run_task(FLAGS, finetune_flags.Task(
         lambda: _finetune(task_type), _report, _predict, _evaluate, vocab_beside_model=True,
         model_hint=" (e.g. a previous run's best_model.keras)"))

@@ -61,3 +61,20 @@ def encode_examples(tokenizer, examples: Sequence[TextExample], max_seq_length: 
     if truncated:
         logger.info("%d of %d examples were truncated to max_seq_length=%d", truncated, len(examples), max_seq_length)
     return out
+
+
+def encode_pairs_separately(tokenizer, examples: Sequence[TextExample], max_seq_length: int) -> dict:
+    """Packs each sentence of every pair alone, `[CLS] a [SEP]` and `[CLS] b [SEP]` (a bi-encoder's input).
+
+    Returns a dict of int32 arrays `(N, 2, max_seq_length)`: `token_ids`, `segment_ids`, `padding_mask`; row 0 of
+    each pair is `text_a`, row 1 `text_b`. Raises `DataError` naming the first example without a second text.
+    """
+    if not examples:
+        raise DataError("no examples to encode")
+    missing = next((e for e in examples if e.text_b is None), None)
+    if missing is not None:
+        raise DataError(f"{missing.source}: a bi-encoder scores sentence pairs, and this example has no second "
+                        "text (text_b)")
+    a, b = (encode_examples(tokenizer, [TextExample(e.guid, getattr(e, side), None, e.label, e.source)
+                                        for e in examples], max_seq_length) for side in ("text_a", "text_b"))
+    return {name: np.stack([a[name], b[name]], axis=1) for name in features.ENCODER_INPUTS}

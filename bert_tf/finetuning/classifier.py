@@ -22,7 +22,9 @@ from bert_tf.finetuning.setup import default_output_dir, prepare
 
 logger = logging.getLogger(__name__)
 
-TASK_TYPES = ("classifier", "regressor")  # BertClassifier.task_type, BertRegressor.task_type (export's names too)
+# BertClassifier.task_type, BertRegressor.task_type, BertBiEncoder.task_type (export's names too)
+TASK_TYPES = ("classifier", "regressor", "bi_encoder")
+SCORING_TASK_TYPES = ("regressor", "bi_encoder")  # one float score per input, trained with MSE
 # The names before issue 15, accepted for one release with a DeprecationWarning.
 DEPRECATED_TASK_TYPES = {"classification": "classifier", "regression": "regressor"}
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources")
@@ -37,7 +39,8 @@ class ClassifierResult:
     """What `finetune_classifier` returns.
 
     Attributes:
-        model: the trained `BertClassifier` (or `BertRegressor`), the best epoch of the best learning rate.
+        model: the trained `BertClassifier` (or `BertRegressor`, `BertBiEncoder`), the best epoch of the best
+            learning rate.
         tokenizer: the `BertTokenizer` it was trained with.
         label_names: class names in output order (empty for regression).
         eval_results: dict, the chosen model's metrics on the eval file (scored once) plus `dev` (its dev
@@ -104,10 +107,13 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
             `korsts`, `klue_sts`, `banking77`, `poem_sentiment`). Defaults to `banking77` for the bundled data,
             else guessed from the file extension (`.csv`, `.tsv`, `.jsonl`).
         pooling: str or None. `"cls"`, `"cls_token"`, `"mean"`, `"max"`. None uses the checkpoint's own
-            (sentence-transformers' `1_Pooling/config.json`: all-MiniLM-L6-v2 → `"mean"`), else `"cls"`.
-        task_type: `"classifier"` or `"regressor"` (one output, MSE; default for korsts/klue_sts): the task
-            classes' `task_type`, as in `export_saved_model`. `"classification"`/`"regression"`, the old names,
-            are deprecated (one release).
+            (sentence-transformers' `1_Pooling/config.json`: all-MiniLM-L6-v2 → `"mean"`), else `"cls"`
+            (`"mean"` for a bi-encoder, sentence-transformers' default).
+        task_type: `"classifier"`, `"regressor"` (one output, MSE; default for korsts/klue_sts: a cross-encoder,
+            the paper's STS-B setup) or `"bi_encoder"` (sentence pairs scored by the cosine of the two
+            sentences encoded alone, sentence-transformers' setup, see `BertBiEncoder`; its scores span the
+            training labels' range): the task classes' `task_type`, as in `export_saved_model`.
+            `"classification"`/`"regression"`, the old names, are deprecated (one release).
         text_a_column, text_b_column, label_column, has_header: column names for csv/tsv/jsonl.
         dropout: float. Dropout on the pooled vector. Defaults to 0.1.
         max_train_examples: int or None. Use only the first N training examples (after shuffling with `seed`).
@@ -132,13 +138,13 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
     options = FinetuneOptions.pick(locals()).replace(output_dir=default_output_dir(output_dir, "classifier"))
     data = _ClassificationData.read(options, train_file, eval_file, data_format or _guess_format(train_file),
                                     (text_a_column, text_b_column, label_column, has_header),
-                                    task_type == "regressor", max_train_examples)
+                                    task_type, max_train_examples)
     setup = prepare(options, load_task=True)
     if max_seq_length > setup.encoder.bert_config.max_position_embeddings:
         raise FinetuneError(f"max_seq_length {max_seq_length} exceeds the model's max_position_embeddings "
                             f"{setup.encoder.bert_config.max_position_embeddings}")
     if pooling is None:
-        pooling = getattr(setup.pretrained_task, "pooling", None) or _default_pooling(init_checkpoint)
+        pooling = getattr(setup.pretrained_task, "pooling", None) or _default_pooling(init_checkpoint, task_type)
     logger.info("pooling: %s", pooling)
     train_x, train_y = data.encode(setup.tokenizer, data.train, max_seq_length)
     main_metric = "pearson" if data.regression else "accuracy"
@@ -147,15 +153,18 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
         main_metric=main_metric, evaluate=data.scorer(setup.tokenizer, data.dev, options),
         dev_source=data.dev_source, eval_file=eval_file, score_eval=data.scorer(setup.tokenizer, data.eval, options),
         results={"pooling": pooling, "head_initializer": head_initializer,
-                 "task_type": "regressor" if data.regression else "classifier", "train_file": train_file,
+                 "task_type": data.task_type, "train_file": train_file,
                  "num_train_examples": len(data.train)})
     return ClassifierResult(best.model, setup.tokenizer, data.label_names, eval_results, options.output_dir,
                             max_seq_length)
 
 
-def _default_pooling(init_checkpoint):
+def _default_pooling(init_checkpoint, task_type):
+    """The checkpoint's own pooling (sentence-transformers' 1_Pooling), else BERT's pooler ("cls"), except that a
+    bi-encoder without one mean-pools, as sentence-transformers does by default."""
     from bert_tf.tasks import default_pooling
-    return default_pooling(init_checkpoint)
+    pooling = default_pooling(init_checkpoint)
+    return "mean" if task_type == "bi_encoder" and pooling == "cls" else pooling
 
 
 @dataclasses.dataclass
@@ -167,11 +176,22 @@ class _ClassificationData:
     eval: list | None
     dev_source: str | None
     label_names: list
-    regression: bool
+    task_type: str
+
+    @property
+    def regression(self):
+        return self.task_type in SCORING_TASK_TYPES
 
     @classmethod
-    def read(cls, options, train_file, eval_file, data_format, columns, regression, max_train_examples):
-        regression = regression or data_format in readers.REGRESSION_FORMATS
+    def read(cls, options, train_file, eval_file, data_format, columns, task_type, max_train_examples):
+        if task_type == "classifier" and data_format in readers.REGRESSION_FORMATS:
+            task_type = "regressor"
+        generic = ("csv", "tsv", "jsonl")
+        if task_type == "bi_encoder" and data_format not in readers.REGRESSION_FORMATS + generic:
+            raise DataError(f"{train_file}: a bi-encoder trains on sentence pairs with similarity scores "
+                            f"(data_format {', '.join(readers.REGRESSION_FORMATS + generic)}); {data_format} "
+                            "data has class labels")
+        regression = task_type in SCORING_TASK_TYPES
         train = _read(train_file, data_format, columns, regression)
         if max_train_examples:
             order = np.random.default_rng(options.seed).permutation(len(train))[:max_train_examples]
@@ -185,11 +205,11 @@ class _ClassificationData:
         train, dev, dev_source = select_dev_from(options, train,
                                                  lambda path: _read(path, data_format, columns, regression),
                                                  group=lambda e: e.text_a)
-        return cls(train, dev, evals, dev_source, label_names, regression)
+        return cls(train, dev, evals, dev_source, label_names, task_type)
 
     def encode(self, tokenizer, examples, max_seq_length, split="train"):
         """`(inputs, labels)` arrays of `examples`."""
-        x = classification_features.encode_examples(tokenizer, examples, max_seq_length)
+        x = _encoder_inputs(self.task_type, tokenizer, examples, max_seq_length)
         if self.regression:
             return x, np.array([float(e.label) for e in examples], np.float64 if split != "train" else np.float32)
         if split == "train":
@@ -206,16 +226,33 @@ class _ClassificationData:
                                                  num_classes=len(self.label_names))
 
 
+def _encoder_inputs(task_type, tokenizer, examples, max_seq_length):
+    """The model inputs of `examples`: each pair packed as one sequence, or (bi-encoder) each sentence alone."""
+    if task_type == "bi_encoder":
+        return classification_features.encode_pairs_separately(tokenizer, examples, max_seq_length)
+    return classification_features.encode_examples(tokenizer, examples, max_seq_length)
+
+
 def _model_builder(setup, data, pooling, dropout, head_initializer, train_y):
     """A fresh task model on a fresh copy of the starting encoder (one per learning rate of the sweep); a
-    pre-trained task of the same type gives its head's weights; a new regressor's bias starts at `train_y`'s mean."""
-    from bert_tf.tasks import BertClassifier, BertRegressor
+    pre-trained task of the same type gives its head's weights; a new regressor's bias starts at `train_y`'s mean;
+    a bi-encoder's scores span `train_y`'s range."""
+    from bert_tf.tasks import BertBiEncoder, BertClassifier, BertRegressor
     new_encoder = setup.encoder_copies()
     pretrained_task = setup.pretrained_task
     label_mean = float(np.mean(train_y)) if data.regression else None
+    if data.task_type == "bi_encoder":
+        scores = [float(e.label) for e in data.train]  # float64, not train_y's float32: 0.6 stays 0.6
+        score_range = (min(scores), max(scores))
+        if not score_range[0] < score_range[1]:
+            raise DataError(f"a bi-encoder maps cosines to the training scores' range, and every training score "
+                            f"is {score_range[0]:g}")
 
     def build_model(dtype):
-        if data.regression:
+        if data.task_type == "bi_encoder":
+            # dropout and head_initializer do not apply: the head is a cosine, with no weights of its own.
+            model = BertBiEncoder(new_encoder(dtype), pooling=pooling, score_range=score_range)
+        elif data.regression:
             model = BertRegressor(new_encoder(dtype), pooling=pooling, dropout=dropout,
                                   head_initializer=head_initializer)
             # The output bias starts at the training labels' mean (STS scores are 0-5, mean ~2.7): Adam moves
@@ -237,7 +274,7 @@ def evaluate_file(model, tokenizer, eval_file: str, *, data_format: str | None, 
     data_format = data_format or _guess_format(eval_file)
     regression = _is_regressor(model)
     examples = _read(eval_file, data_format, columns, regression)
-    inputs = classification_features.encode_examples(tokenizer, examples, max_seq_length)
+    inputs = _encoder_inputs(getattr(model, "task_type", None), tokenizer, examples, max_seq_length)
     if regression:
         labels = np.array([float(e.label) for e in examples], np.float64)
     else:
@@ -266,7 +303,7 @@ def predict_classifier(model, tokenizer, predict_file: str, output_path: str, *,
     regression = _is_regressor(model)
     examples = _read(predict_file, data_format, (text_a_column, text_b_column, label_column, has_header),
                      regression, labeled=False)
-    inputs = classification_features.encode_examples(tokenizer, examples, max_seq_length)
+    inputs = _encoder_inputs(getattr(model, "task_type", None), tokenizer, examples, max_seq_length)
     outputs = np.asarray(predict(model, inputs, batch_size), np.float64)
     with atomic_write(output_path) as f:
         if regression:
@@ -285,7 +322,8 @@ def predict_classifier(model, tokenizer, predict_file: str, output_path: str, *,
 
 
 def _is_regressor(model):
-    return getattr(model, "task_type", None) == "regressor"
+    """Whether `model` outputs one score per input (a regressor or a bi-encoder), not class logits."""
+    return getattr(model, "task_type", None) in SCORING_TASK_TYPES
 
 
 def _clean(text):

@@ -1,21 +1,10 @@
 """`BertMultipleChoice`: BERT scoring each of C (context, ending) pairs; softmax over choices (SWAG)."""
 
 import keras
-from keras import ops
 
 from bert_tf import features
 from bert_tf.heads.multiple_choice_head import MultipleChoiceHead
-from bert_tf.tasks.task import Task
-
-
-class _FlattenChoices(keras.layers.Layer):
-    """(B, C, T) → (B*C, T). Rebuilt by `BertMultipleChoice.__init__`, never serialized on its own."""
-
-    def call(self, x):
-        return ops.reshape(x, (-1, ops.shape(x)[-1]))
-
-    def compute_output_shape(self, input_shape):
-        return (None, input_shape[-1])
+from bert_tf.tasks.task import FlattenGroups, Task
 
 
 @keras.saving.register_keras_serializable(package="bert_tf")
@@ -49,7 +38,7 @@ class BertMultipleChoice(Task):
 
     def __init__(self, encoder, pooling="cls", dropout=0.1, head_initializer="glorot_uniform", **kwargs):
         self._check_encoder(encoder, type(self).__name__)
-        flatten = {name: _FlattenChoices(name=f"flatten_{name}") for name in features.ENCODER_INPUTS}
+        flatten = {name: FlattenGroups(name=f"flatten_{name}") for name in features.ENCODER_INPUTS}
         head = MultipleChoiceHead(pooling=pooling, dropout=dropout, name="multiple_choice_head",
                                   **self._head_settings(encoder, head_initializer, kwargs))
         # inputs: (B, C, T) each; flat: (B*C, T)

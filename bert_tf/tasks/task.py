@@ -1,9 +1,21 @@
 """`Task`: the base of bert_tf's fine-tuning models (encoder + head + default loss, metrics and optimizer)."""
 
 import keras
+from keras import ops
 
 from bert_tf import features
 from bert_tf.encoder import BertEncoder
+
+
+class FlattenGroups(keras.layers.Layer):
+    """(B, G, T) → (B*G, T): the G sequences of each example (multiple choice's choices, a bi-encoder's two
+    sentences) as rows of one encoder batch. Rebuilt by the task's `__init__`, never serialized on its own."""
+
+    def call(self, x):
+        return ops.reshape(x, (-1, ops.shape(x)[-1]))
+
+    def compute_output_shape(self, input_shape):
+        return (None, input_shape[-1])
 
 
 class Task(keras.Model):
@@ -20,7 +32,7 @@ class Task(keras.Model):
 
     task_type = None
     """What the model is, by the name export and serving use: `"classifier"`, `"regressor"`,
-    `"token_classifier"`, `"span_qa"`, `"multiple_choice"`."""
+    `"token_classifier"`, `"span_qa"`, `"multiple_choice"`, `"bi_encoder"`."""
     config_keys = ()
     max_seq_length = None
     """The length the model's inputs were padded to in fine-tuning (`finetune_*` set it), or None. Saved with

@@ -63,17 +63,21 @@ class ExportModule(tf.Module):
         MODEL_CLASS: str. The bert_tf class it exports (a model of another task is refused).
         NEEDS_LABELS: bool. Whether the export needs label names (they travel as an asset).
         TAKES_PAIR: bool. Whether `pair=True` (inputs `text` and `text_b`) applies.
+        NEEDS_PAIR: bool. Whether the task always takes `text` and `text_b` (the export sets `pair=True`).
+        IDS_SHAPE: the shape of `serve_token_ids`' inputs: `[B, T]`, or `[B, 2, T]` for a bi-encoder.
         EXAMPLE_SIGNATURE: (key, method name) or None. A signature on serialized tf.Examples (TF Serving's
             Classify / Regress), whose outputs `example_outputs` gives.
     and implements `outputs_from_ids` (encoder inputs -> outputs: `serve_token_ids`); `serve_text` (raw text ->
-    outputs: `serving_default`) packs `text` [, `text_b`] and calls it unless the task overrides both it and
-    `text_specs`.
+    outputs: `serving_default`) packs `text` [, `text_b`] with `pack` and calls it unless the task overrides both
+    it and `text_specs`.
     """
 
     TASK_TYPE: str = ""
     MODEL_CLASS: str = ""
     NEEDS_LABELS = False
     TAKES_PAIR = True
+    NEEDS_PAIR = False
+    IDS_SHAPE = (None, None)
     EXAMPLE_SIGNATURE: tuple[str, str] | None = None
 
     def __init__(self, model, text_packer: TextPacker, labels_file: str | None, options: ExportOptions):
@@ -106,8 +110,12 @@ class ExportModule(tf.Module):
             specs.append(tf.TensorSpec([None], tf.string, name=features.TEXT_B))
         return specs
 
+    def pack(self, text, text_b=None):
+        """Raw strings -> the model's inputs: `[CLS] text [SEP] (text_b [SEP])`, one sequence per row."""
+        return self.text_packer(text, text_b)
+
     def serve_text(self, text, text_b=None):
-        return self.outputs_from_ids(self.text_packer(text, text_b))
+        return self.outputs_from_ids(self.pack(text, text_b))
 
     def outputs_from_ids(self, inputs):
         raise NotImplementedError
@@ -137,7 +145,7 @@ def clean_utf8(strings):
 
 def build_signatures(module: ExportModule) -> dict:
     """The signatures every export has (`serving_default`, `serve_token_ids`), plus the task's tf.Example one."""
-    ids_spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in features.ENCODER_INPUTS}
+    ids_spec = {name: tf.TensorSpec(module.IDS_SHAPE, tf.int32, name=name) for name in features.ENCODER_INPUTS}
     pair = module.options.pair
     signatures = {
         "serving_default": tf.function(module.serve_text, input_signature=module.text_specs(pair)),
@@ -150,7 +158,7 @@ def build_signatures(module: ExportModule) -> dict:
 
         def from_examples(inputs):
             parsed = tf.io.parse_example(inputs, example_spec)
-            packed = module.text_packer(parsed[features.TEXT], parsed.get(features.TEXT_B))
+            packed = module.pack(parsed[features.TEXT], parsed.get(features.TEXT_B))
             return module.example_outputs(module.outputs_from_ids(packed))
 
         key, _ = module.EXAMPLE_SIGNATURE

@@ -60,9 +60,10 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, do_lower_case:
     """Writes `export_base/model_name/<version>/` atomically and returns that path.
 
     Args:
-        model: a bert_tf task model (`BertClassifier`, `BertRegressor`, `BertTokenClassifier`, `BertSpanQA`)
-            or a `BertEncoder`.
-        task_type: str. One of `"classifier"`, `"regressor"`, `"encoder"`, `"token_classifier"`, `"span_qa"`.
+        model: a bert_tf task model (`BertClassifier`, `BertRegressor`, `BertBiEncoder`, `BertTokenClassifier`,
+            `BertSpanQA`) or a `BertEncoder`.
+        task_type: str. One of `"classifier"`, `"regressor"`, `"bi_encoder"`, `"encoder"`, `"token_classifier"`,
+            `"span_qa"`.
         vocab_file: str. The vocabulary the model was trained with; copied into the SavedModel's assets.
         do_lower_case: bool. Whether the vocabulary is uncased (`--do_lower_case`).
         export_base: str. TF Serving's `--model_base_path` parent: the model lands in `export_base/model_name`.
@@ -72,7 +73,7 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, do_lower_case:
             save it with the model), else 128 (`resolve_max_seq_length`).
         label_names: list of str. Class (tag) names, in label-id order (classifier and token classifier; travels
             as an asset). Defaults to the model's own `label_names` when it has them.
-        pair: bool. Whether the model takes sentence pairs (`text` and `text_b`).
+        pair: bool. Whether the model takes sentence pairs (`text` and `text_b`). A `"bi_encoder"` always does.
         version: int. The version folder; defaults to one more than the highest present.
         tokenizer_ops: str. `"core"` (default: core TF ops only, portable) or `"tf_text"` (tensorflow-text ops).
         max_input_chars_per_word: int or None. Words longer than this many characters become `[UNK]` in the
@@ -120,7 +121,7 @@ def export_saved_model(model, *, task_type: str, vocab_file: str, do_lower_case:
         _set_method_names(tmp_dir, {"classify": CLASSIFY_METHOD_NAME, "regress": REGRESS_METHOD_NAME})
         if warmup_texts:
             _write_warmup_request(tmp_dir, model_name, task.warmup_inputs([t.encode("utf-8") for t in warmup_texts],
-                                                                          pair))
+                                                                          options.pair))
         os.rename(tmp_dir, final_dir)
     finally:
         if os.path.exists(tmp_dir):
@@ -162,6 +163,8 @@ def _check_arguments(model, task_type: str, tokenizer_ops: str, label_names: Seq
             raise ExportError(f"{len(label_names)} label_names for a model with {num_classes} classes")
     if options.pair and not task.TAKES_PAIR:
         raise ExportError(f"pair=True does not apply to {task_type} (span_qa takes question and context)")
+    if task.NEEDS_PAIR:
+        options = dataclasses.replace(options, pair=True)
     max_positions = _max_positions(model)
     if max_positions is not None and max_seq_length > max_positions:
         raise ExportError(f"max_seq_length {max_seq_length} exceeds the model's max_position_embeddings "

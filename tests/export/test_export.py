@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from bert_tf import BertConfig, BertEncoder, features
-from bert_tf.tasks import BertClassifier, BertRegressor
+from bert_tf.tasks import BertBiEncoder, BertClassifier, BertRegressor
 from bert_tf.tokenization import BertTokenizer
 from serving import export
 
@@ -180,6 +180,17 @@ def test_tf_text_export_uses_tf_text_ops_and_agrees(tmp_path, classifier_export)
                                core_out[features.PROBABILITIES].numpy(), atol=1e-6)
 
 
+def _examples(texts, texts_b):
+    """Serialized tf.Examples with features `text` and `text_b`."""
+    examples = []
+    for a, b in zip(texts, texts_b):
+        example = tf.train.Example()
+        example.features.feature[features.TEXT].bytes_list.value.append(a.encode("utf-8"))
+        example.features.feature[features.TEXT_B].bytes_list.value.append(b.encode("utf-8"))
+        examples.append(example.SerializeToString())
+    return tf.constant(examples)
+
+
 def test_pair_regressor_export(tmp_path, tokenizer):
     model = _bold_head(BertRegressor(_encoder(5), pooling="cls", dropout=0.0))
     path = export.export_saved_model(model, task_type="regressor", vocab_file=VOCAB, do_lower_case=True,
@@ -192,15 +203,43 @@ def test_pair_regressor_export(tmp_path, tokenizer):
     # Swapping the two sides changes the answer: text_b really is the second segment.
     swapped = np.asarray(model(_keras_inputs(tokenizer, TEXTS_B, TEXTS), training=False)).reshape(-1)
     assert np.abs(swapped - expected).max() > 1e-2
-    loaded = tf.saved_model.load(path)
-    examples = []
-    for a, b in zip(TEXTS, TEXTS_B):
-        example = tf.train.Example()
-        example.features.feature[features.TEXT].bytes_list.value.append(a.encode("utf-8"))
-        example.features.feature[features.TEXT_B].bytes_list.value.append(b.encode("utf-8"))
-        examples.append(example.SerializeToString())
-    regressed = loaded.signatures["regress"](inputs=tf.constant(examples))["outputs"].numpy()
-    np.testing.assert_allclose(regressed, expected, atol=1e-5)
+    regressed = tf.saved_model.load(path).signatures["regress"](inputs=_examples(TEXTS, TEXTS_B))["outputs"]
+    np.testing.assert_allclose(regressed.numpy(), expected, atol=1e-5)
+
+
+def test_bi_encoder_export(tmp_path, tokenizer):
+    """A bi-encoder export packs `text` and `text_b` each alone (not as one pair), pads them to one length, and
+    serves the same scores as the Keras model on the same ids; `pair` is implied; `regress` works too."""
+    model = BertBiEncoder(_encoder(9), pooling="mean", score_range=(-2.0, 3.0))
+    path = export.export_saved_model(model, task_type="bi_encoder", vocab_file=VOCAB, do_lower_case=True,
+                                     export_base=str(tmp_path), model_name="sim", max_seq_length=MAX_SEQ_LENGTH)
+    a, b = _keras_inputs(tokenizer, TEXTS), _keras_inputs(tokenizer, TEXTS_B)
+    ids = {name: np.stack([a[name], b[name]], axis=1) for name in features.ENCODER_INPUTS}  # (B, 2, T)
+    expected = np.asarray(model(ids, training=False)).reshape(-1)
+    # Each sentence alone: the cosine of the two mean-pooled encodings, mapped to the score range.
+    u, v = (np.asarray(model.encoder(side, training=False)[features.SEQUENCE_OUTPUT]) for side in (a, b))
+    pooled = [(x * m[features.PADDING_MASK][:, :, None]).sum(1) / m[features.PADDING_MASK].sum(1, keepdims=True)
+              for x, m in ((u, a), (v, b))]
+    cosine = (pooled[0] * pooled[1]).sum(1) / np.linalg.norm(pooled[0], axis=1) / np.linalg.norm(pooled[1], axis=1)
+    np.testing.assert_allclose(expected, -2.0 + 5.0 * cosine, atol=1e-5)
+    out = _run_fresh(LOAD_AND_RUN, path, json.dumps({"a": TEXTS, "b": TEXTS_B,
+                                                     "ids": {k: v.tolist() for k, v in ids.items()}}))
+    assert out["signatures"] == ["regress", "serve_token_ids", "serving_default"]
+    assert not out["tensorflow_text_imported"]
+    np.testing.assert_allclose(out["serving_default"][export.SCORE], expected, atol=1e-5)
+    np.testing.assert_allclose(out["serve_token_ids"][export.SCORE], expected, atol=1e-5)
+    # A pair scored as one packed sequence (a cross-encoder's input) would give other scores.
+    joint = _keras_inputs(tokenizer, TEXTS, TEXTS_B)
+    assert not np.allclose(np.asarray(model({k: np.stack([v, v], 1) for k, v in joint.items()})).reshape(-1),
+                           expected, atol=1e-3)
+    regressed = tf.saved_model.load(path).signatures["regress"](inputs=_examples(TEXTS, TEXTS_B))["outputs"]
+    np.testing.assert_allclose(regressed.numpy(), expected, atol=1e-5)
+
+
+def test_bi_encoder_export_refuses_another_model(tmp_path):
+    with pytest.raises(export.ExportError, match="task_type 'bi_encoder' needs a BertBiEncoder, got a BertRegressor"):
+        export.export_saved_model(BertRegressor(_encoder(5)), task_type="bi_encoder", vocab_file=VOCAB,
+                                  do_lower_case=True, export_base=str(tmp_path), model_name="sim")
 
 
 def test_encoder_export_mean_embedding(tmp_path, tokenizer):

@@ -58,9 +58,10 @@ def test_task_types_are_the_task_classes_and_the_old_names_warn(tmp_path):
     """`task_type` takes the task classes' names (as export does); "classification"/"regression" still work for
     one release, with a DeprecationWarning."""
     from bert_tf.finetuning import classifier
-    from bert_tf.tasks import BertClassifier, BertRegressor
-    assert classifier.TASK_TYPES == (BertClassifier.task_type, BertRegressor.task_type) == ("classifier", "regressor")
-    with pytest.raises(FinetuneError, match=r"task_type must be one of \('classifier', 'regressor'\)"):
+    from bert_tf.tasks import BertBiEncoder, BertClassifier, BertRegressor
+    assert classifier.TASK_TYPES == (BertClassifier.task_type, BertRegressor.task_type, BertBiEncoder.task_type) \
+        == ("classifier", "regressor", "bi_encoder")
+    with pytest.raises(FinetuneError, match=r"task_type must be one of \('classifier', 'regressor', 'bi_encoder'\)"):
         finetune_classifier(task_type="classifcation", output_dir=str(tmp_path))
     with pytest.warns(DeprecationWarning, match="task_type='classification' is deprecated.*use 'classifier'"), \
             pytest.raises(FinetuneError, match="--vocab_file is required"):
@@ -109,3 +110,72 @@ def test_regression_head_starts_at_the_training_label_mean(tmp_path, label_mean)
     batch = {k: np.stack([e[k] for e in encoded]) for k in encoded[0]}
     predictions = np.asarray(result.model(batch, training=False))[:, 0]
     assert abs(predictions.mean() - scores.mean()) < 0.6, (predictions.mean(), scores.mean())
+
+
+def _bi_encoder_run(tmp_path, name, train_file, data_format, **kwargs):
+    from bert_tf import BertConfig
+    config_file = tmp_path / "bert_config.json"
+    BertConfig.preset("test", vocab_size=30522).to_google_json(str(config_file))
+    return finetune_classifier(
+        train_file, kwargs.pop("eval_file", None), data_format=data_format, task_type="bi_encoder",
+        bert_config_file=str(config_file), vocab_file=os.path.join(TESTDATA, "vocab", "uncased_vocab.txt"),
+        do_lower_case=False, max_seq_length=kwargs.pop("max_seq_length", 24), train_batch_size=8,
+        output_dir=str(tmp_path / name), **kwargs)
+
+
+@pytest.mark.slow
+def test_finetune_bi_encoder_on_korsts(tmp_path):
+    """task_type="bi_encoder" trains a `BertBiEncoder`: mean pooling for a checkpoint without a pooling config,
+    scores spanning the training labels' range, each sentence packed alone (so `max_seq_length` bounds each
+    sentence, not the pair); evaluate_file and predict_classifier score it like a regressor, with the same
+    numbers as the model on the same ids."""
+    from bert_tf.data import classification_features, readers
+    from bert_tf.finetuning import classifier
+    from bert_tf.tasks import BertBiEncoder
+    train_file = os.path.join(TESTDATA, "korsts", "sts-train.tsv")
+    eval_file = os.path.join(TESTDATA, "korsts", "sts-dev.tsv")
+    result = _bi_encoder_run(tmp_path, "bi", train_file, "korsts", eval_file=eval_file, max_train_steps=3,
+                             max_seq_length=16)
+    labels = [float(e.label) for e in readers.read_examples(train_file, "korsts")]
+    assert isinstance(result.model, BertBiEncoder)
+    assert result.model.score_range == (min(labels), max(labels)) == (0.6, 5.0)  # this sample's
+    assert result.eval_results["task_type"] == "bi_encoder" and result.eval_results["pooling"] == "mean"
+    assert result.model.max_seq_length == 16 and {"pearson", "spearman"} <= set(result.eval_results)
+    examples = readers.read_examples(eval_file, "korsts")
+    inputs = classification_features.encode_pairs_separately(result.tokenizer, examples, 16)
+    assert inputs["token_ids"].shape == (20, 2, 16)
+    np.testing.assert_array_equal(inputs["token_ids"][3, 1],
+                                  result.tokenizer.encode(examples[3].text_b, max_seq_length=16)["token_ids"])
+    scores = np.asarray(result.model(inputs, training=False)).reshape(-1)
+    assert np.all((scores >= -5.0) & (scores <= 5.0)) and np.ptp(scores) > 0
+    gold = np.array([float(e.label) for e in examples])
+    from bert_tf import metrics
+    evaluated = classifier.evaluate_file(result.model, result.tokenizer, eval_file, data_format="korsts",
+                                         max_seq_length=16)
+    assert evaluated["pearson"] == pytest.approx(metrics.pearson(gold, scores), abs=1e-5)
+    assert result.eval_results["pearson"] == pytest.approx(evaluated["pearson"], abs=1e-5)
+    path = classifier.predict_classifier(result.model, result.tokenizer, eval_file, str(tmp_path / "pred.tsv"),
+                                         data_format="korsts", max_seq_length=16)
+    with open(path, encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for line in f][1:]
+    np.testing.assert_allclose([float(r[1]) for r in rows], scores, atol=1e-5)
+    assert rows[3][3] == examples[3].text_b
+
+
+def test_bi_encoder_needs_pairs_and_a_score_range(tmp_path):
+    from bert_tf.data.errors import DataError
+    nsmc = os.path.join(TESTDATA, "nsmc", "ratings_train.txt")
+    with pytest.raises(DataError, match=r"ratings_train.txt: a bi-encoder trains on sentence pairs with similarity "
+                                        r"scores \(data_format korsts, klue_sts, csv, tsv, jsonl\); nsmc data has"):
+        _bi_encoder_run(tmp_path, "nsmc", nsmc, "nsmc", max_train_steps=1)
+    single = tmp_path / "single.tsv"
+    single.write_text("sentence\tscore\nthe cat sat\t1.5\na dog ran\t3.0\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"single.tsv:2: a bi-encoder scores sentence pairs, and this example has "
+                                        r"no second text"):
+        _bi_encoder_run(tmp_path, "single", str(single), "tsv", text_a_column="sentence", label_column="score",
+                        max_train_steps=1)
+    constant = tmp_path / "constant.tsv"
+    constant.write_text("a\tb\tscore\nthe cat sat\ton the mat\t2\na dog ran\tfar away\t2\n", encoding="utf-8")
+    with pytest.raises(DataError, match="every training score is 2"):
+        _bi_encoder_run(tmp_path, "constant", str(constant), "tsv", text_a_column="a", text_b_column="b",
+                        label_column="score", max_train_steps=1)

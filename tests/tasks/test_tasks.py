@@ -92,6 +92,46 @@ def test_multiple_choice_scores_each_choice_independently():
     assert tuple(model({k: v[:, :2] for k, v in x.items()}, training=False).shape) == (BATCH, 2)
 
 
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_bi_encoder(pooling, tmp_path):
+    model = tasks.BertBiEncoder(harness.tiny_encoder(), pooling=pooling, score_range=(1, 4))
+    x = harness.encoder_inputs(shape=(BATCH, 2, SEQ))
+    harness.run_task_harness(model, x, np.array([3.5, 1.25], "float32"), (BATCH, 1), tmp_path)
+    assert model.get_config()["score_range"] == (1.0, 4.0)
+    restored = keras.models.load_model(os.path.join(tmp_path, "model.keras"))
+    assert restored.score_range == (1.0, 4.0) and restored.pooling == pooling and restored.task_type == "bi_encoder"
+
+
+def test_bi_encoder_scores_the_cosine_of_each_sentence_encoded_alone():
+    """score = low + (high - low) * cos(mean-pool(encoder(a)), mean-pool(encoder(b))), each row encoded alone;
+    symmetric in the two sentences; padding changes nothing."""
+    encoder = harness.tiny_encoder()
+    model = tasks.BertBiEncoder(encoder, score_range=(-1.5, 3.5))
+    x = harness.encoder_inputs(shape=(BATCH, 2, SEQ))
+    scores = np.asarray(model(x, training=False)).reshape(-1)
+    for i in range(BATCH):
+        pooled = []
+        for side in range(2):
+            mask = x["padding_mask"][i, side].astype(bool)
+            alone = {k: v[i:i + 1, side, :mask.sum()] for k, v in x.items()}  # no padding at all
+            pooled.append(np.asarray(encoder(alone, training=False)["sequence_output"])[0].mean(0))
+        cosine = pooled[0] @ pooled[1] / np.linalg.norm(pooled[0]) / np.linalg.norm(pooled[1])
+        np.testing.assert_allclose(scores[i], -1.5 + 5.0 * cosine, rtol=1e-5, atol=1e-5)
+    swapped = {k: v[:, ::-1] for k, v in x.items()}
+    np.testing.assert_allclose(np.asarray(model(swapped, training=False)).reshape(-1), scores, rtol=1e-5, atol=1e-5)
+    assert abs(scores[0] - scores[1]) > 1e-3  # distinct pairs, distinct scores
+
+
+def test_bi_encoder_rejects_bad_arguments():
+    for bad in [(3, 3), (4, 1), (0, float("nan")), (1,), "ab", None]:
+        with pytest.raises(ValueError, match="score_range must be"):
+            tasks.BertBiEncoder(harness.tiny_encoder(), score_range=bad)
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        tasks.BertBiEncoder(harness.tiny_encoder(), pooling="avg")
+    with pytest.raises(TypeError, match="needs a bert_tf BertEncoder"):
+        tasks.BertBiEncoder(keras.layers.Dense(3))
+
+
 def test_default_pooling(tmp_path, minilm_dir):
     assert tasks.default_pooling(minilm_dir) == "mean"
     assert tasks.default_pooling(os.path.join(minilm_dir, "model.safetensors")) == "mean"
@@ -106,7 +146,7 @@ def test_default_pooling(tmp_path, minilm_dir):
 @pytest.mark.parametrize("make", [
     lambda encoder: tasks.BertClassifier(encoder, CLASSES), lambda encoder: tasks.BertRegressor(encoder),
     lambda encoder: tasks.BertTokenClassifier(encoder, CLASSES), lambda encoder: tasks.BertSpanQA(encoder),
-    lambda encoder: tasks.BertMultipleChoice(encoder)])
+    lambda encoder: tasks.BertMultipleChoice(encoder), lambda encoder: tasks.BertBiEncoder(encoder)])
 def test_max_seq_length_is_saved_with_the_model(make, tmp_path):
     """Fine-tuning records the length inputs were padded to (`max_seq_length`); the `.keras` file keeps it, and a
     model saved without it (before it was recorded) loads with None."""
