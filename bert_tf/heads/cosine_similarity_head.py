@@ -25,9 +25,10 @@ class CosineSimilarityHead(keras.layers.Layer):
     `score_range`: `low + (high - low) * cos(u, v)`.
 
     sentence-transformers' `CosineSimilarityLoss` trains `cos(u, v)` towards the gold score scaled to [0, 1]
-    (STS: score / 5); this head keeps the scores in the labels' own units instead, so the mean squared error on
-    them is that loss times `(high - low) ** 2` and predictions read like a regressor's. Only the pooling may
-    have weights (`"cls"`: the encoder's pooler, which the encoder owns); the head itself has none.
+    (STS: score / 5); this head keeps the scores in the labels' own units instead, so predictions read like a
+    regressor's (`BertBiEncoder` weights the squared error by `1 / (high - low) ** 2`, which makes it that loss).
+    Only the pooling may have weights (`"cls"`: the encoder's pooler, which the encoder owns); the head itself
+    has none.
 
     The task flattens its `(B, 2, T)` inputs to `(2B, T)` before the encoder (rows 2i and 2i + 1 are the two
     sentences of pair i); this head receives the flattened outputs.

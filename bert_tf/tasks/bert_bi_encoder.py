@@ -11,8 +11,10 @@ from bert_tf.tasks.task import FlattenGroups, Task
 class BertBiEncoder(Task):
     """Sentence-pair similarity as sentence-transformers trains it (Reimers and Gurevych 2019): each sentence is
     packed alone as `[CLS] sentence [SEP]`, both go through the same encoder, each is pooled, and the pair's score
-    is the cosine of the two vectors scaled to `score_range` (`CosineSimilarityHead`), trained with mean squared
-    error against the gold score (`CosineSimilarityLoss`).
+    is the cosine of the two vectors scaled to `score_range` (`CosineSimilarityHead`), trained with
+    sentence-transformers' `CosineSimilarityLoss`: the mean squared error between the cosine and the gold score
+    scaled to [0, 1] (here: the squared error of the scores, weighted by `1 / (high - low) ** 2`, the compiled
+    `loss_weights`, so the loss and its gradients, which fine-tuning clips at norm 1, are on that scale).
 
     The paper's STS-B setup (`BertRegressor`, a cross-encoder: both sentences in one input, a regression head) reads
     the two sentences together; a bi-encoder starts from the checkpoint's own sentence embeddings (their cosine
@@ -27,7 +29,8 @@ class BertBiEncoder(Task):
 
     Inputs: dict of int32 `(B, 2, T)` `token_ids`, `segment_ids`, `padding_mask` (row 0 of each pair: the first
     sentence, row 1: the second, each packed alone). Output: float32 scores `(B, 1)`.
-    Default metrics: mean squared error, mean absolute error (Pearson/Spearman: `bert_tf.metrics`).
+    Default metrics: mean squared error, mean absolute error, in the scores' units (Pearson/Spearman:
+    `bert_tf.metrics`).
 
     Example:
     >>> import numpy as np
@@ -58,6 +61,10 @@ class BertBiEncoder(Task):
 
     def default_loss(self):
         return keras.losses.MeanSquaredError()
+
+    def default_loss_weights(self):
+        low, high = self.score_range
+        return 1.0 / (high - low) ** 2
 
     def default_metrics(self):
         return [keras.metrics.MeanSquaredError(name="mse"), keras.metrics.MeanAbsoluteError(name="mae")]

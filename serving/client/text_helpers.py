@@ -201,6 +201,6 @@ class TextHelpers:
 
     def regress_text(self, texts: Sequence[str], text_b: Sequence[str] | None = None,
                      signature_name: str | None = None, batch_size: int | None = None) -> list[float]:
-        """Raw text (pairs) → one score each, via a bert_tf regressor export."""
+        """Raw text (pairs) → one score each, via a bert_tf regressor or bi_encoder export."""
         outputs = self.predict(text_inputs(texts, text_b), signature_name=signature_name, batch_size=batch_size)
         return [float(v) for v in np.asarray(outputs[features.SCORE]).reshape(-1)]

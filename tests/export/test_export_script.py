@@ -102,8 +102,8 @@ sys.path.insert(0, {scripts!r})
 import export_model
 from bert_tf import BertConfig, BertEncoder, tasks
 encoder = BertEncoder.from_bert_config(BertConfig.preset("test", vocab_size=99))
-models = [tasks.BertClassifier(encoder, 3), tasks.BertRegressor(encoder), tasks.BertTokenClassifier(encoder, 3),
-          tasks.BertSpanQA(encoder), encoder, tasks.BertMultipleChoice(encoder)]
+models = [tasks.BertClassifier(encoder, 3), tasks.BertRegressor(encoder), tasks.BertBiEncoder(encoder),
+          tasks.BertTokenClassifier(encoder, 3), tasks.BertSpanQA(encoder), encoder, tasks.BertMultipleChoice(encoder)]
 for model in models:
     try:
         print(type(model).__name__, export_model.resolve_task_type(model, None))
@@ -120,7 +120,8 @@ def test_task_type_is_the_model_class_task_type():
                             cwd=REPO_ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines() == [
-        "BertClassifier classifier", "BertRegressor regressor", "BertTokenClassifier token_classifier",
+        "BertClassifier classifier", "BertRegressor regressor", "BertBiEncoder bi_encoder",
+        "BertTokenClassifier token_classifier",
         "BertSpanQA span_qa", "BertEncoder encoder",
         "BertMultipleChoice error: cannot tell the task type of a BertMultipleChoice; pass --task_type",
         "encoder of a classifier: encoder"]

@@ -112,6 +112,29 @@ def test_run_classifier_regression_pairs_and_bad_data(tmp_path):
 
 
 @pytest.mark.slow
+def test_run_classifier_bi_encoder_predict_and_export(tmp_path):
+    """--task_type=bi_encoder end to end: train on KorSTS pairs, write predictions, export (the task type and the
+    pair inputs come from the model), and the SavedModel scores the raw pairs as predictions.tsv does."""
+    import numpy as np
+    import tensorflow as tf
+    out, export_base = str(tmp_path / "bi"), str(tmp_path / "serving")
+    dev = f"{TESTDATA}/korsts/sts-dev.tsv"
+    run("run_classifier.py", "--do_train", "--do_eval", "--do_predict", "--data_format=korsts",
+        "--task_type=bi_encoder", f"--train_file={TESTDATA}/korsts/sts-train.tsv", f"--eval_file={dev}",
+        f"--predict_file={dev}", "--max_seq_length=20", f"--output_dir={out}", *TINY)
+    r = results(out)
+    assert r["task_type"] == "bi_encoder" and r["pooling"] == "mean" and -1.0 <= r["spearman"] <= 1.0
+    with open(os.path.join(out, "predictions.tsv"), encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    assert rows[0] == ["guid", "score", "text_a", "text_b"] and len(rows) == 21
+    run("export_model.py", f"--model={out}/best_model.keras", f"--export_base={export_base}", "--model_name=sim",
+        "--nowarmup")
+    served = tf.saved_model.load(os.path.join(export_base, "sim", "1")).signatures["serving_default"](
+        text=tf.constant([row[2] for row in rows[1:]]), text_b=tf.constant([row[3] for row in rows[1:]]))
+    np.testing.assert_allclose(served["score"].numpy(), [float(row[1]) for row in rows[1:]], atol=1e-4)
+
+
+@pytest.mark.slow
 def test_run_classifier_task_type_names(tmp_path):
     """--task_type takes the task classes' names (regressor here, on a generic tsv); the old
     classification/regression are accepted for one release with a warning."""

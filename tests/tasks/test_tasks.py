@@ -117,6 +117,11 @@ def test_bi_encoder_scores_the_cosine_of_each_sentence_encoded_alone():
             pooled.append(np.asarray(encoder(alone, training=False)["sequence_output"])[0].mean(0))
         cosine = pooled[0] @ pooled[1] / np.linalg.norm(pooled[0]) / np.linalg.norm(pooled[1])
         np.testing.assert_allclose(scores[i], -1.5 + 5.0 * cosine, rtol=1e-5, atol=1e-5)
+    # The compiled loss is sentence-transformers' CosineSimilarityLoss: MSE of the cosine against score / 5 here.
+    model.compile()
+    gold = np.array([3.0, 0.5], "float32")
+    loss = float(model.compute_loss(x=x, y=gold, y_pred=model(x, training=False)))
+    np.testing.assert_allclose(loss, np.mean(((scores + 1.5) / 5.0 - (gold + 1.5) / 5.0) ** 2), rtol=1e-5)
     swapped = {k: v[:, ::-1] for k, v in x.items()}
     np.testing.assert_allclose(np.asarray(model(swapped, training=False)).reshape(-1), scores, rtol=1e-5, atol=1e-5)
     assert abs(scores[0] - scores[1]) > 1e-3  # distinct pairs, distinct scores
