@@ -14,7 +14,7 @@ PACKAGE = os.path.dirname(export.__file__)
 
 
 def test_one_module_per_task_type_in_one_registry():
-    assert export.TASK_TYPES == ("classifier", "regressor", "encoder", "token_classifier", "span_qa")
+    assert export.TASK_TYPES == ("classifier", "regressor", "bi_encoder", "encoder", "token_classifier", "span_qa")
     for task_type, task in export.TASKS.items():
         assert issubclass(task, export_module.ExportModule) and task.TASK_TYPE == task_type
         assert task.__module__ == f"serving.export.{task_type}"
@@ -22,7 +22,8 @@ def test_one_module_per_task_type_in_one_registry():
         assert model_class.__name__ == task.MODEL_CLASS
     example_signatures = {t: task.EXAMPLE_SIGNATURE for t, task in export.TASKS.items() if task.EXAMPLE_SIGNATURE}
     assert example_signatures == {"classifier": ("classify", export.CLASSIFY_METHOD_NAME),
-                                  "regressor": ("regress", export.REGRESS_METHOD_NAME)}
+                                  "regressor": ("regress", export.REGRESS_METHOD_NAME),
+                                  "bi_encoder": ("regress", export.REGRESS_METHOD_NAME)}
 
 
 def test_no_comparison_with_a_task_type_string():

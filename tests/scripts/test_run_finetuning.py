@@ -129,9 +129,22 @@ def test_run_classifier_bi_encoder_predict_and_export(tmp_path):
     assert rows[0] == ["guid", "score", "text_a", "text_b"] and len(rows) == 21
     run("export_model.py", f"--model={out}/best_model.keras", f"--export_base={export_base}", "--model_name=sim",
         "--nowarmup")
+    texts, texts_b, scores = [r[2] for r in rows[1:]], [r[3] for r in rows[1:]], [float(r[1]) for r in rows[1:]]
     served = tf.saved_model.load(os.path.join(export_base, "sim", "1")).signatures["serving_default"](
-        text=tf.constant([row[2] for row in rows[1:]]), text_b=tf.constant([row[3] for row in rows[1:]]))
-    np.testing.assert_allclose(served["score"].numpy(), [float(row[1]) for row in rows[1:]], atol=1e-4)
+        text=tf.constant(texts), text_b=tf.constant(texts_b))
+    np.testing.assert_allclose(served["score"].numpy(), scores, atol=1e-4)
+    # Served over gRPC (Predict through the text helper, and TF Serving's Regress API) and REST.
+    from serving.client import RestClient, ServingClient
+    from serving.server import ModelServer
+    with ModelServer(model_name="sim", model_base_path=os.path.join(export_base, "sim"), port=0,
+                     rest_api_port=0) as server:
+        with ServingClient(server.grpc_address, "sim") as client:
+            client.wait_until_available(timeout=120)
+            np.testing.assert_allclose(client.regress_text(texts, texts_b), scores, atol=1e-4)
+            examples = [{"text": a, "text_b": b} for a, b in zip(texts, texts_b)]
+            np.testing.assert_allclose(client.regress(examples, signature_name="regress"), scores, atol=1e-4)
+        rest = RestClient(server.rest_url, "sim")
+        np.testing.assert_allclose(rest.regress_text(texts[:3], texts_b[:3]), scores[:3], atol=1e-4)
 
 
 @pytest.mark.slow
