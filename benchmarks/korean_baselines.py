@@ -9,7 +9,8 @@ TF-IDF over character 1-3-grams within words (scikit-learn's `char_wb`, sublinea
 And the built-in Korean BERT without fine-tuning: its mean-pooled last layer (`bert_tf.feature_extraction`),
 frozen, as features for the same logistic regression (a linear probe: the review; the NLI pair as one input, each
 sentence alone as [u, v, |u-v|, u*v], the hypothesis alone), and its cosine on KorSTS (each sentence alone): the
-sentence-embedding baseline a fine-tuned cross-encoder should beat.
+sentence-embedding baseline a fine-tuned cross-encoder should beat. `--random_init` probes a randomly initialized
+encoder of the same architecture and vocabulary instead (what the frozen features carry before pre-training).
 
 The split is bert_tf's own: `bert_tf.finetuning.selection.select_dev` carves 10% of the training file (split seed 0,
 grouped by the first text, as `run_classifier.py` does for a learning-rate sweep) as the dev set; the inverse
@@ -96,14 +97,22 @@ def _tfidf_cosine_spearman(train, test) -> dict:
 class _BertFeatures:
     """The built-in Korean BERT's mean-pooled last layer (`bert_tf.feature_extraction`), frozen."""
 
-    def __init__(self, model_dir: str):
+    def __init__(self, model_dir: str, random_init: bool = False):
         from bert_tf import checkpoints
         from bert_tf.pretrained import sha256_of
         from bert_tf.tokenization import BertTokenizer
-        self.encoder = checkpoints.load_encoder(model_dir)
+        if random_init:  # the same architecture and vocabulary, random weights (seed 0), as the fine-tuning baseline
+            import keras
+
+            from bert_tf import BertConfig, BertEncoder
+            keras.utils.set_random_seed(0)
+            self.encoder = BertEncoder.from_bert_config(BertConfig.from_json(os.path.join(model_dir, "bert_config.json")))
+            self.sha256 = None
+        else:
+            self.encoder = checkpoints.load_encoder(model_dir)
+            self.sha256 = sha256_of(os.path.join(model_dir, "model.safetensors"))
         self.tokenizer = BertTokenizer(checkpoints.find_vocab(model_dir),
                                        do_lower_case=self.encoder.bert_config.do_lower_case)
-        self.sha256 = sha256_of(os.path.join(model_dir, "model.safetensors"))
 
     def embed(self, text_a: list[str], text_b: list[str] | None = None):
         import numpy as np
@@ -137,6 +146,9 @@ def main(argv=None):
     parser.add_argument("--output", default=os.path.join(REPO, "benchmarks", "results", "korean_baselines.json"))
     parser.add_argument("--model_dir", default=None, help="A Korean model directory to probe instead of the "
                         "built-in one (e.g. an earlier stage or a candidate)")
+    parser.add_argument("--random_init", action="store_true", help="Probe a randomly initialized encoder of the "
+                        "model's architecture and vocabulary (seed 0) instead of its weights: what the frozen "
+                        "features carry before any pre-training")
     args = parser.parse_args(argv)
     try:
         import sklearn  # noqa: F401
@@ -156,7 +168,7 @@ def main(argv=None):
         train, dev, source = select_dev(train, dev_fraction=DEFAULT_DEV_FRACTION, group=lambda e: e.text_a)
         return train, dev, test, source
 
-    bert = _BertFeatures(args.model_dir or korean_bert_dir())
+    bert = _BertFeatures(args.model_dir or korean_bert_dir(), random_init=args.random_init)
     single = bert.probe(lambda rows: bert.embed([e.text_a for e in rows]))
     pair = bert.probe(lambda rows: bert.embed([e.text_a for e in rows], [e.text_b for e in rows]))
     siamese = bert.probe(lambda rows: bert.each_alone([e.text_a for e in rows], [e.text_b for e in rows]))
@@ -188,7 +200,9 @@ def main(argv=None):
                              "features": {"tfidf": "TF-IDF char_wb 1-3-grams, sublinear tf",
                                           "korean_bert": "the mean-pooled last layer of the Korean BERT whose weights "
                                                          "have korean_bert_sha256 (the built-in one unless "
-                                                         "--model_dir), frozen (standardized for the probes)"},
+                                                         "--model_dir; null with --random_init: random weights "
+                                                         "of its architecture, seed 0), frozen (standardized "
+                                                         "for the probes)"},
                              "korean_bert_sha256": bert.sha256, "runs": results})
 
 
