@@ -106,7 +106,8 @@ class _BertFeatures:
 
             from bert_tf import BertConfig, BertEncoder
             keras.utils.set_random_seed(0)
-            self.encoder = BertEncoder.from_bert_config(BertConfig.from_json(os.path.join(model_dir, "bert_config.json")))
+            config = BertConfig.from_json(os.path.join(model_dir, "bert_config.json"))
+            self.encoder = BertEncoder.from_bert_config(config)
             self.sha256 = None
         else:
             self.encoder = checkpoints.load_encoder(model_dir)

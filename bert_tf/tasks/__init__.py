@@ -11,5 +11,5 @@ from bert_tf.tasks.electra_pretrainer import ElectraPretrainer
 from bert_tf.tasks.pooling_config import default_pooling
 from bert_tf.tasks.task import Task
 
-__all__ = ["BertBiEncoder", "BertClassifier", "BertMultipleChoice", "BertPretrainer", "BertRegressor", "BertSpanQA", "BertTokenClassifier",
-           "ElectraPretrainer", "Task", "default_pooling"]
+__all__ = ["BertBiEncoder", "BertClassifier", "BertMultipleChoice", "BertPretrainer", "BertRegressor", "BertSpanQA",
+           "BertTokenClassifier", "ElectraPretrainer", "Task", "default_pooling"]

@@ -1,4 +1,4 @@
-"""`BertBiEncoder`: sentence-pair similarity from two separately encoded sentences (sentence-transformers' bi-encoder)."""
+"""`BertBiEncoder`: sentence-pair similarity from two sentences encoded alone (sentence-transformers' bi-encoder)."""
 
 import keras
 
