@@ -36,6 +36,8 @@ from bert_tf.text_files import read_utf8
 # dataset: a served NSMC classifier answers "positive", not "1".
 NSMC_LABELS = {"0": "negative", "1": "positive"}
 DATA_FORMATS = ("csv", "tsv", "jsonl", "nsmc", "klue_nli", "korsts", "klue_sts", "banking77", "poem_sentiment")
+# Formats whose columns the caller names (text_a_column, text_b_column, label_column); the others know their own.
+GENERIC_FORMATS = ("csv", "tsv", "jsonl")
 
 # Formats whose labels are scores (regression) rather than class names.
 REGRESSION_FORMATS = ("korsts", "klue_sts")

@@ -186,11 +186,10 @@ class _ClassificationData:
     def read(cls, options, train_file, eval_file, data_format, columns, task_type, max_train_examples):
         if task_type == "classifier" and data_format in readers.REGRESSION_FORMATS:
             task_type = "regressor"
-        generic = ("csv", "tsv", "jsonl")
-        if task_type == "bi_encoder" and data_format not in readers.REGRESSION_FORMATS + generic:
+        pair_score_formats = readers.REGRESSION_FORMATS + readers.GENERIC_FORMATS
+        if task_type == "bi_encoder" and data_format not in pair_score_formats:
             raise DataError(f"{train_file}: a bi-encoder trains on sentence pairs with similarity scores "
-                            f"(data_format {', '.join(readers.REGRESSION_FORMATS + generic)}); {data_format} "
-                            "data has class labels")
+                            f"(data_format {', '.join(pair_score_formats)}); {data_format} data has class labels")
         regression = task_type in SCORING_TASK_TYPES
         train = _read(train_file, data_format, columns, regression)
         if max_train_examples:
@@ -240,7 +239,7 @@ def _model_builder(setup, data, pooling, dropout, head_initializer, train_y):
     from bert_tf.tasks import BertBiEncoder, BertClassifier, BertRegressor
     new_encoder = setup.encoder_copies()
     pretrained_task = setup.pretrained_task
-    label_mean = float(np.mean(train_y)) if data.regression else None
+    label_mean = float(np.mean(train_y)) if data.task_type == "regressor" else None
     if data.task_type == "bi_encoder":
         scores = [float(e.label) for e in data.train]  # float64, not train_y's float32: 0.6 stays 0.6
         score_range = (min(scores), max(scores))

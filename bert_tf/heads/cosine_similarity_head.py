@@ -70,9 +70,6 @@ class CosineSimilarityHead(keras.layers.Layer):
         low, high = self.score_range
         return low + (high - low) * cosine
 
-    def compute_output_shape(self, sequence_output_shape, pooled_output_shape=None, padding_mask_shape=None):
-        return (None, 1)
-
     def compute_output_spec(self, sequence_output, pooled_output=None, padding_mask=None):
         return keras.KerasTensor((None, 1), dtype="float32")
 
