@@ -53,6 +53,8 @@ flags.DEFINE_enum("pooling", None, ["cls", "cls_token", "mean", "max"],
                   "Sequence vector for the classifier (cls: BERT's pooler, cls_token: the raw [CLS] vector; see "
                   "bert_tf.heads.SequencePooling); default: the checkpoint's 1_Pooling/config.json, else cls.")
 flags.DEFINE_float("dropout", 0.1, "Dropout on the pooled vector.")
+flags.DEFINE_list("score_range", None, "--task_type=bi_encoder: low,high, the scores that cosine 0 and 1 map to "
+                  "(default: the data format's scale, 0,5 for korsts/klue_sts, else the training scores' span).")
 
 
 def main(argv):
@@ -73,7 +75,8 @@ def _finetune(task_type):
     from bert_tf.finetuning import classifier
     result = classifier.finetune_classifier(
         FLAGS.train_file, FLAGS.eval_file if FLAGS.do_eval else None, data_format=FLAGS.data_format,
-        pooling=FLAGS.pooling, task_type=task_type, dropout=FLAGS.dropout, **_columns(),
+        pooling=FLAGS.pooling, task_type=task_type, dropout=FLAGS.dropout, score_range=FLAGS.score_range,
+        **_columns(),
         **finetune_flags.common_kwargs(FLAGS))
     if FLAGS.num_labels not in (None, 1) and FLAGS.num_labels != len(result.label_names):
         logging.warning("--num_labels=%d but the training data has %d labels", FLAGS.num_labels,

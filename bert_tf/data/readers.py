@@ -41,6 +41,8 @@ GENERIC_FORMATS = ("csv", "tsv", "jsonl")
 
 # Formats whose labels are scores (regression) rather than class names.
 REGRESSION_FORMATS = ("korsts", "klue_sts")
+# The published scale of each score format: STS-B's 0 (unrelated) to 5 (equivalent), which KorSTS and KLUE-STS keep.
+SCORE_SCALES = {"korsts": (0.0, 5.0), "klue_sts": (0.0, 5.0)}
 
 
 def _read_text(path: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import warnings
 from typing import Sequence
@@ -94,7 +95,7 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
                         save_formats: Sequence[str] = ("keras",), seed: int = 0, evals_per_epoch: int = 1,
                         max_train_examples: int | None = None, dev_file: str | None = None,
                         dev_fraction: float | None = None, head_initializer: str = "glorot_uniform",
-                        max_input_chars_per_word: int = 200,
+                        max_input_chars_per_word: int = 200, score_range: Sequence[float] | None = None,
                         training_options: TrainingOptions | None = None) -> ClassifierResult:
     """Fine-tunes BERT for sentence(-pair) classification or regression and returns the best model.
 
@@ -111,12 +112,15 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
             (`"mean"` for a bi-encoder, sentence-transformers' default).
         task_type: `"classifier"`, `"regressor"` (one output, MSE; default for korsts/klue_sts: a cross-encoder,
             the paper's STS-B setup) or `"bi_encoder"` (sentence pairs scored by the cosine of the two
-            sentences encoded alone, sentence-transformers' setup, see `BertBiEncoder`; its scores span the
-            training labels' range): the task classes' `task_type`, as in `export_saved_model`.
+            sentences encoded alone, sentence-transformers' setup, see `BertBiEncoder`; its scores span
+            `score_range`): the task classes' `task_type`, as in `export_saved_model`.
             `"classification"`/`"regression"`, the old names, are deprecated (one release).
         text_a_column, text_b_column, label_column, has_header: column names for csv/tsv/jsonl.
         dropout: float. Dropout on the pooled vector. Defaults to 0.1.
         max_train_examples: int or None. Use only the first N training examples (after shuffling with `seed`).
+        score_range: `(low, high)` or None, bi-encoder only: the scores that cosine 0 and 1 map to (as
+            sentence-transformers divides STS scores by 5). None: the data format's published scale
+            (`korsts`, `klue_sts`: 0-5), else the training labels' minimum and maximum.
 
     Returns:
         `ClassifierResult` (model, tokenizer, label_names, eval_results, output_dir, max_seq_length).
@@ -132,13 +136,18 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
         task_type = DEPRECATED_TASK_TYPES[task_type]
     if task_type not in TASK_TYPES:
         raise FinetuneError(f"task_type must be one of {TASK_TYPES}, got {task_type!r}")
+    if score_range is not None:
+        score_range = _check_score_range(score_range, task_type)
     if train_file is None:
         train_file, data_format = BANKING77_TRAIN, data_format or "banking77"
         eval_file = eval_file or BANKING77_TEST
     options = FinetuneOptions.pick(locals()).replace(output_dir=default_output_dir(output_dir, "classifier"))
-    data = _ClassificationData.read(options, train_file, eval_file, data_format or _guess_format(train_file),
+    data_format = data_format or _guess_format(train_file)
+    data = _ClassificationData.read(options, train_file, eval_file, data_format,
                                     (text_a_column, text_b_column, label_column, has_header),
                                     task_type, max_train_examples)
+    if data.task_type == "bi_encoder":
+        score_range = _bi_encoder_score_range(score_range, data_format, data.train, train_file)
     setup = prepare(options, load_task=True)
     if max_seq_length > setup.encoder.bert_config.max_position_embeddings:
         raise FinetuneError(f"max_seq_length {max_seq_length} exceeds the model's max_position_embeddings "
@@ -149,14 +158,45 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
     train_x, train_y = data.encode(setup.tokenizer, data.train, max_seq_length)
     main_metric = "pearson" if data.regression else "accuracy"
     best, eval_results = run_finetuning(
-        options, setup, _model_builder(setup, data, pooling, dropout, head_initializer, train_y), train_x, train_y,
-        main_metric=main_metric, evaluate=data.scorer(setup.tokenizer, data.dev, options),
+        options, setup, _model_builder(setup, data, pooling, dropout, head_initializer, train_y, score_range),
+        train_x, train_y, main_metric=main_metric, evaluate=data.scorer(setup.tokenizer, data.dev, options),
         dev_source=data.dev_source, eval_file=eval_file, score_eval=data.scorer(setup.tokenizer, data.eval, options),
         results={"pooling": pooling, "head_initializer": head_initializer,
                  "task_type": data.task_type, "train_file": train_file,
-                 "num_train_examples": len(data.train)})
+                 "num_train_examples": len(data.train),
+                 **({"score_range": list(score_range)} if data.task_type == "bi_encoder" else {})})
     return ClassifierResult(best.model, setup.tokenizer, data.label_names, eval_results, options.output_dir,
                             max_seq_length)
+
+
+def _check_score_range(score_range, task_type):
+    """`score_range` as a `(low, high)` tuple of floats, or a FinetuneError naming what is wrong with it."""
+    if task_type != "bi_encoder":
+        raise FinetuneError(f"score_range applies to task_type='bi_encoder' (the cosine's scale), not {task_type!r}")
+    try:
+        low, high = (float(v) for v in score_range)
+    except (TypeError, ValueError):
+        raise FinetuneError(f"score_range must be two numbers (low, high), got {score_range!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise FinetuneError(f"score_range must be two finite numbers with low < high, got {score_range!r}")
+    return low, high
+
+
+def _bi_encoder_score_range(score_range, data_format, train, train_file):
+    """The scores a bi-encoder's cosine 0 and 1 map to: `score_range` if given, else the format's published scale,
+    else the training labels' span; a DataError if a training score falls outside it."""
+    scores = [float(e.label) for e in train]  # float64: 0.6 stays 0.6
+    if score_range is None:
+        score_range = readers.SCORE_SCALES.get(data_format) or (min(scores), max(scores))
+        if not score_range[0] < score_range[1]:
+            raise DataError(f"a bi-encoder maps cosines to the training scores' range, and every training score "
+                            f"is {score_range[0]:g}; pass score_range (--score_range) to give the scale")
+    outside = [s for s in scores if not score_range[0] <= s <= score_range[1]]
+    if outside:
+        raise DataError(f"{train_file}: {len(outside)} training score(s) lie outside the bi-encoder's score range "
+                        f"{score_range[0]:g}-{score_range[1]:g} (for example {outside[0]:g}), which its cosine "
+                        f"cannot reach; pass score_range (--score_range) to give the data's scale")
+    return score_range
 
 
 def _default_pooling(init_checkpoint, task_type):
@@ -232,20 +272,14 @@ def _encoder_inputs(task_type, tokenizer, examples, max_seq_length):
     return classification_features.encode_examples(tokenizer, examples, max_seq_length)
 
 
-def _model_builder(setup, data, pooling, dropout, head_initializer, train_y):
+def _model_builder(setup, data, pooling, dropout, head_initializer, train_y, score_range):
     """A fresh task model on a fresh copy of the starting encoder (one per learning rate of the sweep); a
     pre-trained task of the same type gives its head's weights; a new regressor's bias starts at `train_y`'s mean;
-    a bi-encoder's scores span `train_y`'s range."""
+    a bi-encoder's scores span `score_range`."""
     from bert_tf.tasks import BertBiEncoder, BertClassifier, BertRegressor
     new_encoder = setup.encoder_copies()
     pretrained_task = setup.pretrained_task
     label_mean = float(np.mean(train_y)) if data.task_type == "regressor" else None
-    if data.task_type == "bi_encoder":
-        scores = [float(e.label) for e in data.train]  # float64, not train_y's float32: 0.6 stays 0.6
-        score_range = (min(scores), max(scores))
-        if not score_range[0] < score_range[1]:
-            raise DataError(f"a bi-encoder maps cosines to the training scores' range, and every training score "
-                            f"is {score_range[0]:g}")
 
     def build_model(dtype):
         if data.task_type == "bi_encoder":

@@ -11,7 +11,7 @@ Signatures (tensor names from `bert_tf.features`):
 |---|---|---|
 | classifier | `text` [, `text_b`] → `probabilities` [B, C], `label_ids` [B], `labels` [B] | `serve_token_ids`, `classify` |
 | regressor | `text` [, `text_b`] → `score` [B] | `serve_token_ids`, `regress` |
-| bi_encoder | `text`, `text_b` → `score` [B] (each text encoded alone, cosine in the training scores' range) | `serve_token_ids` ([B, 2, T]), `regress` |
+| bi_encoder | `text`, `text_b` → `score` [B] (each text encoded alone, cosine mapped to the score range it was trained with) | `serve_token_ids` ([B, 2, T]), `regress` |
 | encoder | `text` [, `text_b`] → `embedding` [B, H], `pooled_output` [B, H] | `serve_token_ids` |
 | token_classifier | `text` → `words`, `word_labels`, ... [B, W], `num_words` [B] (below) | `serve_token_ids` |
 | span_qa | `question`, `context` → `answer`, `score`, `answer_start`/`_end`, `null_score` [B] | `serve_token_ids` |

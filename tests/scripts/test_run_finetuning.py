@@ -121,9 +121,10 @@ def test_run_classifier_bi_encoder_predict_and_export(tmp_path):
     dev = f"{TESTDATA}/korsts/sts-dev.tsv"
     run("run_classifier.py", "--do_train", "--do_eval", "--do_predict", "--data_format=korsts",
         "--task_type=bi_encoder", f"--train_file={TESTDATA}/korsts/sts-train.tsv", f"--eval_file={dev}",
-        f"--predict_file={dev}", "--max_seq_length=20", f"--output_dir={out}", *TINY)
+        f"--predict_file={dev}", "--max_seq_length=20", "--score_range=0,6", f"--output_dir={out}", *TINY)
     r = results(out)
     assert r["task_type"] == "bi_encoder" and r["pooling"] == "mean" and -1.0 <= r["spearman"] <= 1.0
+    assert r["score_range"] == [0.0, 6.0]  # --score_range, not KorSTS's default 0-5
     with open(os.path.join(out, "predictions.tsv"), encoding="utf-8") as f:
         rows = [line.rstrip("\n").split("\t") for line in f]
     assert rows[0] == ["guid", "score", "text_a", "text_b"] and len(rows) == 21
@@ -145,6 +146,12 @@ def test_run_classifier_bi_encoder_predict_and_export(tmp_path):
             np.testing.assert_allclose(client.regress(examples, signature_name="regress"), scores, atol=1e-4)
         rest = RestClient(server.rest_url, "sim")
         np.testing.assert_allclose(rest.regress_text(texts[:3], texts_b[:3]), scores[:3], atol=1e-4)
+    proc = run("run_classifier.py", "--do_train", "--data_format=korsts", "--task_type=bi_encoder",
+               f"--train_file={TESTDATA}/korsts/sts-train.tsv", "--score_range=0,4", f"--output_dir={tmp_path / 'x'}",
+               *TINY, check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert ("sts-train.tsv: 15 training score(s) lie outside the bi-encoder's score range 0-4 (for example 4.25)"
+            in proc.stderr)
 
 
 @pytest.mark.slow

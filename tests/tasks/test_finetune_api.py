@@ -126,9 +126,9 @@ def _bi_encoder_run(tmp_path, name, train_file, data_format, **kwargs):
 @pytest.mark.slow
 def test_finetune_bi_encoder_on_korsts(tmp_path):
     """task_type="bi_encoder" trains a `BertBiEncoder`: mean pooling for a checkpoint without a pooling config,
-    scores spanning the training labels' range, each sentence packed alone (so `max_seq_length` bounds each
-    sentence, not the pair); evaluate_file and predict_classifier score it like a regressor, with the same
-    numbers as the model on the same ids."""
+    scores on KorSTS's published 0-5 scale (not this sample's 0.6-5.0), each sentence packed alone (so
+    `max_seq_length` bounds each sentence, not the pair); evaluate_file and predict_classifier score it like a
+    regressor, with the same numbers as the model on the same ids."""
     from bert_tf.data import classification_features, readers
     from bert_tf.finetuning import classifier
     from bert_tf.tasks import BertBiEncoder
@@ -138,7 +138,8 @@ def test_finetune_bi_encoder_on_korsts(tmp_path):
                              max_seq_length=16)
     labels = [float(e.label) for e in readers.read_examples(train_file, "korsts")]
     assert isinstance(result.model, BertBiEncoder)
-    assert result.model.score_range == (min(labels), max(labels)) == (0.6, 5.0)  # this sample's
+    assert (min(labels), max(labels)) == (0.6, 5.0)  # this sample's span
+    assert result.model.score_range == (0.0, 5.0) and result.eval_results["score_range"] == [0.0, 5.0]
     assert result.eval_results["task_type"] == "bi_encoder" and result.eval_results["pooling"] == "mean"
     assert result.model.max_seq_length == 16 and {"pearson", "spearman"} <= set(result.eval_results)
     examples = readers.read_examples(eval_file, "korsts")
@@ -176,6 +177,30 @@ def test_bi_encoder_needs_pairs_and_a_score_range(tmp_path):
                         max_train_steps=1)
     constant = tmp_path / "constant.tsv"
     constant.write_text("a\tb\tscore\nthe cat sat\ton the mat\t2\na dog ran\tfar away\t2\n", encoding="utf-8")
-    with pytest.raises(DataError, match="every training score is 2"):
+    with pytest.raises(DataError, match=r"every training score is 2; pass score_range \(--score_range\)"):
         _bi_encoder_run(tmp_path, "constant", str(constant), "tsv", text_a_column="a", text_b_column="b",
                         label_column="score", max_train_steps=1)
+
+
+def test_bi_encoder_score_range(tmp_path):
+    """`score_range` sets the scores cosine 0 and 1 map to; without it a generic file's scores span its training
+    labels; a score outside the range, a malformed range, or a range for another task type is a clear error."""
+    from bert_tf.data.errors import DataError
+    scores = tmp_path / "scores.tsv"
+    scores.write_text("a\tb\tscore\nthe cat sat\ton the mat\t2.5\na dog ran\tfar away\t7\n"
+                      "birds sing\tin the trees\t4\n", encoding="utf-8")
+    columns = dict(text_a_column="a", text_b_column="b", label_column="score", max_train_steps=1)
+    spanned = _bi_encoder_run(tmp_path, "span", str(scores), "tsv", **columns)
+    assert spanned.model.score_range == (2.5, 7.0) and spanned.eval_results["score_range"] == [2.5, 7.0]
+    given = _bi_encoder_run(tmp_path, "given", str(scores), "tsv", score_range=["0", "10"], **columns)
+    assert given.model.score_range == (0.0, 10.0)
+    with pytest.raises(DataError, match=r"scores.tsv: 1 training score\(s\) lie outside the bi-encoder's score "
+                                        r"range 0-5 \(for example 7\)"):
+        _bi_encoder_run(tmp_path, "outside", str(scores), "tsv", score_range=(0, 5), **columns)
+    with pytest.raises(FinetuneError, match=r"score_range must be two finite numbers with low < high, got \(5, 1\)"):
+        _bi_encoder_run(tmp_path, "reversed", str(scores), "tsv", score_range=(5, 1), **columns)
+    with pytest.raises(FinetuneError, match=r"score_range must be two numbers \(low, high\), got \['0'\]"):
+        _bi_encoder_run(tmp_path, "one", str(scores), "tsv", score_range=["0"], **columns)
+    with pytest.raises(FinetuneError, match="score_range applies to task_type='bi_encoder'.*not 'regressor'"):
+        finetune_classifier(str(scores), data_format="tsv", task_type="regressor", score_range=(0, 5),
+                            output_dir=str(tmp_path / "reg"), **columns)
