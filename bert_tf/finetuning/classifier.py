@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import warnings
 from typing import Sequence
@@ -171,15 +170,13 @@ def finetune_classifier(train_file: str | None = None, eval_file: str | None = N
 
 def _check_score_range(score_range, task_type):
     """`score_range` as a `(low, high)` tuple of floats, or a FinetuneError naming what is wrong with it."""
+    from bert_tf.heads.cosine_similarity_head import check_score_range
     if task_type != "bi_encoder":
         raise FinetuneError(f"score_range applies to task_type='bi_encoder' (the cosine's scale), not {task_type!r}")
     try:
-        low, high = (float(v) for v in score_range)
-    except (TypeError, ValueError):
-        raise FinetuneError(f"score_range must be two numbers (low, high), got {score_range!r}") from None
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise FinetuneError(f"score_range must be two finite numbers with low < high, got {score_range!r}")
-    return low, high
+        return check_score_range(score_range)
+    except ValueError as e:
+        raise FinetuneError(str(e)) from None
 
 
 def _bi_encoder_score_range(score_range, data_format, train, train_file):
