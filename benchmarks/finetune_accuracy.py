@@ -15,6 +15,12 @@ Systems:
     keras_hub          keras-hub 0.32 `BertBackbone.from_preset(<the same HF directory>)` + the same pooling +
                        Dropout(0.1) + Dense (Keras' default init), Keras AdamW(weight_decay=0.01) with linear
                        decay, no warmup, no clipping, `model.fit` (classification and regression tasks)
+    sentence_transformers  sentence-transformers 6 (bi-encoder tasks): `SentenceTransformer(<the same HF directory>)`
+                       (its Transformer + the directory's `1_Pooling`: mean), `CosineSimilarityLoss` on the scores
+                       scaled to 0-1, `SentenceTransformerTrainer` with its example's 10% warmup and the HF
+                       Trainer's other defaults (AdamW, no weight decay, linear decay, clipping 1.0); the test
+                       pairs scored by the cosine of `encode()`'s embeddings (needs the `bench` extra)
+    sentence_transformers_random  the same from random weights of the same architecture (`BertModel(config)`)
     hf_torch           Hugging Face transformers `BertFor{SequenceClassification,TokenClassification,
                        QuestionAnswering}` in PyTorch with the defaults of HF's `Trainer` (AdamW eps 1e-8, no
                        weight decay, no warmup, linear decay, grad-norm clipping 1.0) in a plain loop; sequence
@@ -27,6 +33,9 @@ Tasks (data copied into benchmarks/data/ and bert_tf/resources/, licenses in the
     korsts      KorSTS, 3,000 train / 500 dev-as-test, Spearman, the built-in Korean BERT, seq 64, batch 32,
                 lr 1e-4, 5 epochs
     wnut17      WNUT-17 sample, 2,000 / 500 sentences, entity F1, MiniLM, seq 128, batch 32, lr 1e-4, 3 epochs
+    korsts_bi   KorSTS as a bi-encoder (each sentence encoded alone, cosine similarity; bert_tf's
+                `task_type="bi_encoder"` against sentence-transformers), the built-in Korean BERT, seq 64,
+                batch 32, lr 3e-4 (what the dev split chose in every `korean_finetune.py` korsts_bi run), 3 epochs
     squad       SQuAD v1.1 sample, 1,000 / 304 questions, EM/F1, MiniLM, seq 256 / stride 128, batch 16,
                 lr 1e-4, 3 epochs
 
@@ -68,6 +77,10 @@ TASKS = {
                    train=os.path.join(DATA, "korsts", "sts-train.tsv"),
                    test=os.path.join(DATA, "korsts", "sts-dev.tsv"),
                    seq=64, batch=32, lr=1e-4, epochs=5, metric="spearman"),
+    "korsts_bi": dict(kind="bi_encoder", data_format="korsts", model="korean",
+                      train=os.path.join(DATA, "korsts", "sts-train.tsv"),
+                      test=os.path.join(DATA, "korsts", "sts-dev.tsv"),
+                      seq=64, batch=32, lr=3e-4, epochs=3, metric="spearman"),
     "wnut17": dict(kind="token_classifier", data_format="conll", model="minilm",
                    train=os.path.join(DATA, "wnut17", "wnut17train.sample.conll"),
                    test=os.path.join(DATA, "wnut17", "emerging.dev.sample.conll"),
@@ -77,8 +90,10 @@ TASKS = {
                   test=os.path.join(DATA, "squad", "dev-v1.1-sample.json"),
                   seq=256, stride=128, batch=16, lr=1e-4, epochs=3, metric="f1"),
 }
-SYSTEMS = ("bert_tf", "bert_tf_google", "bert_tf_random", "keras_hub", "hf_torch")
+SYSTEMS = ("bert_tf", "bert_tf_google", "bert_tf_random", "keras_hub", "hf_torch", "sentence_transformers",
+           "sentence_transformers_random")
 PEERS_FOR = {"classifier": ("keras_hub", "hf_torch"), "regressor": ("keras_hub", "hf_torch"),
+             "bi_encoder": ("sentence_transformers",),
              "token_classifier": ("hf_torch",), "span_qa": ("hf_torch",)}
 
 
@@ -104,9 +119,13 @@ def run_bert_tf(task, seed, head_initializer, work_dir, pretrained=True):
     common = dict(max_seq_length=t["seq"], train_batch_size=t["batch"], learning_rate=t["lr"],
                   num_train_epochs=t["epochs"], seed=seed, output_dir=work_dir, head_initializer=head_initializer,
                   **start)
-    if t["kind"] in ("classifier", "regressor"):
-        r = finetuning.finetune_classifier(t["train"], t["test"], data_format=t["data_format"],
-                                           pooling=None if pretrained else default_pooling(path), **common)
+    if t["kind"] in ("classifier", "regressor", "bi_encoder"):
+        task_type = dict(bi_encoder=dict(task_type="bi_encoder")).get(t["kind"], {})
+        pooling = None if pretrained else default_pooling(path)
+        if t["kind"] == "bi_encoder" and pooling == "cls":
+            pooling = "mean"  # what pooling=None gives a bi-encoder of a checkpoint without 1_Pooling
+        r = finetuning.finetune_classifier(t["train"], t["test"], data_format=t["data_format"], pooling=pooling,
+                                           **task_type, **common)
     elif t["kind"] == "token_classifier":
         r = finetuning.finetune_ner(t["train"], t["test"], data_format=t["data_format"], **common)
     else:
@@ -292,6 +311,61 @@ def run_hf_torch(task, seed, work_dir):
     return result
 
 
+def run_sentence_transformers(task, seed, work_dir, pretrained=True):
+    """sentence-transformers' bi-encoder recipe, as its STS example writes it: `SentenceTransformer(<dir>)`,
+    `CosineSimilarityLoss` on the gold scores scaled to 0-1, `SentenceTransformerTrainer`; scored by the cosine of
+    `encode()`'s embeddings of the test pairs. Checks first that its tokenizer gives bert_tf's token ids on every
+    sentence (the benchmark's premise: the same inputs)."""
+    import datasets
+    import numpy as np
+    import torch
+    import transformers
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, \
+        SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
+    from bert_tf import metrics as metrics_lib
+    from bert_tf.data import readers
+    t = TASKS[task]
+    torch.manual_seed(seed)
+    torch.set_num_threads(os.cpu_count() or 1)
+    path = model_dir(t["model"])
+    train = readers.read_examples(t["train"], t["data_format"], regression=True)
+    test = readers.read_examples(t["test"], t["data_format"], regression=True)
+    model = SentenceTransformer(path, device="cpu", model_kwargs=dict(dtype=torch.float32))
+    model.max_seq_length = t["seq"]
+    if not pretrained:
+        body = model[0].auto_model
+        random_body = transformers.BertModel(body.config, add_pooling_layer=body.pooler is not None)
+        body.load_state_dict(random_body.state_dict())
+    tokenizer = _tokenizer(path)
+    texts = sorted({x for e in train + test for x in (e.text_a, e.text_b)})
+    ours = [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(x))[:t["seq"] - 2] for x in texts]
+    theirs = [ids[1:-1] for ids in model.tokenizer(texts, truncation=True, max_length=t["seq"])["input_ids"]]
+    mismatches = sum(a != list(b) for a, b in zip(ours, theirs))
+    if mismatches:
+        raise AssertionError(f"{mismatches} of {len(texts)} sentences tokenize differently")
+    high = max(float(e.label) for e in train)
+    data = datasets.Dataset.from_dict({"sentence1": [e.text_a for e in train], "sentence2": [e.text_b for e in train],
+                                       "score": [float(e.label) / high for e in train]})
+    args = SentenceTransformerTrainingArguments(
+        output_dir=work_dir, num_train_epochs=t["epochs"], per_device_train_batch_size=t["batch"],
+        learning_rate=t["lr"], warmup_ratio=0.1, seed=seed, data_seed=seed, save_strategy="no", report_to="none",
+        logging_steps=10, disable_tqdm=True, use_cpu=True)
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data,
+                                         loss=CosineSimilarityLoss(model))
+    output = trainer.train()
+    model.eval()
+    a = model.encode([e.text_a for e in test], batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
+    b = model.encode([e.text_b for e in test], batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
+    scores = np.sum(a.astype(np.float64) * b, -1)
+    gold = np.array([float(e.label) for e in test], np.float64)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return {"pearson": metrics_lib.pearson(gold, scores), "spearman": metrics_lib.spearman(gold, scores),
+            "final_train_loss": float(losses[-1]) if losses else float(output.training_loss),
+            "tokenized_sentences_checked": len(texts), "sentence_transformers": __import__(
+                "sentence_transformers").__version__}
+
+
 def run_one(task, system, seed):
     with tempfile.TemporaryDirectory(prefix=f"ft_acc_{task}_{system}_") as work_dir:
         start = time.time()
@@ -305,6 +379,10 @@ def run_one(task, system, seed):
             result = run_keras_hub(task, seed, work_dir)
         elif system == "hf_torch":
             result = run_hf_torch(task, seed, work_dir)
+        elif system == "sentence_transformers":
+            result = run_sentence_transformers(task, seed, work_dir)
+        elif system == "sentence_transformers_random":
+            result = run_sentence_transformers(task, seed, work_dir, pretrained=False)
         else:
             raise ValueError(f"unknown system {system!r}")
         result["seconds"] = round(time.time() - start, 1)
