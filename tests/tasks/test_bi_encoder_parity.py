@@ -8,9 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import PARITY
-
-REFERENCE = os.path.join(PARITY, "korean_bi_encoder_reference.json")
+REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "testdata", "parity",
+                         "korean_bi_encoder_reference.json")
 
 
 def _projection(name, array):
