@@ -76,8 +76,12 @@ def main(argv=None):
     optimizer = create_optimizer(args.learning_rate, args.steps, args.steps // 10)
 
     def encode(batch):
+        """The batch padded to its longest sentence, rounded up to a multiple of 8 (a few shapes to trace): the
+        padding is masked, so this only saves time (movie reviews are a third of 64 pieces)."""
         rows = [tokenizer.encode(t, max_seq_length=args.max_seq_length) for t in batch]
-        return {k: np.stack([r[k] for r in rows]) for k in ("token_ids", "segment_ids", "padding_mask")}
+        x = {k: np.stack([r[k] for r in rows]) for k in ("token_ids", "segment_ids", "padding_mask")}
+        length = min(args.max_seq_length, -(-int(x["padding_mask"].sum(1).max()) // 8) * 8)
+        return {k: v[:, :length] for k, v in x.items()}
 
     @tf.function
     def step(x):
