@@ -101,8 +101,8 @@ def main(argv=None):
         first = (i * args.batch_size) % len(texts)
         batch = texts[first:first + args.batch_size]
         history.append(float(step(encode(batch))))
-        if (i + 1) % 100 == 0:
-            print(f"step {i + 1}: loss {np.mean(history[-100:]):.4f} ({(i + 1) / (time.time() - started):.1f} steps/s)",
+        if (i + 1) % 100 == 0 or (i + 1) in (1, 10, 30):
+            print(f"step {i + 1}: loss {np.mean(history[-100:]):.4f} ({(i + 1) / (time.time() - started):.2f} steps/s)",
                   flush=True)
     save_hf(encoder, args.output_dir, dtype="float16")
     shutil.copytree(os.path.join(start_dir, "1_Pooling"), os.path.join(args.output_dir, "1_Pooling"),
