@@ -120,10 +120,9 @@ def run_bert_tf(task, seed, head_initializer, work_dir, pretrained=True):
                   num_train_epochs=t["epochs"], seed=seed, output_dir=work_dir, head_initializer=head_initializer,
                   **start)
     if t["kind"] in ("classifier", "regressor", "bi_encoder"):
-        task_type = dict(bi_encoder=dict(task_type="bi_encoder")).get(t["kind"], {})
-        pooling = None if pretrained else default_pooling(path)
-        if t["kind"] == "bi_encoder" and pooling == "cls":
-            pooling = "mean"  # what pooling=None gives a bi-encoder of a checkpoint without 1_Pooling
+        task_type = {"task_type": "bi_encoder"} if t["kind"] == "bi_encoder" else {}
+        # pooling=None: the checkpoint's own; a bi-encoder without a checkpoint mean-pools (finetune_classifier)
+        pooling = None if pretrained or task_type else default_pooling(path)
         r = finetuning.finetune_classifier(t["train"], t["test"], data_format=t["data_format"], pooling=pooling,
                                            **task_type, **common)
     elif t["kind"] == "token_classifier":

@@ -4,18 +4,13 @@
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
 
-REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "testdata", "parity",
-                         "korean_bi_encoder_reference.json")
-
-
-def _projection(name, array):
-    import zlib
-    rng = np.random.default_rng(zlib.crc32(name.encode()))
-    return float(np.sum(np.asarray(array, np.float64) * rng.standard_normal(array.shape)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))  # benchmarks/
+from benchmarks.bi_encoder_reference import OUTPUT as REFERENCE, projection_of  # noqa: E402
 
 
 def test_bi_encoder_matches_sentence_transformers_cosines_loss_and_gradients():
@@ -58,4 +53,4 @@ def test_bi_encoder_matches_sentence_transformers_cosines_loss_and_gradients():
     assert sorted(got) == sorted(ref["gradients"])  # the same weights get a gradient (not the unused pooler)
     for key, expected in ref["gradients"].items():
         assert np.linalg.norm(got[key]) == pytest.approx(expected["norm"], rel=1e-3, abs=1e-8), key
-        assert _projection(key, got[key]) == pytest.approx(expected["projection"], rel=1e-3, abs=1e-6), key
+        assert projection_of(key, got[key]) == pytest.approx(expected["projection"], rel=1e-3, abs=1e-6), key
