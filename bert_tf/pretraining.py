@@ -68,6 +68,7 @@ class PretrainOptions:
     generator_hidden_size: float = 0.25
     generator_init_checkpoint: str | None = None
     disc_weight: float = 50.0
+    train_only_embeddings: bool = False
     dynamic_masking: bool = False
     grad_accum_steps: int = 1
     jit_compile: bool = False
@@ -109,6 +110,11 @@ def check_options(options: PretrainOptions) -> None:
         raise PretrainError("--generator_init_checkpoint is for --objective=electra")
     if options.objective == "electra" and not 0.0 < options.generator_hidden_size <= 1.0:
         raise PretrainError(f"--generator_hidden_size must be in (0, 1], got {options.generator_hidden_size}")
+    if options.train_only_embeddings and options.objective != "mlm":
+        raise PretrainError("--train_only_embeddings is for --objective=mlm (a new vocabulary learned against a frozen "
+                            "pre-trained body)")
+    if options.train_only_embeddings and not options.init_checkpoint:
+        raise PretrainError("--train_only_embeddings needs --init_checkpoint: the pre-trained body it keeps frozen")
     if options.train_batch_size % options.grad_accum_steps:
         raise PretrainError(f"--train_batch_size {options.train_batch_size} is not divisible by --grad_accum_steps "
                             f"{options.grad_accum_steps}")
@@ -235,9 +241,22 @@ def _model_and_optimizer(options, strategy, vocab, config):
             _check_checkpoint_config(options, model.encoder.bert_config, config, len(vocab))
         else:
             model = BertPretrainer(BertEncoder.from_bert_config(config, dtype=options.dtype), nsp=options.nsp)
+        if options.train_only_embeddings:
+            freeze_all_but_token_embeddings(model.encoder)
         optimizer = create_optimizer(options.learning_rate, options.num_train_steps, options.num_warmup_steps,
                                      optimizer_type=options.optimizer, weight_decay_rate=options.weight_decay_rate)
     return model, optimizer
+
+
+def freeze_all_but_token_embeddings(encoder) -> None:
+    """Makes only `encoder`'s token embeddings trainable (with the pre-training heads outside it): position and
+    segment embeddings, their LayerNorm, every transformer layer and the pooler are frozen. Artetxe et al. 2020
+    ("On the Cross-lingual Transferability of Monolingual Representations"): a body pre-trained on one language
+    learns a new language's vocabulary by masked LM with everything else fixed."""
+    for layer in (encoder.position_embedding, encoder.segment_embedding, encoder.embeddings_layer_norm,
+                  *encoder.transformer_layers, encoder.pooler):
+        if layer is not None:
+            layer.trainable = False
 
 
 def _electra_pretrainer(options, vocab, config):

@@ -77,6 +77,10 @@ flags.DEFINE_string("generator_init_checkpoint", None, "--objective=electra: the
                     "random, sized by --generator_hidden_size. --init_checkpoint is the encoder's.")
 flags.DEFINE_float("disc_weight", 50.0, "--objective=electra: weight of the discriminator loss against the "
                    "generator's masked-LM loss (google-research/electra's flag).")
+flags.DEFINE_bool("train_only_embeddings", False, "--objective=mlm from --init_checkpoint: train only the token "
+                  "embeddings (and the masked-LM head); position/segment embeddings, LayerNorms and every transformer "
+                  "layer stay frozen. How a body pre-trained on one language learns a new vocabulary (Artetxe et al. "
+                  "2020); the init checkpoint's token embeddings must already have the new vocabulary's size.")
 flags.DEFINE_bool("dynamic_masking", False, "Draw new masks in the input pipeline instead of the stored ones.")
 flags.DEFINE_integer("grad_accum_steps", 1, "Micro-batches accumulated per optimizer step.")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward/backward pass.")
