@@ -128,6 +128,36 @@ def test_eval_every_steps_records_held_out_loss_over_training(data, tmp_path):
 
 
 @pytest.mark.slow
+def test_train_only_embeddings_changes_the_token_embeddings_and_nothing_else_of_the_encoder(data, tmp_path):
+    """--train_only_embeddings from a pre-trained model (Artetxe et al. 2020: a frozen body learns a new
+    vocabulary): after training, the saved encoder differs from its init checkpoint in the token embeddings only;
+    the masked-LM head trains too. Then the same run without the flag changes the body as well."""
+    from safetensors.numpy import load_file
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    body = tmp_path / "body"
+    first = subprocess.run(_command(data, body, steps=3, save_every=3), capture_output=True, text=True, timeout=300,
+                           env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    start = load_file(str(body / "model.safetensors"))
+    runs = {}
+    for name, extra in (("frozen", ["--train_only_embeddings"]), ("all", [])):
+        out = tmp_path / name
+        command = [a.replace("--learning_rate=1e-3", "--learning_rate=3e-2") for a in _command(data, out, 5, 5)
+                   if a != "--preset=test"] + [f"--init_checkpoint={body}", "--nsp=false"] + extra
+        run = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+        assert run.returncode == 0, run.stderr[-3000:]
+        runs[name] = load_file(str(out / "model.safetensors"))
+    encoder_names = [k for k in start if k.startswith("bert.") and "pooler" not in k]
+    assert len(encoder_names) > 20 and "bert.embeddings.word_embeddings.weight" in encoder_names
+    changed = lambda weights: {k for k in encoder_names if not np.array_equal(weights[k], start[k])}  # noqa: E731
+    assert changed(runs["frozen"]) == {"bert.embeddings.word_embeddings.weight"}
+    assert not np.array_equal(runs["frozen"]["cls.predictions.transform.dense.weight"],
+                              start["cls.predictions.transform.dense.weight"])
+    assert len(changed(runs["all"])) > 20  # without the flag the whole encoder trains
+
+
+@pytest.mark.slow
 def test_electra_objective_trains_saves_the_discriminator_and_resumes(data, tmp_path):
     """--objective=electra on the same records: held-out replaced-token metrics over training, the discriminator
     saved as the model (loadable by every script), the generator beside it, resume from a checkpoint; and

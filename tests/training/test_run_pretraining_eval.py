@@ -49,6 +49,11 @@ def test_pretrain_library_entry_point_checks_its_options():
         pretrain(PretrainOptions(do_train=True, grad_accum_steps=3))
     with pytest.raises(PretrainError, match="--dtype must be one of float32, mixed_bfloat16, mixed_float16"):
         pretrain(PretrainOptions(do_train=True, dtype="float64"))
+    with pytest.raises(PretrainError, match="--train_only_embeddings needs --init_checkpoint: the pre-trained body"):
+        pretrain(PretrainOptions(do_train=True, train_only_embeddings=True))
+    with pytest.raises(PretrainError, match="--train_only_embeddings is for --objective=mlm"):
+        pretrain(PretrainOptions(do_train=True, train_only_embeddings=True, init_checkpoint="x", objective="electra",
+                                 nsp=False))
     assert set(PretrainOptions.names()) >= {"input_file", "eval_every_steps", "dtype", "seed"}
     assert "dtype_policy" not in PretrainOptions.names()  # the deprecated alias is no flag of its own
 
