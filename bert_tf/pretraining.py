@@ -139,6 +139,7 @@ def pretrain(options: PretrainOptions) -> dict:
     strategy = _strategy(options)
     model, optimizer = _model_and_optimizer(options, strategy, vocab, config)
     trainer = _trainer(options, strategy, vocab, model, optimizer)
+    _check_same_run_shape(options, trainer)
     from bert_tf.training.trainer import TrainingStateError
     try:
         restored = trainer.restore()
@@ -173,6 +174,45 @@ def pretrain(options: PretrainOptions) -> dict:
         summary.update(_evaluate(options, trainer, last if last and last["step"] == trainer.step.numpy() else None))
     summary["step"] = int(trainer.step.numpy())
     return summary
+
+
+# The options that decide which variables a training checkpoint holds: resuming with others cannot restore it.
+RUN_SHAPE_OPTIONS = ("objective", "nsp", "train_only_embeddings")
+
+
+def _check_same_run_shape(options, trainer):
+    """`output_dir/training/run_shape.json` records `RUN_SHAPE_OPTIONS` of the run that made its checkpoints
+    (written on the chief at the first start); a rerun that changes one of them is refused with a message saying
+    so, instead of "no readable checkpoint". Directories from before this record are not checked; without a
+    checkpoint yet the record is simply rewritten."""
+    import glob
+
+    from bert_tf.training.trainer import write_json_atomic
+
+    shape = {name: getattr(options, name) for name in RUN_SHAPE_OPTIONS}
+    path = os.path.join(options.output_dir, "training", "run_shape.json")
+    if not glob.glob(os.path.join(options.output_dir, "training", "ckpt-*.index")):
+        if trainer.is_chief:
+            write_json_atomic(path, shape)
+        return
+    if not os.path.isfile(path):
+        return  # checkpoints from before the record
+    try:
+        with open(path, encoding="utf-8") as f:
+            recorded = json.load(f)
+    except (OSError, ValueError) as e:
+        logger.warning("%s is unreadable (%s): not checked", path, e)
+        return
+    changed = [f"--{k}={_flag_value(recorded[k])} (now {_flag_value(v)})" for k, v in shape.items()
+               if k in recorded and recorded[k] != v]
+    if changed:
+        raise PretrainError(
+            f"{options.output_dir} holds checkpoints of a run with {', '.join(changed)}: rerun with the same flags "
+            f"to resume it, or start the next stage in a new --output_dir with --init_checkpoint={options.output_dir}")
+
+
+def _flag_value(value):
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _config(options, vocab_size):

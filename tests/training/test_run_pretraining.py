@@ -156,6 +156,21 @@ def test_train_only_embeddings_changes_the_token_embeddings_and_nothing_else_of_
                               start["cls.predictions.transform.dense.weight"])
     assert len(changed(runs["all"])) > 20  # without the flag the whole encoder trains
 
+    # Resuming the frozen run without the flag cannot restore its checkpoints (no optimizer slots for the body):
+    # refused, naming the flag and both ways forward, and the run still resumes with the flag.
+    frozen = [a.replace("--learning_rate=1e-3", "--learning_rate=3e-2") for a in _command(data, tmp_path / "frozen",
+                                                                                          7, 5) if a != "--preset=test"]
+    frozen += [f"--init_checkpoint={body}", "--nsp=false"]
+    refused = subprocess.run(frozen, capture_output=True, text=True, timeout=300, env=env)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert (f"{tmp_path / 'frozen'} holds checkpoints of a run with --train_only_embeddings=true (now false): rerun "
+            "with the same flags to resume it, or start the next stage in a new --output_dir with "
+            f"--init_checkpoint={tmp_path / 'frozen'}") in refused.stderr
+    resumed = subprocess.run(frozen + ["--train_only_embeddings"], capture_output=True, text=True, timeout=300,
+                             env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads(resumed.stdout.strip().splitlines()[-1])["start_step"] == 5
+
 
 @pytest.mark.slow
 def test_electra_objective_trains_saves_the_discriminator_and_resumes(data, tmp_path):
