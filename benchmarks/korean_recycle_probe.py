@@ -26,16 +26,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def read_vocab(path: str) -> list[str]:
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f]
-
-
 def korean_embeddings(english, english_vocab, korean_vocab, seed):
     """(len(korean_vocab), hidden) rows: MiniLM's row for a token it has (exactly, or lowercased: MiniLM is
     uncased), else a draw from N(MiniLM's per-dimension mean, sd). Returns the matrix and the copied count."""
     import numpy as np
-    index = {token: i for i, token in enumerate(english_vocab)}
+    index = english_vocab  # token -> row (bert_tf.tokenization.load_vocab)
     rng = np.random.default_rng(seed)
     mean, sd = english.mean(axis=0), english.std(axis=0)
     out = (mean + sd * rng.standard_normal((len(korean_vocab), english.shape[1]))).astype(np.float32)
@@ -57,12 +52,13 @@ def main(argv=None):
     import re
     from safetensors.numpy import load_file, save_file
     from bert_tf.pretrained import korean_bert_dir, minilm_l6_dir
+    from bert_tf.tokenization import load_vocab
 
     english_dir, korean_dir = minilm_l6_dir(verify=True), korean_bert_dir()
     weights = load_file(os.path.join(english_dir, "model.safetensors"))
-    korean_vocab = read_vocab(os.path.join(korean_dir, "vocab.txt"))
+    korean_vocab = list(load_vocab(os.path.join(korean_dir, "vocab.txt")))
     embeddings, copied = korean_embeddings(weights["embeddings.word_embeddings.weight"],
-                                           read_vocab(os.path.join(english_dir, "vocab.txt")), korean_vocab, args.seed)
+                                           load_vocab(os.path.join(english_dir, "vocab.txt")), korean_vocab, args.seed)
     out = {}
     for name, value in weights.items():
         layer = re.match(r"encoder\.layer\.(\d+)\.", name)

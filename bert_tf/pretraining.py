@@ -295,8 +295,7 @@ def freeze_all_but_token_embeddings(encoder) -> None:
     learns a new language's vocabulary by masked LM with everything else fixed."""
     for layer in (encoder.position_embedding, encoder.segment_embedding, encoder.embeddings_layer_norm,
                   *encoder.transformer_layers, encoder.pooler):
-        if layer is not None:
-            layer.trainable = False
+        layer.trainable = False
 
 
 def _electra_pretrainer(options, vocab, config):
