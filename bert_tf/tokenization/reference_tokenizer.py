@@ -21,8 +21,10 @@ original characters it came from (all pieces of one Hangul syllable share that s
 mark removed by accent stripping belongs to the character before it, so `cafe` from `cafe\u0301` spans 5).
 """
 
+import os
 import re
 import unicodedata
+from collections.abc import Mapping
 
 from bert_tf.deprecation import renamed_attribute, renamed_kwargs
 from bert_tf.tokenization import vocab as vocab_lib
@@ -162,7 +164,8 @@ class ReferenceTokenizer:
     """google-research/bert's FullTokenizer in pure Python, with character offsets into the original text.
 
     Args:
-        vocab: dict str -> int (see `load_vocab`).
+        vocab: dict str -> int (see `load_vocab`), or the path of a vocabulary file (loaded with `load_vocab`, as
+            google-research/bert's `FullTokenizer(vocab_file)` takes it).
         do_lower_case: bool. Lowercase and strip accents (uncased models). Defaults to True.
         split_special_tokens: bool. Treat text spelling a special token as ordinary text. Defaults to True.
         max_input_chars_per_word: int. Longer words (in characters) become `[UNK]`. Defaults to 200,
@@ -181,6 +184,12 @@ class ReferenceTokenizer:
     def __init__(self, vocab, do_lower_case=True, split_special_tokens=True,
                  max_input_chars_per_word=vocab_lib.MAX_INPUT_CHARS_PER_WORD,
                  special_tokens=vocab_lib.SPECIAL_TOKENS):
+        if isinstance(vocab, (str, bytes, os.PathLike)):
+            vocab = vocab_lib.load_vocab(os.fsdecode(vocab))
+        elif not isinstance(vocab, Mapping):
+            # a list of tokens would be searched by `in` and every word would silently become [UNK]
+            raise TypeError(f"vocab must be a dict token -> id (load_vocab) or a vocabulary file's path, got "
+                            f"{type(vocab).__name__}")
         self.vocab = vocab
         self.do_lower_case = do_lower_case
         self.split_special_tokens = split_special_tokens

@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from bert_tf.tokenization import BertTokenizer, CoreOpsBertTokenizer, VocabError, load_vocab, write_vocab
+from bert_tf.tokenization import (BertTokenizer, CoreOpsBertTokenizer, ReferenceTokenizer, VocabError, load_vocab,
+                                  write_vocab)
 
 BASE = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -57,6 +58,23 @@ def test_tokenizers_report_bad_vocab_without_tf_traceback(tmp_path):
     for cls in (BertTokenizer, CoreOpsBertTokenizer):
         with pytest.raises(VocabError, match="duplicate token '\\[UNK\\]' on lines 2 and 3"):
             cls(path)
+
+
+def test_reference_tokenizer_takes_a_vocab_path_like_google_s_full_tokenizer(tmp_path):
+    # FullTokenizer(vocab_file) takes a path; ReferenceTokenizer took only the loaded dict, and a path string was
+    # searched character by character: every word became [UNK], silently.
+    tokens = BASE + ["한국", "##어", "##는", "hello"]
+    path = _write_bytes(tmp_path, "\n".join(tokens).encode() + b"\n")
+    expected = ["한국", "##어", "##는", "hello", "[UNK]"]
+    assert ReferenceTokenizer(load_vocab(path), do_lower_case=False).tokenize("한국어는 hello 없다") == expected
+    for given in (path, tmp_path / "vocab.txt", os.fsencode(path)):
+        tok = ReferenceTokenizer(given, do_lower_case=False)
+        assert tok.tokenize("한국어는 hello 없다") == expected
+        assert tok.vocab["##는"] == tokens.index("##는")
+    with pytest.raises(VocabError, match="does not exist"):
+        ReferenceTokenizer(str(tmp_path / "missing.txt"))
+    with pytest.raises(TypeError, match="vocab must be a dict token -> id .* got list"):
+        ReferenceTokenizer(tokens)
 
 
 def test_crlf_and_bom_files_are_accepted(tmp_path):
