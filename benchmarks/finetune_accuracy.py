@@ -40,8 +40,10 @@ Tasks (data copied into benchmarks/data/ and bert_tf/resources/, licenses in the
                 lr 1e-4, 3 epochs
 
 Each (task, system, seed) runs in its own process (TensorFlow and PyTorch never share one) and is appended to
-the results JSON as it finishes; rerunning the same command skips the runs already there, so an interrupted
-benchmark resumes.
+the results JSON as it finishes, with the SHA-256 of the weights it started from (`model_sha256`); rerunning the
+same command skips the runs already there for the same weights, so an interrupted benchmark resumes, and a run
+made with other weights (the built-in Korean model before it was replaced) is kept in the file but neither
+counts in the summary nor stops the run from being made again with the current weights.
 
     python benchmarks/finetune_accuracy.py --tasks=banking77,poem --systems=bert_tf,bert_tf_google,keras_hub \
         --seeds=0,1,2 --output=benchmarks/results/finetune_accuracy.json
@@ -100,6 +102,12 @@ PEERS_FOR = {"classifier": ("keras_hub", "hf_torch"), "regressor": ("keras_hub",
 def model_dir(name):
     from bert_tf import pretrained
     return pretrained.minilm_l6_dir() if name == "minilm" else pretrained.korean_bert_dir()
+
+
+def model_sha256(name):
+    """The SHA-256 of the weights `model_dir(name)` holds (the one that directory is verified against)."""
+    from bert_tf import pretrained
+    return pretrained.MINILM_SHA256 if name == "minilm" else pretrained.KOREAN_BERT_SHA256
 
 
 # === One run (in a child process) ===
@@ -385,13 +393,21 @@ def run_one(task, system, seed):
         else:
             raise ValueError(f"unknown system {system!r}")
         result["seconds"] = round(time.time() - start, 1)
+    from bert_tf.pretrained import sha256_of
+    # the weights this run started from, hashed as they are on disk now (model_dir verified them on load)
+    result["model_sha256"] = sha256_of(os.path.join(model_dir(TASKS[task]["model"]), "model.safetensors"))
     return result
 
 
 # === Driver ===
 
 def run_key(run: dict) -> tuple:
-    return run["task"], run["system"], run["seed"]
+    return run["task"], run["system"], run["seed"], run.get("model_sha256")
+
+
+def current(run: dict) -> bool:
+    """Whether `run` started from the weights its task uses now."""
+    return run.get("model_sha256") == model_sha256(TASKS[run["task"]]["model"])
 
 
 def update_summary(payload: dict) -> None:
@@ -404,7 +420,7 @@ def summarize(runs: list[dict]) -> list[dict]:
         metric = TASKS[task]["metric"]
         for system in SYSTEMS:
             chosen = sorted((r for r in runs if r["task"] == task and r["system"] == system
-                             and metric in r.get("result", {})), key=lambda r: r["seed"])
+                             and metric in r.get("result", {}) and current(r)), key=lambda r: r["seed"])
             values = [r["result"][metric] for r in chosen]
             if values:
                 stats = mean_sd(values)
@@ -451,14 +467,14 @@ def main(argv=None):
         return 0
     payload = resumable_payload(args.output, __file__, argv)
     payload["budgets"] = {k: {kk: vv for kk, vv in v.items() if kk not in ("train", "test")} for k, v in TASKS.items()}
-    done = {run_key(r) for r in payload["runs"]}
+    done = {run_key(r) for r in payload["runs"] if current(r)}
     for task in args.tasks.split(","):
         systems = []
         for s in args.systems.split(","):
             systems.extend(PEERS_FOR[TASKS[task]["kind"]] if s == "peers" else [s])
         for seed in [int(s) for s in args.seeds.split(",")]:
             for system in systems:
-                if (task, system, seed) in done:
+                if (task, system, seed, model_sha256(TASKS[task]["model"])) in done:
                     continue
                 print(f"--- {task} {system} seed {seed}", flush=True)
                 proc = subprocess.run([sys.executable, os.path.abspath(__file__), f"--one={task}:{system}:{seed}"],
@@ -471,7 +487,8 @@ def main(argv=None):
                 result = json.loads(lines[-1][len("RESULT "):])
                 print(f"    {TASKS[task]['metric']} = {result.get(TASKS[task]['metric'])} ({result['seconds']} s)",
                       flush=True)
-                payload["runs"].append({"task": task, "system": system, "seed": seed, "result": result})
+                payload["runs"].append({"task": task, "system": system, "seed": seed,
+                                        "model_sha256": result.pop("model_sha256"), "result": result})
                 write_runs(args.output, payload, run_key, update_summary)
     write_runs(args.output, payload, run_key, update_summary)
     print_table(payload["summary"])

@@ -67,3 +67,22 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         runs = json.load(f)["runs"]
     assert sorted(_key(r) for r in runs) == sorted((t, s) for t in "abc" for s in range(25))
     assert os.path.isfile(path + ".lock")
+
+
+def test_finetune_accuracy_counts_only_runs_that_started_from_the_current_weights():
+    # The built-in Korean model was replaced three times; its old KorSTS rows stayed in the summary unnoticed.
+    from benchmarks.finetune_accuracy import model_sha256, run_key, summarize
+
+    korean, minilm = model_sha256("korean"), model_sha256("minilm")
+    old = "48748b256c01e5c96008432687c9ae4fb4e6db02da3528f2236c29ed64b78b9e"
+    assert korean != old
+    runs = [{"task": "korsts", "system": "bert_tf", "seed": 0, "model_sha256": old, "result": {"spearman": 0.2}},
+            {"task": "korsts", "system": "bert_tf", "seed": 0, "model_sha256": korean, "result": {"spearman": 0.5}},
+            {"task": "korsts", "system": "bert_tf", "seed": 1, "model_sha256": korean, "result": {"spearman": 0.7}},
+            {"task": "korsts", "system": "keras_hub", "seed": 0, "result": {"spearman": 0.4}},  # no record: not counted
+            {"task": "banking77", "system": "bert_tf", "seed": 0, "model_sha256": minilm, "result": {"accuracy": 0.9}},
+            {"task": "banking77", "system": "keras_hub", "seed": 0, "model_sha256": korean,
+             "result": {"accuracy": 0.1}}]  # Banking77 runs on MiniLM: Korean weights are not its current ones
+    rows = {(r["task"], r["system"]): (r["seeds"], r["values"]) for r in summarize(runs)}
+    assert rows == {("korsts", "bert_tf"): ([0, 1], [0.5, 0.7]), ("banking77", "bert_tf"): ([0], [0.9])}
+    assert run_key(runs[0]) != run_key(runs[1])  # the same run with new weights is a new run, kept beside the old
