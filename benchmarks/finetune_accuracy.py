@@ -40,10 +40,11 @@ Tasks (data copied into benchmarks/data/ and bert_tf/resources/, licenses in the
                 lr 1e-4, 3 epochs
 
 Each (task, system, seed) runs in its own process (TensorFlow and PyTorch never share one) and is appended to
-the results JSON as it finishes, with the SHA-256 of the weights it started from (`model_sha256`); rerunning the
-same command skips the runs already there for the same weights, so an interrupted benchmark resumes, and a run
-made with other weights (the built-in Korean model before it was replaced) is kept in the file but neither
-counts in the summary nor stops the run from being made again with the current weights.
+the results JSON as it finishes, with the SHA-256 of the weights it started from (`model_sha256`; for a
+random-init system, of the model whose architecture and vocabulary it takes). Rerunning the same command skips
+the runs already there for the same weights, so an interrupted benchmark resumes; a run made with other weights
+(the built-in Korean model before it was replaced) is kept in the file but neither counts in the summary nor
+stops the run from being made again with the current weights.
 
     python benchmarks/finetune_accuracy.py --tasks=banking77,poem --systems=bert_tf,bert_tf_google,keras_hub \
         --seeds=0,1,2 --output=benchmarks/results/finetune_accuracy.json
