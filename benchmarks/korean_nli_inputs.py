@@ -110,6 +110,12 @@ def main() -> None:
     payload["what"] = ("KLUE-NLI dev accuracy (201 pairs carved from the 1,998 training pairs, split seed 0, grouped "
                        "by premise) of the built-in Korean model fine-tuned with issue 12's flags on the pair, the "
                        "hypothesis alone, or the pair pooled per sentence; the test file is not read")
+    from bert_tf.pretrained import sha256_of
+    sha = sha256_of(os.path.join(RESOURCES, "korean_bert", "model.safetensors"))
+    if payload.get("korean_bert_sha256", sha) != sha:
+        parser.error(f"{args.output} holds runs of other Korean weights ({payload['korean_bert_sha256'][:8]}...); "
+                     "give another --output")
+    payload["korean_bert_sha256"] = sha  # the weights every run here started from
     done = {(r["variant"], r["seed"]) for r in payload["runs"]}
     with tempfile.TemporaryDirectory(prefix="ko_nli_") as data:
         payload["split"] = write_split(data)
