@@ -240,6 +240,23 @@ def write_runs(path: str, payload: dict, key: Callable[[dict], tuple], summarize
         write_json(path, payload)
 
 
+def run_dev_only(cmd: list[str], output_dir: str, seed: int) -> tuple[dict, float]:
+    """Runs one fine-tuning command that chooses on a dev set and must not score a test file (`cmd` writes to
+    `output_dir`, in the repository): its `eval_results.json` and wall seconds. Fails if the run scored an eval
+    file or trained with a seed other than `seed` (read back from the chosen run's `history.json`)."""
+    import subprocess
+    start = time.time()
+    subprocess.run(cmd, check=True, cwd=REPO, capture_output=True)
+    seconds = time.time() - start
+    with open(os.path.join(output_dir, "eval_results.json"), encoding="utf-8") as f:
+        results = json.load(f)
+    with open(os.path.join(output_dir, f"lr_{results['learning_rate']}", "history.json"), encoding="utf-8") as f:
+        used_seed = json.load(f)["config"]["seed"]
+    assert results.get("scored_on") is None, "the test file must not be scored"
+    assert used_seed == seed, f"the run used seed {used_seed}, not {seed}"
+    return results, seconds
+
+
 def configure_torch_threads() -> None:
     """PyTorch uses as many intra-op threads as TensorFlow (one per core) so the comparison is like for like."""
     try:

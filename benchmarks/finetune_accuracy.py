@@ -106,7 +106,7 @@ def model_dir(name):
 
 
 def model_sha256(name):
-    """The SHA-256 of the weights `model_dir(name)` holds (the one that directory is verified against)."""
+    """The SHA-256 of the weights `model_dir(name)` holds (it verifies them against this on every load)."""
     from bert_tf import pretrained
     return pretrained.MINILM_SHA256 if name == "minilm" else pretrained.KOREAN_BERT_SHA256
 
@@ -394,9 +394,6 @@ def run_one(task, system, seed):
         else:
             raise ValueError(f"unknown system {system!r}")
         result["seconds"] = round(time.time() - start, 1)
-    from bert_tf.pretrained import sha256_of
-    # the weights this run started from, hashed as they are on disk now (model_dir verified them on load)
-    result["model_sha256"] = sha256_of(os.path.join(model_dir(TASKS[task]["model"]), "model.safetensors"))
     return result
 
 
@@ -488,8 +485,9 @@ def main(argv=None):
                 result = json.loads(lines[-1][len("RESULT "):])
                 print(f"    {TASKS[task]['metric']} = {result.get(TASKS[task]['metric'])} ({result['seconds']} s)",
                       flush=True)
+                # model_dir() verified the child's weights against this checksum when it loaded them
                 payload["runs"].append({"task": task, "system": system, "seed": seed,
-                                        "model_sha256": result.pop("model_sha256"), "result": result})
+                                        "model_sha256": model_sha256(TASKS[task]["model"]), "result": result})
                 write_runs(args.output, payload, run_key, update_summary)
     write_runs(args.output, payload, run_key, update_summary)
     print_table(payload["summary"])

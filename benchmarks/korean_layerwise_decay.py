@@ -17,13 +17,11 @@ import json
 import os
 import re
 import runpy
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import REPO, machine_info, mean_sd, write_json  # noqa: E402
+from benchmarks.common import REPO, machine_info, mean_sd, run_dev_only, write_json  # noqa: E402
 from benchmarks.korean_finetune import COMMON, RESOURCES, TASKS  # noqa: E402
 
 # korean_finetune.py's acceptance flags for NSMC, without --do_eval (no test file) and with the dev carve explicit.
@@ -89,17 +87,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="ko_llrd_") as out:
             cmd = [sys.executable, os.path.abspath(__file__), "--child", f"--decay={args.decay}"] + FLAGS + [
                 f"--seed={seed}", f"--output_dir={out}"]
-            start = time.time()
-            subprocess.run(cmd, check=True, cwd=REPO, capture_output=True)
-            with open(os.path.join(out, "eval_results.json"), encoding="utf-8") as f:
-                results = json.load(f)
-            with open(os.path.join(out, f"lr_{results['learning_rate']}", "history.json"), encoding="utf-8") as f:
-                settings_seed = json.load(f)["config"]["seed"]  # the seed the run really used
-        assert results.get("scored_on") is None, "the test file must not be scored"
-        assert settings_seed == seed, f"the run used seed {settings_seed}, not {seed}"
-        runs.append({"seed": seed, "seconds": round(time.time() - start, 1),
+            results, seconds = run_dev_only(cmd, out, seed)
+        runs.append({"seed": seed, "seconds": round(seconds, 1),
                      "dev_accuracy": results["dev"]["accuracy"], "learning_rate": results["learning_rate"],
-                     "best_step": results["best_step"], "settings_seed": settings_seed,
+                     "best_step": results["best_step"], "settings_seed": seed,
                      "sweep": [{k: s[k] for k in ("learning_rate", "best_step", "accuracy")}
                                for s in results["sweep"]]})
         print(runs[-1], flush=True)

@@ -24,13 +24,11 @@ import argparse
 import json
 import os
 import runpy
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks.common import REPO, mean_sd, resumable_payload, write_runs  # noqa: E402
+from benchmarks.common import REPO, mean_sd, resumable_payload, run_dev_only, write_runs  # noqa: E402
 from benchmarks.korean_finetune import COMMON, RESOURCES, TASKS  # noqa: E402
 
 VARIANTS = ("pair", "hypothesis", "segments")
@@ -110,8 +108,9 @@ def main() -> None:
     payload["what"] = ("KLUE-NLI dev accuracy (201 pairs carved from the 1,998 training pairs, split seed 0, grouped "
                        "by premise) of the built-in Korean model fine-tuned with issue 12's flags on the pair, the "
                        "hypothesis alone, or the pair pooled per sentence; the test file is not read")
-    from bert_tf.pretrained import sha256_of
-    sha = sha256_of(os.path.join(RESOURCES, "korean_bert", "model.safetensors"))
+    from bert_tf.pretrained import KOREAN_BERT_SHA256, korean_bert_dir
+    korean_bert_dir()  # verifies the weights the runs start from against KOREAN_BERT_SHA256
+    sha = KOREAN_BERT_SHA256
     if payload.get("korean_bert_sha256", sha) != sha:
         parser.error(f"{args.output} holds runs of other Korean weights ({payload['korean_bert_sha256'][:8]}...); "
                      "give another --output")
@@ -125,17 +124,9 @@ def main() -> None:
                     continue
                 with tempfile.TemporaryDirectory(prefix="ko_nli_run_") as out:
                     cmd = command(variant, seed, data, out)
-                    start = time.time()
-                    subprocess.run(cmd, check=True, cwd=REPO, capture_output=True)
-                    with open(os.path.join(out, "eval_results.json"), encoding="utf-8") as f:
-                        results = json.load(f)
-                    with open(os.path.join(out, f"lr_{results['learning_rate']}", "history.json"),
-                              encoding="utf-8") as f:
-                        settings_seed = json.load(f)["config"]["seed"]  # the seed the run really used
-                assert results.get("scored_on") is None, "the test file must not be scored"
-                assert settings_seed == seed, f"the run used seed {settings_seed}, not {seed}"
+                    results, seconds = run_dev_only(cmd, out, seed)
                 payload["runs"].append({
-                    "variant": variant, "seed": seed, "seconds": round(time.time() - start, 1),
+                    "variant": variant, "seed": seed, "seconds": round(seconds, 1),
                     "command": " ".join(os.path.relpath(c, REPO) if c.startswith(REPO) else c
                                         for c in cmd[1:]).replace(data, "SPLIT_DIR").replace(out, "OUT"),
                     "dev_accuracy": results["dev"]["accuracy"], "dev_macro_f1": results["dev"]["macro_f1"],

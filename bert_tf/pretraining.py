@@ -185,13 +185,12 @@ def _check_same_run_shape(options, trainer):
     (written on the chief at the first start); a rerun that changes one of them is refused with a message saying
     so, instead of "no readable checkpoint". Directories from before this record are not checked; without a
     checkpoint yet the record is simply rewritten."""
-    import glob
-
+    from bert_tf.training.checkpointing import scan_checkpoints
     from bert_tf.training.trainer import write_json_atomic
 
     shape = {name: getattr(options, name) for name in RUN_SHAPE_OPTIONS}
     path = os.path.join(options.output_dir, "training", "run_shape.json")
-    if not glob.glob(os.path.join(options.output_dir, "training", "ckpt-*.index")):
+    if not scan_checkpoints(os.path.dirname(path)):
         if trainer.is_chief:
             write_json_atomic(path, shape)
         return
