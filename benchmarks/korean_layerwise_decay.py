@@ -82,6 +82,8 @@ def main() -> None:
         with open(os.path.join(REPO, "bert_tf", "resources", "korean_bert", "bert_config.json")) as f:
             num_layers = json.load(f)["num_hidden_layers"]
         return _child(args.decay, num_layers, rest)
+    from bert_tf.pretrained import KOREAN_BERT_SHA256, korean_bert_dir
+    korean_bert_dir()  # verifies the weights every run starts from against KOREAN_BERT_SHA256
     runs = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         with tempfile.TemporaryDirectory(prefix="ko_llrd_") as out:
@@ -99,7 +101,8 @@ def main() -> None:
                 "model fine-tuned with issue 12's acceptance flags plus ELECTRA's layer-wise learning-rate decay; "
                 "the test file is not read",
         "command": f"python benchmarks/korean_layerwise_decay.py --decay={args.decay} --seeds={args.seeds}",
-        "flags": FLAGS, "decay": args.decay, "machine": machine_info(), "runs": runs,
+        "flags": FLAGS, "decay": args.decay, "korean_bert_sha256": KOREAN_BERT_SHA256,
+        "machine": machine_info(), "runs": runs,
         "dev_accuracy": mean_sd([r["dev_accuracy"] for r in runs])})
 
 
