@@ -16,14 +16,25 @@ ones are renamed `ckpt-<step>.unreadable-<time>.*` (kept for inspection), and th
 list the restored checkpoint and the older ones, which the manager then rotates as usual. Under multi-worker
 training every worker takes part in saving (TF requires it) but only the chief's copy is kept (and only the
 chief renames or rewrites anything).
+
+One process at a time: the chief holds an exclusive lock on `model_dir/.training.lock` (`flock`, so the kernel
+drops it when the process ends, however it ends) from its first restore or save until its `TrainingCheckpoints`
+is garbage collected. A second process training into the same directory gets a `TrainingDirectoryBusyError`
+naming the holder's pid, before it reads or renames anything: two writers would overwrite each other's
+checkpoints, and the restore's repair would rename a checkpoint the other one is still writing. Inside one process
+the lock is shared (a new `Trainer` on the same directory, as a notebook makes, is not a second writer). Not
+taken for remote paths (`gs://...`: no `flock`), read-only directories, or where `fcntl` does not exist.
 """
 
 import logging
 import os
 import re
 import shutil
+import socket
 import sys
+import threading
 import time
+import weakref
 
 import tensorflow as tf
 from google.protobuf import text_format
@@ -45,6 +56,65 @@ class TrainingStateError(RuntimeError):
 
 
 CheckpointError = TrainingStateError  # deprecated alias (the old name, shared with bert_tf.checkpoints' error)
+
+
+class TrainingDirectoryBusyError(TrainingStateError):
+    """Another process holds the training directory's lock (it is training there, or stopping)."""
+
+
+LOCK_FILE = ".training.lock"
+_locks = {}  # realpath -> [open lock file, holders] (this process's locks; shared by its TrainingCheckpoints)
+_locks_guard = threading.Lock()
+
+
+def lock_training_directory(model_dir):
+    """Takes `model_dir`'s training lock for this process (see the module docstring); returns a release
+    function (idempotent; the lock goes when every holder in this process released it). Raises
+    `TrainingDirectoryBusyError` if another process holds it; a no-op for remote paths or without `fcntl`."""
+    try:
+        import fcntl
+    except ImportError:
+        return lambda: None
+    if "://" in str(model_dir):
+        return lambda: None
+    key = os.path.realpath(model_dir)
+    with _locks_guard:
+        if key not in _locks:
+            try:
+                os.makedirs(key, exist_ok=True)
+                f = open(os.path.join(key, LOCK_FILE), "a+", encoding="utf-8")
+            except OSError:  # a read-only directory (restoring to evaluate): nothing here can write either
+                return lambda: None
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.seek(0)
+                holder = f.read().strip() or "another process"
+                f.close()
+                raise TrainingDirectoryBusyError(
+                    f"{model_dir} is in use by {holder}: two runs writing the same checkpoints would overwrite each "
+                    "other. Wait for that run to finish, stop it (on SIGINT/SIGTERM it saves a checkpoint and "
+                    "exits; rerunning the same command then resumes), or train into another directory.") from None
+            f.seek(0)
+            f.truncate()
+            f.write(f"pid {os.getpid()} on {socket.gethostname()} (since {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
+            f.flush()
+            _locks[key] = [f, 0]
+        _locks[key][1] += 1
+    released = []
+
+    def release():
+        with _locks_guard:
+            if released or key not in _locks:
+                return
+            released.append(True)
+            entry = _locks[key]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _locks[key]
+                entry[0].close()  # closing the file drops the flock
+
+    return release
 
 
 def warn(message):
@@ -75,6 +145,15 @@ class TrainingCheckpoints:
         self.resume = tf.train.Checkpoint(resume_state=resume_state)
         self.checkpoint = tf.train.Checkpoint(**trackables, resume_state=resume_state)  # what is saved
         self.manager = None  # made by `restore` (which first repairs a missing or unreadable state file)
+        self._release_lock = None
+
+    def lock(self):
+        """Takes the directory's training lock (chief only; see the module docstring), kept while this object
+        lives. Called by `restore` and `save`; raises `TrainingDirectoryBusyError` if another process holds it."""
+        if self.is_chief and self._release_lock is None:
+            release = lock_training_directory(self.model_dir)
+            self._release_lock = release
+            weakref.finalize(self, release)
 
     def candidates(self):
         """`(newest-first candidate paths, state, state-file problem or None, listed paths, on-disk paths)`."""
@@ -86,6 +165,7 @@ class TrainingCheckpoints:
     def restore(self, step):
         """Restores the newest readable checkpoint (see the module docstring); returns its path or None.
         `step` is the step counter the checkpoint restores (for the log line)."""
+        self.lock()
         candidates, state, state_problem, listed, on_disk = self.candidates()
         self._report_state_file(candidates, state, state_problem, listed, on_disk)
         if not candidates:
@@ -179,6 +259,7 @@ class TrainingCheckpoints:
 
     def save(self, step):
         """Writes `ckpt-<step>` (every worker calls this); the chief's path, None elsewhere."""
+        self.lock()
         if self.manager is None:
             self.make_manager()
         path = self.manager.save(checkpoint_number=step)

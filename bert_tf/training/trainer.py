@@ -51,7 +51,7 @@ import tensorflow as tf
 
 from bert_tf.training import distribute
 from bert_tf.training.checkpointing import (CHECKPOINT_NAME, STATE_FILE, CheckpointError, TrainingCheckpoints,
-                                           TrainingStateError)
+                                           TrainingDirectoryBusyError, TrainingStateError)
 from bert_tf.training.signals import StopSignal
 from bert_tf.training.steps import (Steps, build_model_state, distributed_train_iterator, inner_optimizer,
                                     is_multi_worker, local_dataset, take_over_gradient_all_reduce)
@@ -62,7 +62,7 @@ logger = logging.getLogger(__name__)
 EVAL_RESULTS_FILE = "eval_results.json"
 
 __all__ = ["CHECKPOINT_NAME", "STATE_FILE", "EVAL_RESULTS_FILE", "CheckpointError",  # deprecated: TrainingStateError
-           "Trainer", "TrainingStateError", "write_json_atomic"]
+           "Trainer", "TrainingDirectoryBusyError", "TrainingStateError", "write_json_atomic"]
 
 
 class Trainer:

@@ -413,3 +413,55 @@ def test_train_until_step_pauses_then_continues_as_one_run(tmp_path):
             tags |= {value.tag for value in tf.compat.v1.Event.FromString(record.numpy()).summary.value}
     assert tags == {"accuracy"}
     assert paused.train(until_step=3)["step"] == 6  # nothing left before step 3
+
+
+def test_one_process_at_a_time_trains_into_a_directory(tmp_path):
+    """A second process training into a directory another one is training in gets a clear error naming the
+    holder, before it reads or writes a checkpoint; the lock goes with its holder (even on SIGKILL), is shared
+    inside one process, and is dropped when the Trainer is garbage collected."""
+    import fcntl
+    import gc
+    import subprocess
+    import sys
+
+    from bert_tf.training.checkpointing import LOCK_FILE, TrainingDirectoryBusyError
+
+    run = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom bert_tf.training.checkpointing import lock_training_directory\n"
+         "lock_training_directory(sys.argv[1]); print('held', flush=True); time.sleep(600)", str(run)],
+        stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        blocked = _trainer(run, steps=6)
+        with pytest.raises(TrainingDirectoryBusyError, match=rf"in use by pid {holder.pid} on .*another directory"):
+            blocked.train()
+        assert issubclass(TrainingDirectoryBusyError, TrainingStateError)  # what the scripts report cleanly
+        assert not glob.glob(str(run / "ckpt-*")) and int(blocked.step.numpy()) == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    del blocked
+    # SIGKILL left no way to clean up: the kernel dropped the lock with the process.
+    first = _trainer(run, steps=6)
+    assert first.train()["step"] == 6 and os.path.exists(run / "ckpt-6.index")
+    assert f"pid {os.getpid()} " in (run / LOCK_FILE).read_text()
+
+    def lock_is_free():
+        with open(run / LOCK_FILE) as f:  # another open file: flock conflicts with it as with another process
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return True
+
+    assert not lock_is_free()
+    second = _trainer(run, steps=8)  # the same process again (a notebook's new Trainer): shared, not refused
+    assert second.train()["step"] == 8
+    del first
+    gc.collect()
+    assert not lock_is_free()  # `second` still holds it
+    del second
+    gc.collect()
+    assert lock_is_free()
