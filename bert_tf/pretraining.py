@@ -142,7 +142,7 @@ def pretrain(options: PretrainOptions) -> dict:
     _check_same_run_shape(options, trainer)
     from bert_tf.training.trainer import TrainingStateError
     try:
-        restored = trainer.restore()
+        restored = trainer.restore(read_only=not options.do_train)  # --do_eval alone may read a run in progress
     except TrainingStateError as e:
         raise PretrainError(str(e)) from None
     start_step = int(trainer.step.numpy())

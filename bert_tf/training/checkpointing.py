@@ -21,7 +21,8 @@ One process at a time: the chief holds an exclusive lock on `model_dir/.training
 drops it when the process ends, however it ends) from its first restore or save until its `TrainingCheckpoints`
 is garbage collected. A second process training into the same directory gets a `TrainingDirectoryBusyError`
 naming the holder's pid, before it reads or renames anything: two writers would overwrite each other's
-checkpoints, and the restore's repair would rename a checkpoint the other one is still writing. Inside one process
+checkpoints, and the restore's repair would rename a checkpoint the other one is still writing. A read-only
+restore (`restore(read_only=True)`: evaluating a run in progress) takes no lock and renames nothing. Inside one process
 the lock is shared (a new `Trainer` on the same directory, as a notebook makes, is not a second writer). Not
 taken for remote paths (`gs://...`: no `flock`), read-only directories, or where `fcntl` does not exist.
 """
@@ -162,14 +163,17 @@ class TrainingCheckpoints:
         on_disk = scan_checkpoints(self.model_dir)
         return newest_first(listed + [p for p in on_disk if p not in listed]), state, problem, listed, on_disk
 
-    def restore(self, step):
+    def restore(self, step, read_only=False):
         """Restores the newest readable checkpoint (see the module docstring); returns its path or None.
-        `step` is the step counter the checkpoint restores (for the log line)."""
-        self.lock()
+        `step` is the step counter the checkpoint restores (for the log line). `read_only`: only read (to
+        evaluate a directory another process may be training in): no lock, nothing renamed or rewritten."""
+        if not read_only:
+            self.lock()
         candidates, state, state_problem, listed, on_disk = self.candidates()
         self._report_state_file(candidates, state, state_problem, listed, on_disk)
         if not candidates:
-            self.make_manager()
+            if not read_only:
+                self.make_manager()
             return None
         problems = []
         for i, path in enumerate(candidates):
@@ -183,6 +187,8 @@ class TrainingCheckpoints:
                 continue
             self._restore_resume_state(path)
             logger.info("restored %s at step %d", path, int(step.numpy()))
+            if read_only:
+                return path
             if self.is_chief:
                 self._settle(path, newer=candidates[:i], older=candidates[i + 1:], state=state)
             self.make_manager()

@@ -224,15 +224,18 @@ class Trainer:
         return self._checkpoints.core
 
     # === Checkpoints ===
-    def restore(self):
+    def restore(self, read_only=False):
         """Restores the newest readable checkpoint in `model_dir`, if any. Returns its path or None.
 
         The candidates are the checkpoints the state file lists and the `ckpt-<step>` ones on disk, newest
         first; unreadable ones are skipped with a warning (and, on the chief, renamed aside when newer than the
         restored one). Raises `TrainingStateError` if checkpoints exist and none is readable, or if the state
-        file is unreadable and there is no checkpoint at all (see `checkpointing.py`)."""
+        file is unreadable and there is no checkpoint at all (see `checkpointing.py`). The chief takes the
+        directory's training lock first (`TrainingDirectoryBusyError` if another process trains there), unless
+        `read_only` (to evaluate a run in progress: no lock, nothing renamed or rewritten; a later `train` or
+        `save` takes the lock then)."""
         self._restored = True
-        path = self._checkpoints.restore(self.step)
+        path = self._checkpoints.restore(self.step, read_only=read_only)
         if path is not None:
             self.restored_from = path
         return path
@@ -265,6 +268,7 @@ class Trainer:
         end = self.num_train_steps if until_step is None else min(int(until_step), self.num_train_steps)
         if not self._restored:
             self.restore()
+        self._checkpoints.lock()  # (held since the restore, unless that one was read-only)
         if not self.iterator_in_checkpoint and self._train_iterator is None:
             self._train_iterator = distributed_train_iterator(
                 self.strategy, self.train_dataset, consumed=int(self.step.numpy()) * self.grad_accum_steps,

@@ -417,8 +417,9 @@ def test_train_until_step_pauses_then_continues_as_one_run(tmp_path):
 
 def test_one_process_at_a_time_trains_into_a_directory(tmp_path):
     """A second process training into a directory another one is training in gets a clear error naming the
-    holder, before it reads or writes a checkpoint; the lock goes with its holder (even on SIGKILL), is shared
-    inside one process, and is dropped when the Trainer is garbage collected."""
+    holder, before it reads or writes a checkpoint; a read-only restore (evaluating a run in progress) still
+    reads it; the lock goes with its holder (even on SIGKILL), is shared inside one process, and is dropped when
+    the Trainer is garbage collected."""
     import fcntl
     import gc
     import subprocess
@@ -427,25 +428,6 @@ def test_one_process_at_a_time_trains_into_a_directory(tmp_path):
     from bert_tf.training.checkpointing import LOCK_FILE, TrainingDirectoryBusyError
 
     run = tmp_path / "run"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom bert_tf.training.checkpointing import lock_training_directory\n"
-         "lock_training_directory(sys.argv[1]); print('held', flush=True); time.sleep(600)", str(run)],
-        stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        blocked = _trainer(run, steps=6)
-        with pytest.raises(TrainingDirectoryBusyError, match=rf"in use by pid {holder.pid} on .*another directory"):
-            blocked.train()
-        assert issubclass(TrainingDirectoryBusyError, TrainingStateError)  # what the scripts report cleanly
-        assert not glob.glob(str(run / "ckpt-*")) and int(blocked.step.numpy()) == 0
-    finally:
-        holder.kill()
-        holder.wait()
-    del blocked
-    # SIGKILL left no way to clean up: the kernel dropped the lock with the process.
-    first = _trainer(run, steps=6)
-    assert first.train()["step"] == 6 and os.path.exists(run / "ckpt-6.index")
-    assert f"pid {os.getpid()} " in (run / LOCK_FILE).read_text()
 
     def lock_is_free():
         with open(run / LOCK_FILE) as f:  # another open file: flock conflicts with it as with another process
@@ -456,10 +438,39 @@ def test_one_process_at_a_time_trains_into_a_directory(tmp_path):
             fcntl.flock(f, fcntl.LOCK_UN)
             return True
 
-    assert not lock_is_free()
-    second = _trainer(run, steps=8)  # the same process again (a notebook's new Trainer): shared, not refused
-    assert second.train()["step"] == 8
+    first = _trainer(run, steps=6)
+    assert first.train()["step"] == 6 and os.path.exists(run / "ckpt-6.index")
+    assert f"pid {os.getpid()} " in (run / LOCK_FILE).read_text() and not lock_is_free()
     del first
+    gc.collect()
+    assert lock_is_free()
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom bert_tf.training.checkpointing import lock_training_directory\n"
+         "lock_training_directory(sys.argv[1]); print('held', flush=True); time.sleep(600)", str(run)],
+        stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        blocked = _trainer(run, steps=8)
+        with pytest.raises(TrainingDirectoryBusyError, match=rf"in use by pid {holder.pid} on .*another directory"):
+            blocked.train()
+        assert issubclass(TrainingDirectoryBusyError, TrainingStateError)  # what the scripts report cleanly
+        assert int(blocked.step.numpy()) == 0 and sorted(glob.glob(str(run / "ckpt-*.index"))) == [
+            str(run / "ckpt-6.index")]
+        reader = _trainer(run, steps=8)  # run_pretraining.py --do_eval alone: reads the run in progress
+        assert reader.restore(read_only=True).endswith("ckpt-6") and int(reader.step.numpy()) == 6
+        with pytest.raises(TrainingDirectoryBusyError):  # ... but it cannot start training there
+            reader.train()
+    finally:
+        holder.kill()
+        holder.wait()
+    del blocked, reader
+    # SIGKILL left no way to clean up: the kernel dropped the lock with the process.
+    resumed = _trainer(run, steps=8)
+    assert resumed.train()["step"] == 8 and os.path.exists(run / "ckpt-8.index")
+    second = _trainer(run, steps=10)  # the same process again (a notebook's new Trainer): shared, not refused
+    assert second.train()["step"] == 10
+    del resumed
     gc.collect()
     assert not lock_is_free()  # `second` still holds it
     del second
