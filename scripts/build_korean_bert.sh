@@ -3,8 +3,8 @@
 # corpora by document (1% held out), learn a cased 16k WordPiece vocabulary, write whole-word-masked records,
 # pre-train BERT-Mini with MLM (float32, sequences of 64: NSMC reviews are short), store that model in float16
 # (the model shipped before ELECTRA), continue from it with ELECTRA's replaced-token detection (a fresh
-# generator of a quarter of the width; mixed bfloat16), held-out evaluation throughout, then store the
-# discriminator (the shipped encoder) and the generator.
+# generator of a quarter of the width; mixed bfloat16), then continue ELECTRA on records of 128 pieces (positions
+# 64-127), held-out evaluation throughout, then store the discriminator (the shipped encoder) and the generator.
 # Every stage is skipped when its output exists, and pre-training resumes from its last checkpoint, so rerunning
 # the script continues an interrupted build. Usage:
 #   bash scripts/build_korean_bert.sh WORK_DIR CORPUS_DIR
@@ -21,6 +21,7 @@ PY=${PYTHON:-.venv/bin/python}
 # ELECTRA_STEPS the ELECTRA stage's.
 STEPS=${STEPS:-5000,10000}
 ELECTRA_STEPS=${ELECTRA_STEPS:-6000,20000,30000}
+ELECTRA128_STEPS=${ELECTRA128_STEPS:-2000,4500}
 mkdir -p "$W"
 [ -s "$W/train.txt" ] || $PY scripts/prepare_korean_corpus.py \
     --input_file="$C/nsmc_unlabeled/nsmc_unlabeled.txt.gz,$C/kowiki_pretrain/kowiki_sample.txt" \
@@ -62,15 +63,43 @@ for steps in ${ELECTRA_STEPS//,/ }; do
       --steps_per_loop=10 --save_checkpoints_steps=500 --eval_every_steps=1000 --max_eval_steps=20 \
       --eval_batch_size=64 --output_dir="$W/electra"
 done
+# The ELECTRA model in float16 (shipped 2026-12-05 to 2026-12-06): where the 128-piece leg starts.
+[ -s "$W/electra_f16/model.safetensors" ] || $PY - "$W/electra" "$W/electra_f16" <<'PYEOF'
+import shutil, sys
+from bert_tf.checkpoints import load_encoder, load_pretrainer, save_hf
+src, dst = sys.argv[1], sys.argv[2]
+save_hf(load_encoder(src), dst, vocab_file=f"{src}/vocab.txt", dtype="float16")
+save_hf(load_pretrainer(f"{src}/generator", nsp=False), f"{dst}/generator", vocab_file=f"{src}/vocab.txt",
+        dtype="float16")
+PYEOF
+# The 128-piece leg: the stages above saw sequences of at most 64 pieces, so position embeddings 64-127 were
+# still their random initialization. New whole-word-masked records of 128 pieces from the same split, and
+# ELECTRA continued from the float16 model above (discriminator and generator; a new replaced-token head),
+# float32 (that machine had no bfloat16 arithmetic), 2,000 steps, then resumed to 4,500 (ELECTRA128_STEPS).
+for split in train heldout; do
+  [ -s "$W/${split}128.tfrecord" ] || $PY scripts/create_pretraining_data.py --input_file="$W/$split.txt" \
+      --output_file="$W/${split}128.tfrecord" --vocab_file="$W/vocab.txt" --do_lower_case=false \
+      --do_whole_word_mask=true --max_seq_length=128 --max_predictions_per_seq=20 --dupe_factor=1 \
+      --random_seed=12345
+done
+for steps in ${ELECTRA128_STEPS//,/ }; do
+  $PY scripts/run_pretraining.py --do_train --do_eval --input_file="$W/train128.tfrecord" \
+      --eval_input_file="$W/heldout128.tfrecord" --vocab_file="$W/vocab.txt" --do_lower_case=false \
+      --init_checkpoint="$W/electra_f16" --generator_init_checkpoint="$W/electra_f16/generator" --objective=electra \
+      --nsp=false --disc_weight=50 --dtype=float32 --max_seq_length=128 --max_predictions_per_seq=20 \
+      --train_batch_size=32 --learning_rate=2e-4 --num_train_steps=$steps --num_warmup_steps=200 \
+      --steps_per_loop=10 --save_checkpoints_steps=500 --eval_every_steps=500 --max_eval_steps=20 \
+      --eval_batch_size=64 --output_dir="$W/electra128"
+done
 # Ship it: the discriminator (encoder, Hugging Face BertModel layout) and the generator (generator/, encoder +
 # masked-LM head) stored in float16, and the discriminator's SHA-256.
-$PY - "$W/electra" bert_tf/resources/korean_bert <<'PYEOF'
+$PY - "$W/electra128" bert_tf/resources/korean_bert <<'PYEOF'
 import json, os, shutil, sys
 from bert_tf.checkpoints import load_encoder, load_pretrainer, save_hf
 from bert_tf.pretrained import sha256_of
 src, dst = sys.argv[1], sys.argv[2]
 save_hf(load_encoder(src), dst, vocab_file=f"{src}/vocab.txt", dtype="float16")
-shutil.copy(f"{src}/pretraining.json", dst)  # {"max_seq_length": 64, ...}: fine-tuning longer warns
+shutil.copy(f"{src}/pretraining.json", dst)  # {"max_seq_length": 128, ...}: fine-tuning longer warns
 save_hf(load_pretrainer(f"{src}/generator", nsp=False), f"{dst}/generator", vocab_file=f"{src}/vocab.txt",
         dtype="float16")
 # Neither MLM nor ELECTRA trains BERT's [CLS] pooler: declare mean pooling the sentence-transformers way,
