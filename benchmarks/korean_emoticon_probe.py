@@ -1,0 +1,126 @@
+"""Does predicting removed emoticons make the built-in Korean BERT better at sentiment? A dev-only probe (issue 12).
+
+Distant supervision from emoticons (Read 2005; Go et al. 2009; DeepMoji, Felbo et al. 2017): a review's emoticons
+are labels that come with the unlabeled text. This script takes the reviews of the pre-training corpus's training
+documents (the build's `train.txt`: the held-out documents and every NSMC evaluation text are not in it) that carry
+exactly one of eight emoticon classes, deletes every emoticon character from the text, and trains the built-in
+model to name the class from the words that remain (`run_classifier.py`, one epoch). No human label is read. The
+encoder is then written as a Hugging Face directory (float16, as the build ships; the built-in generator copied
+beside it) that `korean_finetune.py --model_dir` takes.
+
+    python benchmarks/korean_emoticon_probe.py --train_text=runs/korean_bert/train.txt --output_dir=runs/emoticon
+    python benchmarks/korean_finetune.py --model_dir=runs/emoticon/model --tasks=nsmc --inits=pretrained --seeds=0,1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+# The eight classes; a review is kept only when exactly one of them occurs in it.
+CLASSES = {
+    "laugh_k": r"ㅋ{2,}",
+    "laugh_h": r"ㅎ{2,}",
+    "cry": r"[ㅠㅜ]{2,}",
+    "smile": r"\^[_\-]?\^|:\)",
+    "annoyed": r"ㅡ[_.]?ㅡ|-[_.]-",
+    "sweat": r";{2,}",
+    "heart": r"[♥♡❤]",
+    "bang": r"!{2,}",
+}
+# Deleted from every kept review, so that no trace of any class (a lone ㅋ, one "!", a "^") names the label.
+STRIP = re.compile(r"[ㅋㅎㅠㅜㅡ♥♡❤;!^]+|-[_.]-|:\)")
+
+
+def emoticon_examples(train_text: str, per_class: int, min_chars: int, seed: int):
+    """(examples as dicts, counts): reviews with exactly one class, stripped, at most `per_class` per class."""
+    import numpy as np
+    patterns = {name: re.compile(p) for name, p in CLASSES.items()}
+    by_class = collections.defaultdict(list)
+    seen = set()
+    with open(train_text, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            found = [name for name, p in patterns.items() if p.search(line)]
+            if len(found) != 1:
+                continue
+            text = " ".join(STRIP.sub(" ", line).split())
+            if len(text) < min_chars or text in seen:
+                continue
+            seen.add(text)
+            by_class[found[0]].append(text)
+    rng = np.random.default_rng(seed)
+    rows, counts = [], {}
+    for name in CLASSES:
+        texts = by_class[name]
+        chosen = [texts[i] for i in sorted(rng.choice(len(texts), min(per_class, len(texts)), replace=False))]
+        counts[name] = {"available": len(texts), "used": len(chosen)}
+        rows += [{"text": t, "label": name} for t in chosen]
+    return [rows[i] for i in rng.permutation(len(rows))], counts
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train_text", required=True, help="the build's train.txt (pre-training training documents)")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--model_dir", default=None, help="start (default: the built-in Korean BERT)")
+    parser.add_argument("--per_class", type=int, default=12000)
+    parser.add_argument("--min_chars", type=int, default=8)
+    parser.add_argument("--learning_rate", default="1e-4")
+    parser.add_argument("--num_train_epochs", default="1")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    from bert_tf.pretrained import korean_bert_dir, sha256_of
+    start = args.model_dir or korean_bert_dir()
+    os.makedirs(args.output_dir, exist_ok=True)
+    started = time.time()
+    rows, counts = emoticon_examples(args.train_text, args.per_class, args.min_chars, args.seed)
+    data = os.path.join(args.output_dir, "emoticons.jsonl")
+    with open(data, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"{len(rows)} examples: {counts}", flush=True)
+    classifier_dir = os.path.join(args.output_dir, "classifier")
+    command = [sys.executable, os.path.join(REPO, "scripts", "run_classifier.py"), "--do_train",
+               "--data_format=jsonl", f"--train_file={data}", "--text_a_column=text", "--label_column=label",
+               f"--init_checkpoint={start}", "--max_seq_length=64", "--train_batch_size=32",
+               f"--learning_rate={args.learning_rate}", f"--num_train_epochs={args.num_train_epochs}",
+               "--dev_fraction=0.02", f"--seed={args.seed}", f"--output_dir={classifier_dir}"]
+    print(" ".join(command), flush=True)
+    subprocess.run(command, check=True)
+    from bert_tf.checkpoints import load_encoder
+    from bert_tf.checkpoints.saving import save_hf
+    model_dir = os.path.join(args.output_dir, "model")
+    save_hf(load_encoder(classifier_dir), model_dir, vocab_file=os.path.join(start, "vocab.txt"), dtype="float16")
+    if os.path.isdir(os.path.join(start, "generator")):
+        shutil.copytree(os.path.join(start, "generator"), os.path.join(model_dir, "generator"), dirs_exist_ok=True)
+    dev = {}
+    results = os.path.join(classifier_dir, "eval_results.json")
+    if os.path.exists(results):
+        with open(results, encoding="utf-8") as f:
+            dev = json.load(f)
+    record = {"command": " ".join(["python", "benchmarks/korean_emoticon_probe.py"]
+                                  + (sys.argv[1:] if argv is None else list(argv))),
+              "run_classifier": " ".join(command[1:]), "start_sha256": sha256_of(os.path.join(start, "model.safetensors")),
+              "sha256": sha256_of(os.path.join(model_dir, "model.safetensors")), "classes": CLASSES,
+              "strip": STRIP.pattern, "counts": counts, "num_examples": len(rows), "classifier_dev": dev,
+              "seconds": round(time.time() - started, 1)}
+    with open(os.path.join(model_dir, "emoticon.json"), "w", encoding="utf-8") as f:
+        json.dump(record, f, ensure_ascii=False, indent=2)
+    print(json.dumps({k: record[k] for k in ("sha256", "num_examples", "classifier_dev", "seconds")}))
+
+
+if __name__ == "__main__":
+    main()
