@@ -1,0 +1,55 @@
+"""`benchmarks/korean_emoticon_probe.py` labels reviews by their emoticons: a review is kept only with exactly one
+class, and no trace of any emoticon may stay in the text the model reads (else the label leaks)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository: benchmarks/
+from benchmarks.korean_emoticon_probe import CLASSES, emoticon_examples  # noqa: E402
+
+LINES = """연기가 정말 좋았어요 ㅋㅋㅋ 배우들 최고
+시간 아까운 영화였다 ㅡㅡ 돈 아깝다
+감동적인 결말이었다 ㅠㅠ 눈물 났어요
+음악이 아름다운 영화 ^^ 또 보고 싶다
+이게 무슨 영화냐;; 황당하다 진짜
+주인공이 너무 멋있어요♥ 사랑합니다
+강력 추천합니다!!! 꼭 보세요
+웃기고 재밌네요 ㅎㅎ 가족과 함께
+ㅋㅋ 재밌는데 ㅠㅠ 슬프기도 하다 두 가지
+그냥 그런 영화였다 특별한 건 없음
+짧음 ㅋㅋ
+
+다른 문서의 리뷰인데 ㅋㅋ 한번 더 웃김 ㅋ
+-_- 별로였어요 정말 실망했습니다
+"""
+
+
+def test_one_class_per_review_and_no_emoticon_left(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text(LINES, encoding="utf-8")
+    rows, counts = emoticon_examples(str(path), per_class=10, min_chars=8, seed=0)
+    by_text = {r["text"]: r["label"] for r in rows}
+    assert by_text == {
+        "연기가 정말 좋았어요 배우들 최고": "laugh_k",
+        "시간 아까운 영화였다 돈 아깝다": "annoyed",
+        "감동적인 결말이었다 눈물 났어요": "cry",
+        "음악이 아름다운 영화 또 보고 싶다": "smile",
+        "이게 무슨 영화냐 황당하다 진짜": "sweat",
+        "주인공이 너무 멋있어요 사랑합니다": "heart",
+        "강력 추천합니다 꼭 보세요": "bang",
+        "웃기고 재밌네요 가족과 함께": "laugh_h",
+        "다른 문서의 리뷰인데 한번 더 웃김": "laugh_k",  # the lone ㅋ is stripped too
+        "별로였어요 정말 실망했습니다": "annoyed",
+    }  # two classes in one review, none at all, or under 8 characters once stripped: dropped
+    assert counts["laugh_k"] == {"available": 2, "used": 2} and counts["heart"] == {"available": 1, "used": 1}
+    assert set(counts) == set(CLASSES)
+
+
+def test_the_cap_per_class_is_a_seeded_sample(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text("".join(f"리뷰 번호 {i} 입니다 ㅋㅋ\n" for i in range(50)) + "슬픈 영화입니다 ㅠㅠ\n", encoding="utf-8")
+    first, counts = emoticon_examples(str(path), per_class=7, min_chars=8, seed=0)
+    again, _ = emoticon_examples(str(path), per_class=7, min_chars=8, seed=0)
+    other, _ = emoticon_examples(str(path), per_class=7, min_chars=8, seed=1)
+    assert counts["laugh_k"] == {"available": 50, "used": 7} and counts["cry"] == {"available": 1, "used": 1}
+    assert len(first) == 8 and first == again and {r["text"] for r in first} != {r["text"] for r in other}
