@@ -104,8 +104,14 @@ def main(argv=None):
     from bert_tf.checkpoints.saving import save_hf
     model_dir = os.path.join(args.output_dir, "model")
     save_hf(load_encoder(classifier_dir), model_dir, vocab_file=os.path.join(start, "vocab.txt"), dtype="float16")
-    if os.path.isdir(os.path.join(start, "generator")):
-        shutil.copytree(os.path.join(start, "generator"), os.path.join(model_dir, "generator"), dirs_exist_ok=True)
+    # What the start directory declares beside its weights: its generator, its pooling (1_Pooling: mean, which the
+    # emoticon head trained; without it fine-tuning would fall back to BERT's untrained [CLS] pooler) and the
+    # sequence length its positions were pre-trained to (pretraining.json).
+    for name in ("generator", "1_Pooling"):
+        if os.path.isdir(os.path.join(start, name)):
+            shutil.copytree(os.path.join(start, name), os.path.join(model_dir, name), dirs_exist_ok=True)
+    if os.path.exists(os.path.join(start, "pretraining.json")):
+        shutil.copy(os.path.join(start, "pretraining.json"), model_dir)
     dev = {}
     results = os.path.join(classifier_dir, "eval_results.json")
     if os.path.exists(results):
