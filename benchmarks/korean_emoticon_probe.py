@@ -3,8 +3,9 @@
 Distant supervision from emoticons (Read 2005; Go et al. 2009; DeepMoji, Felbo et al. 2017): a review's emoticons
 are labels that come with the unlabeled text. This script takes the reviews of the pre-training corpus's training
 documents (the build's `train.txt`: the held-out documents and every NSMC evaluation text are not in it) that carry
-exactly one of eight emoticon classes, deletes every emoticon character from the text, and trains the built-in
-model to name the class from the words that remain (`run_classifier.py`, one epoch). No human label is read. The
+exactly one of eight emoticon classes, deletes every emoticon character from the text
+(`scripts/prepare_emoticon_data.py`), and trains the built-in model to name the class from the words that remain
+(`run_classifier.py`, one epoch). No human label is read. The
 encoder is then written as a Hugging Face directory (float16, as the build ships; the built-in generator copied
 beside it) that `korean_finetune.py --model_dir` takes.
 
@@ -15,10 +16,8 @@ beside it) that `korean_finetune.py --model_dir` takes.
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -26,49 +25,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-
-# The eight classes; a review is kept only when exactly one of them occurs in it.
-CLASSES = {
-    "laugh_k": r"ㅋ{2,}",
-    "laugh_h": r"ㅎ{2,}",
-    "cry": r"[ㅠㅜ]{2,}",
-    "smile": r"\^[_\-]?\^|:\)",
-    "annoyed": r"ㅡ[_.]?ㅡ|-[_.]-",
-    "sweat": r";{2,}",
-    "heart": r"[♥♡❤]",
-    "bang": r"!{2,}",
-}
-# Deleted from every kept review, so that no trace of any class (a lone ㅋ, one "!", a "^") names the label.
-STRIP = re.compile(r"[ㅋㅎㅠㅜㅡ♥♡❤;!^]+|-[_.]-|:\)")
-
-
-def emoticon_examples(train_text: str, per_class: int, min_chars: int, seed: int):
-    """(examples as dicts, counts): reviews with exactly one class, stripped, at most `per_class` per class."""
-    import numpy as np
-    patterns = {name: re.compile(p) for name, p in CLASSES.items()}
-    by_class = collections.defaultdict(list)
-    seen = set()
-    with open(train_text, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            found = [name for name, p in patterns.items() if p.search(line)]
-            if len(found) != 1:
-                continue
-            text = " ".join(STRIP.sub(" ", line).split())
-            if len(text) < min_chars or text in seen:
-                continue
-            seen.add(text)
-            by_class[found[0]].append(text)
-    rng = np.random.default_rng(seed)
-    rows, counts = [], {}
-    for name in CLASSES:
-        texts = by_class[name]
-        chosen = [texts[i] for i in sorted(rng.choice(len(texts), min(per_class, len(texts)), replace=False))]
-        counts[name] = {"available": len(texts), "used": len(chosen)}
-        rows += [{"text": t, "label": name} for t in chosen]
-    return [rows[i] for i in rng.permutation(len(rows))], counts
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+from prepare_emoticon_data import CLASSES, STRIP  # noqa: E402  (recorded in the JSON)
 
 
 def main(argv=None):
@@ -86,12 +44,14 @@ def main(argv=None):
     start = args.model_dir or korean_bert_dir()
     os.makedirs(args.output_dir, exist_ok=True)
     started = time.time()
-    rows, counts = emoticon_examples(args.train_text, args.per_class, args.min_chars, args.seed)
     data = os.path.join(args.output_dir, "emoticons.jsonl")
-    with open(data, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"{len(rows)} examples: {counts}", flush=True)
+    prepared = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "prepare_emoticon_data.py"),
+                               f"--input_file={args.train_text}", f"--output_file={data}",
+                               f"--per_class={args.per_class}", f"--min_chars={args.min_chars}",
+                               f"--seed={args.seed}"], check=True, capture_output=True, text=True)
+    prepared = json.loads(prepared.stdout.strip().splitlines()[-1])
+    counts = prepared["counts"]
+    print(f"{prepared['num_examples']} examples: {counts}", flush=True)
     classifier_dir = os.path.join(args.output_dir, "classifier")
     command = [sys.executable, os.path.join(REPO, "scripts", "run_classifier.py"), "--do_train",
                "--data_format=jsonl", f"--train_file={data}", "--text_a_column=text", "--label_column=label",
@@ -121,7 +81,8 @@ def main(argv=None):
                                   + (sys.argv[1:] if argv is None else list(argv))),
               "run_classifier": " ".join(command[1:]), "start_sha256": sha256_of(os.path.join(start, "model.safetensors")),
               "sha256": sha256_of(os.path.join(model_dir, "model.safetensors")), "classes": CLASSES,
-              "strip": STRIP.pattern, "counts": counts, "num_examples": len(rows), "classifier_dev": dev,
+              "strip": STRIP.pattern, "counts": counts, "num_examples": prepared["num_examples"],
+              "classifier_dev": dev,
               "seconds": round(time.time() - started, 1)}
     with open(os.path.join(model_dir, "emoticon.json"), "w", encoding="utf-8") as f:
         json.dump(record, f, ensure_ascii=False, indent=2)

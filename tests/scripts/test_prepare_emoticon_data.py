@@ -1,11 +1,15 @@
-"""`benchmarks/korean_emoticon_probe.py` labels reviews by their emoticons: a review is kept only with exactly one
-class, and no trace of any emoticon may stay in the text the model reads (else the label leaks)."""
+"""`scripts/prepare_emoticon_data.py` labels reviews by their emoticons (the built-in Korean model's stage 4): a
+review is kept only with exactly one class, and no trace of any emoticon may stay in the text the model reads (else
+the label leaks)."""
 
+import json
 import os
+import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository: benchmarks/
-from benchmarks.korean_emoticon_probe import CLASSES, emoticon_examples  # noqa: E402
+SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts")
+sys.path.insert(0, SCRIPTS)
+from prepare_emoticon_data import CLASSES, emoticon_examples  # noqa: E402
 
 LINES = """연기가 정말 좋았어요 ㅋㅋㅋ 배우들 최고
 시간 아까운 영화였다 ㅡㅡ 돈 아깝다
@@ -53,3 +57,17 @@ def test_the_cap_per_class_is_a_seeded_sample(tmp_path):
     other, _ = emoticon_examples(str(path), per_class=7, min_chars=8, seed=1)
     assert counts["laugh_k"] == {"available": 50, "used": 7} and counts["cry"] == {"available": 1, "used": 1}
     assert len(first) == 8 and first == again and {r["text"] for r in first} != {r["text"] for r in other}
+
+
+def test_the_script_writes_json_lines_for_run_classifier(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text(LINES, encoding="utf-8")
+    out = tmp_path / "out" / "emoticons.jsonl"
+    done = subprocess.run([sys.executable, os.path.join(SCRIPTS, "prepare_emoticon_data.py"), f"--input_file={path}",
+                           f"--output_file={out}", "--per_class=1", "--seed=3"],
+                          capture_output=True, text=True, check=True)
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert summary["num_examples"] == len(rows) == 8  # one per class: the cap
+    assert sorted(r["label"] for r in rows) == sorted(CLASSES)
+    assert rows == emoticon_examples(str(path), per_class=1, min_chars=8, seed=3)[0]
