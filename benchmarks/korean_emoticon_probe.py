@@ -48,7 +48,7 @@ def main(argv=None):
     prepared = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "prepare_emoticon_data.py"),
                                f"--input_file={args.train_text}", f"--output_file={data}",
                                f"--per_class={args.per_class}", f"--min_chars={args.min_chars}",
-                               f"--seed={args.seed}"], check=True, capture_output=True, text=True)
+                               f"--seed={args.seed}"], check=True, stdout=subprocess.PIPE, text=True)  # stderr: shown
     prepared = json.loads(prepared.stdout.strip().splitlines()[-1])
     counts = prepared["counts"]
     print(f"{prepared['num_examples']} examples: {counts}", flush=True)
