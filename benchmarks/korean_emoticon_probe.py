@@ -79,7 +79,8 @@ def main(argv=None):
             dev = json.load(f)
     record = {"command": " ".join(["python", "benchmarks/korean_emoticon_probe.py"]
                                   + (sys.argv[1:] if argv is None else list(argv))),
-              "run_classifier": " ".join(command[1:]), "start_sha256": sha256_of(os.path.join(start, "model.safetensors")),
+              "run_classifier": " ".join(command[1:]),
+              "start_sha256": sha256_of(os.path.join(start, "model.safetensors")),
               "sha256": sha256_of(os.path.join(model_dir, "model.safetensors")), "classes": CLASSES,
               "strip": STRIP.pattern, "counts": counts, "num_examples": prepared["num_examples"],
               "classifier_dev": dev,

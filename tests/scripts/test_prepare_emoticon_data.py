@@ -51,7 +51,8 @@ def test_one_class_per_review_and_no_emoticon_left(tmp_path):
 
 def test_the_cap_per_class_is_a_seeded_sample(tmp_path):
     path = tmp_path / "train.txt"
-    path.write_text("".join(f"리뷰 번호 {i} 입니다 ㅋㅋ\n" for i in range(50)) + "슬픈 영화입니다 ㅠㅠ\n", encoding="utf-8")
+    reviews = [f"리뷰 번호 {i} 입니다 ㅋㅋ" for i in range(50)] + ["슬픈 영화입니다 ㅠㅠ"]
+    path.write_text("".join(r + "\n" for r in reviews), encoding="utf-8")
     first, counts = emoticon_examples(str(path), per_class=7, min_chars=8, seed=0)
     again, _ = emoticon_examples(str(path), per_class=7, min_chars=8, seed=0)
     other, _ = emoticon_examples(str(path), per_class=7, min_chars=8, seed=1)
