@@ -4,7 +4,9 @@
 # pre-train BERT-Mini with MLM (float32, sequences of 64: NSMC reviews are short), store that model in float16
 # (the model shipped before ELECTRA), continue from it with ELECTRA's replaced-token detection (a fresh
 # generator of a quarter of the width; mixed bfloat16), then continue ELECTRA on records of 128 pieces (positions
-# 64-127), held-out evaluation throughout, then store the discriminator (the shipped encoder) and the generator.
+# 64-127), held-out evaluation throughout, store the discriminator and the generator in float16, train the
+# discriminator to name the emoticons removed from reviews (two rounds of one epoch, no human label), and ship the
+# weight average of the discriminator before and after that stage (the shipped encoder) with the generator.
 # Every stage is skipped when its output exists, and pre-training resumes from its last checkpoint, so rerunning
 # the script continues an interrupted build. Usage:
 #   bash scripts/build_korean_bert.sh WORK_DIR CORPUS_DIR
@@ -91,9 +93,9 @@ for steps in ${ELECTRA128_STEPS//,/ }; do
       --steps_per_loop=10 --save_checkpoints_steps=500 --eval_every_steps=500 --max_eval_steps=20 \
       --eval_batch_size=64 --output_dir="$W/electra128"
 done
-# Ship it: the discriminator (encoder, Hugging Face BertModel layout) and the generator (generator/, encoder +
-# masked-LM head) stored in float16, and the discriminator's SHA-256.
-$PY - "$W/electra128" bert_tf/resources/korean_bert <<'PYEOF'
+# The 128-piece model in float16 (shipped 2026-12-06 to 12-07; where the emoticon stage starts): the
+# discriminator (encoder, Hugging Face BertModel layout) and the generator (generator/, encoder + masked-LM head).
+[ -s "$W/electra128_f16/model.safetensors" ] || $PY - "$W/electra128" "$W/electra128_f16" <<'PYEOF'
 import json, os, shutil, sys
 from bert_tf.checkpoints import load_encoder, load_pretrainer, save_hf
 from bert_tf.pretrained import sha256_of
@@ -108,5 +110,33 @@ os.makedirs(f"{dst}/1_Pooling", exist_ok=True)
 with open(f"{dst}/1_Pooling/config.json", "w") as f:
     json.dump({"word_embedding_dimension": 256, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
                "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}, f, indent=2)
+PYEOF
+# Emoticons as labels (docs/RESULTS.md): reviews of train.txt that carry exactly one of eight emoticon classes,
+# emoticons deleted, at most 12,000 a class; the encoder learns to name the class, one epoch (run_classifier.py,
+# lr 1e-4, batch 32, 64 pieces), then a second epoch from that model on a redrawn sample (--seed=1).
+# benchmarks/korean_emoticon_probe.py is that stage: it writes the labelled reviews, fine-tunes and stores the
+# encoder in float16 beside the start's generator/, 1_Pooling/ and pretraining.json.
+[ -s "$W/emoticon1/model/model.safetensors" ] || $PY benchmarks/korean_emoticon_probe.py --train_text="$W/train.txt" \
+    --model_dir="$W/electra128_f16" --output_dir="$W/emoticon1" --seed=0
+[ -s "$W/emoticon2/model/model.safetensors" ] || $PY benchmarks/korean_emoticon_probe.py --train_text="$W/train.txt" \
+    --model_dir="$W/emoticon1/model" --output_dir="$W/emoticon2" --seed=1
+# Ship the average, weight by weight (alpha = 0.5, in float32, stored in float16), of the 128-piece model and the
+# second emoticon round (WiSE-FT: keeps the sentiment the emoticons taught and most of what the emoticons cost
+# the token task), with the 128-piece model's generator/, 1_Pooling/ and pretraining.json, and its SHA-256.
+$PY - "$W/electra128_f16" "$W/emoticon2/model" bert_tf/resources/korean_bert <<'PYEOF'
+import os, shutil, sys
+import numpy as np
+from safetensors.numpy import load_file, save_file
+from bert_tf.pretrained import sha256_of
+start, tuned, dst = sys.argv[1:]
+for name in os.listdir(start):
+    src = os.path.join(start, name)
+    if os.path.isdir(src):
+        shutil.copytree(src, os.path.join(dst, name), dirs_exist_ok=True)
+    elif name != "model.safetensors":
+        shutil.copy(src, dst)
+a, b = load_file(f"{start}/model.safetensors"), load_file(f"{tuned}/model.safetensors")
+save_file({k: ((a[k].astype(np.float32) + b[k].astype(np.float32)) / 2).astype(a[k].dtype) for k in a},
+          f"{dst}/model.safetensors", metadata={"format": "pt"})
 print("KOREAN_BERT_SHA256 =", sha256_of(f"{dst}/model.safetensors"))
 PYEOF

@@ -89,12 +89,13 @@ def test_generator_predicts_held_out_korean():
 @pytest.mark.slow
 def test_encoder_features_carry_sentiment_that_random_features_do_not():
     """Frozen mean-pooled features, nearest class centroid: fit on 1,000 bundled NSMC training reviews, score 500
-    test reviews. The shipped encoder (30,000 ELECTRA steps on 64 pieces, then 4,500 on 128) measured 0.656, a
-    random encoder of the same architecture 0.584 (half the reviews are positive). This frozen rule has fallen as
-    ELECTRA trained longer while fine-tuning held or rose: 0.754 after 6,000 steps (fine-tuned NSMC 0.806), 0.698
-    after 30,000 (0.816), 0.656 now (0.812, NSMC dev 0.808 against 0.812; docs/RESULTS.md). So this checks that
-    the frozen features carry sentiment, it does not rank models: the bounds keep about 4 points below the
-    measurement and 2 below the margin (a model that learned nothing sits at the random encoder's 0.584)."""
+    test reviews. The shipped encoder (ELECTRA on 64 and 128 pieces, then averaged with itself after two epochs of
+    naming the emoticons removed from unlabeled reviews) measured 0.786, a random encoder of the same architecture
+    0.584 (half the reviews are positive). Before the emoticon stage this frozen rule had fallen as ELECTRA trained
+    longer while fine-tuning held or rose (0.754 after 6,000 steps, 0.698 after 30,000, 0.656 after the 128-piece
+    leg); the emoticon stage is the first to raise both (fine-tuned NSMC 0.824 against 0.812; docs/RESULTS.md).
+    This checks that the frozen features carry sentiment; the bounds keep about 4 points below the measurement and
+    2 below the margin (a model that learned nothing sits at the random encoder's 0.584)."""
     import keras
 
     from bert_tf.encoder import BertEncoder
@@ -127,4 +128,4 @@ def test_encoder_features_carry_sentiment_that_random_features_do_not():
     keras.utils.set_random_seed(0)
     random_init = BertEncoder.from_bert_config(shipped.bert_config)
     ours, chance = accuracy(shipped), accuracy(random_init)
-    assert ours >= 0.62 and ours - chance >= 0.05, (ours, chance)
+    assert ours >= 0.74 and ours - chance >= 0.18, (ours, chance)
