@@ -124,19 +124,8 @@ PYEOF
 # second emoticon round (WiSE-FT: keeps the sentiment the emoticons taught and most of what the emoticons cost
 # the token task), with the 128-piece model's generator/, 1_Pooling/ and pretraining.json, and its SHA-256.
 $PY - "$W/electra128_f16" "$W/emoticon2/model" bert_tf/resources/korean_bert <<'PYEOF'
-import os, shutil, sys
-import numpy as np
-from safetensors.numpy import load_file, save_file
+import sys
+from bert_tf.checkpoints import average_hf
 from bert_tf.pretrained import sha256_of
-start, tuned, dst = sys.argv[1:]
-for name in os.listdir(start):
-    src = os.path.join(start, name)
-    if os.path.isdir(src):
-        shutil.copytree(src, os.path.join(dst, name), dirs_exist_ok=True)
-    elif name != "model.safetensors":
-        shutil.copy(src, dst)
-a, b = load_file(f"{start}/model.safetensors"), load_file(f"{tuned}/model.safetensors")
-save_file({k: ((a[k].astype(np.float32) + b[k].astype(np.float32)) / 2).astype(a[k].dtype) for k in a},
-          f"{dst}/model.safetensors", metadata={"format": "pt"})
-print("KOREAN_BERT_SHA256 =", sha256_of(f"{dst}/model.safetensors"))
+print("KOREAN_BERT_SHA256 =", sha256_of(average_hf(*sys.argv[1:], alpha=0.5) + "/model.safetensors"))
 PYEOF

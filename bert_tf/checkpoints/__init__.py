@@ -4,6 +4,7 @@
     pretrainer = load_pretrainer(path, nsp=True) # plus the pre-training heads where the checkpoint has them
     save_hf(pretrainer, "out/", vocab_file=...)  # bert_tf's own directory = Hugging Face's + bert_config.json
     save_google_tf1(pretrainer, "out_tf1/")      # google-research/bert names
+    average_hf(start, tuned, "out/", alpha=0.5)  # weight by weight, two directories of one architecture (WiSE-FT)
 
 Formats read: Hugging Face / bert_tf directories (safetensors), Google TF1, TF Model Garden encoder and
 pretrainer, bert_tf `Trainer` checkpoints (+ `bert_config.json` beside them) and `.keras` files; see
@@ -16,8 +17,8 @@ in `names/`.
 from bert_tf.checkpoints.checkpoint import Checkpoint
 from bert_tf.checkpoints.errors import CheckpointError
 from bert_tf.checkpoints.loading import detect_format, find_vocab, load_encoder, load_pretrainer, read_checkpoint
-from bert_tf.checkpoints.saving import save_google_tf1, save_hf
+from bert_tf.checkpoints.saving import average_hf, save_google_tf1, save_hf
 from bert_tf.checkpoints.task_loading import check_keras_archive, load_task
 
-__all__ = ["Checkpoint", "CheckpointError", "check_keras_archive", "detect_format", "find_vocab", "load_encoder",
-           "load_pretrainer", "load_task", "read_checkpoint", "save_google_tf1", "save_hf"]
+__all__ = ["Checkpoint", "CheckpointError", "average_hf", "check_keras_archive", "detect_format", "find_vocab",
+           "load_encoder", "load_pretrainer", "load_task", "read_checkpoint", "save_google_tf1", "save_hf"]

@@ -171,3 +171,51 @@ def save_google_tf1(model, path: str, *, vocab_file: str | None = None) -> str:
         with open(os.path.join(staging, "checkpoint"), "w", encoding="utf-8") as f:
             f.write(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n')
     return os.path.join(directory, name)
+
+
+def average_hf(start: str, other: str, directory: str, *, alpha: float = 0.5) -> str:
+    """Writes the weight-by-weight average `(1 - alpha) * start + alpha * other` of two Hugging Face directories of
+    the same architecture and vocabulary: WiSE-FT (Wortsman et al. 2022), which keeps most of what fine-tuning
+    `other` from `start` gained and most of what `start` could do. The built-in Korean BERT is such an average
+    (`scripts/build_korean_bert.sh`, its last stage).
+
+    Computed in float32 and stored in `start`'s dtype; `start`'s other files (configs, vocab.txt,
+    pretraining.json, and folders such as generator/ and 1_Pooling/) are copied beside the weights. `directory`
+    is created, or its files replaced (the weights before the configs, as `save_hf` writes them).
+
+    Raises CheckpointError naming the problem when a weights file is missing, the tensors' names or shapes
+    differ, or the two configs or vocabularies differ; ValueError when `alpha` is outside [0, 1].
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    paths = [os.path.join(d, "model.safetensors") for d in (start, other)]
+    for path in paths:
+        if not os.path.isfile(path):
+            raise CheckpointError(f"no model.safetensors in {os.path.dirname(path)}: average_hf averages two "
+                                  "Hugging Face directories (save_hf's layout)")
+    for name in ("bert_config.json", "vocab.txt"):
+        a, b = (os.path.join(d, name) for d in (start, other))
+        if os.path.isfile(a) and os.path.isfile(b):
+            with open(a, "rb") as fa, open(b, "rb") as fb:
+                if fa.read() != fb.read():
+                    raise CheckpointError(f"{start} and {other} have different {name}: only weights of one "
+                                          "architecture and vocabulary can be averaged")
+    first, second = (safetensors_io.read_tensors(p) for p in paths)
+    if first.keys() != second.keys():
+        only = sorted(first.keys() - second.keys())[:3] or sorted(second.keys() - first.keys())[:3]
+        raise CheckpointError(f"{start} and {other} hold different tensors (e.g. {', '.join(only)} is in only one)")
+    for key in sorted(first):
+        if first[key].shape != second[key].shape:
+            raise CheckpointError(f"{key} has shape {first[key].shape} in {start} but {second[key].shape} in {other}")
+    averaged = {k: ((1.0 - alpha) * first[k].astype(np.float32) + alpha * second[k].astype(np.float32))
+                .astype(first[k].dtype) for k in first}
+    directory = os.path.abspath(directory)
+    for name in sorted(os.listdir(start)):  # folders first: a reader sees the new weights only once they are there
+        if os.path.isdir(os.path.join(start, name)) and os.path.abspath(os.path.join(start, name)) != directory:
+            shutil.copytree(os.path.join(start, name), os.path.join(directory, name), dirs_exist_ok=True)
+    with _staged_directory(directory) as staging:
+        for name in os.listdir(start):
+            if name != "model.safetensors" and os.path.isfile(os.path.join(start, name)):
+                shutil.copyfile(os.path.join(start, name), os.path.join(staging, name))
+        safetensors_io.write_tensors(os.path.join(staging, "model.safetensors"), averaged, metadata={"format": "pt"})
+    return directory
