@@ -98,7 +98,6 @@ done
 [ -s "$W/electra128_f16/model.safetensors" ] || $PY - "$W/electra128" "$W/electra128_f16" <<'PYEOF'
 import json, os, shutil, sys
 from bert_tf.checkpoints import load_encoder, load_pretrainer, save_hf
-from bert_tf.pretrained import sha256_of
 src, dst = sys.argv[1], sys.argv[2]
 save_hf(load_encoder(src), dst, vocab_file=f"{src}/vocab.txt", dtype="float16")
 shutil.copy(f"{src}/pretraining.json", dst)  # {"max_seq_length": 128, ...}: fine-tuning longer warns

@@ -210,9 +210,10 @@ def average_hf(start: str, other: str, directory: str, *, alpha: float = 0.5) ->
     averaged = {k: ((1.0 - alpha) * first[k].astype(np.float32) + alpha * second[k].astype(np.float32))
                 .astype(first[k].dtype) for k in first}
     directory = os.path.abspath(directory)
-    for name in sorted(os.listdir(start)):  # folders first: a reader sees the new weights only once they are there
-        if os.path.isdir(os.path.join(start, name)) and os.path.abspath(os.path.join(start, name)) != directory:
-            shutil.copytree(os.path.join(start, name), os.path.join(directory, name), dirs_exist_ok=True)
+    if os.path.abspath(start) != directory:  # folders first: a reader sees the new weights only once they are there
+        for name in sorted(os.listdir(start)):
+            if os.path.isdir(os.path.join(start, name)):
+                shutil.copytree(os.path.join(start, name), os.path.join(directory, name), dirs_exist_ok=True)
     with _staged_directory(directory) as staging:
         for name in os.listdir(start):
             if name != "model.safetensors" and os.path.isfile(os.path.join(start, name)):

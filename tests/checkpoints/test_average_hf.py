@@ -60,6 +60,9 @@ def test_float16_stays_float16_and_the_ends_are_the_inputs(tmp_path):
         with open(os.path.join(out, "model.safetensors"), "rb") as f, \
                 open(os.path.join(same, "model.safetensors"), "rb") as g:
             assert f.read() == g.read()
+    in_place = load_file(os.path.join(average_hf(tuned, start, tuned), "model.safetensors"))  # into its start
+    key = "embeddings.word_embeddings.weight"
+    np.testing.assert_array_equal(in_place[key], stored[key])  # the average is symmetric at 0.5
 
 
 def test_directories_that_cannot_be_averaged_say_why(tmp_path):
