@@ -12,12 +12,18 @@
 #   bash scripts/build_korean_bert.sh WORK_DIR CORPUS_DIR
 # CORPUS_DIR (required) holds nsmc_unlabeled/nsmc_unlabeled.txt.gz and kowiki_pretrain/kowiki_sample.txt (the
 # corpora are not in the repository: see the model card for their sources); WORK_DIR (default runs/korean_bert,
-# git-ignored) receives the intermediate files.
+# git-ignored) receives the intermediate files. The model is written to OUT (default
+# bert_tf/resources/korean_bert, the built-in model). The environment variables below (STEPS, VOCAB_SIZE,
+# EMOTICON_PER_CLASS, ...) default to the shipped recipe; tests/scripts/test_build_korean_bert.py runs the whole
+# script with tiny values on a tiny corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-runs/korean_bert}
 C=${2:?usage: bash scripts/build_korean_bert.sh WORK_DIR CORPUS_DIR (CORPUS_DIR holds nsmc_unlabeled/ and kowiki_pretrain/)}
 PY=${PYTHON:-.venv/bin/python}
+OUT=${OUT:-bert_tf/resources/korean_bert}
+VOCAB_SIZE=${VOCAB_SIZE:-16000}
+EMOTICON_PER_CLASS=${EMOTICON_PER_CLASS:-12000}
 # The MLM stage was trained to 5,000 steps, then resumed to 10,000 (the learning-rate schedule is recomputed
 # for the new total on resume: linear decay from 2.6e-4 at step 5,000 to 0 at 10,000). STEPS lists its stages,
 # ELECTRA_STEPS the ELECTRA stage's.
@@ -28,7 +34,7 @@ mkdir -p "$W"
 [ -s "$W/train.txt" ] || $PY scripts/prepare_korean_corpus.py \
     --input_file="$C/nsmc_unlabeled/nsmc_unlabeled.txt.gz,$C/kowiki_pretrain/kowiki_sample.txt" \
     --train_output="$W/train.txt" --heldout_output="$W/heldout.txt"
-[ -s "$W/vocab.txt" ] || $PY scripts/build_vocab.py --input_file="$W/train.txt" --vocab_size=16000 \
+[ -s "$W/vocab.txt" ] || $PY scripts/build_vocab.py --input_file="$W/train.txt" --vocab_size=$VOCAB_SIZE \
     --do_lower_case=false --max_unique_chars=2500 --min_word_count=5 --upper_threshold=3000 \
     --max_input_words=300000 --output_file="$W/vocab.txt"
 for split in train heldout; do
@@ -116,13 +122,13 @@ PYEOF
 # benchmarks/korean_emoticon_probe.py is that stage: it writes the labelled reviews, fine-tunes and stores the
 # encoder in float16 beside the start's generator/, 1_Pooling/ and pretraining.json.
 [ -s "$W/emoticon1/model/model.safetensors" ] || $PY benchmarks/korean_emoticon_probe.py --train_text="$W/train.txt" \
-    --model_dir="$W/electra128_f16" --output_dir="$W/emoticon1" --seed=0
+    --model_dir="$W/electra128_f16" --output_dir="$W/emoticon1" --per_class=$EMOTICON_PER_CLASS --seed=0
 [ -s "$W/emoticon2/model/model.safetensors" ] || $PY benchmarks/korean_emoticon_probe.py --train_text="$W/train.txt" \
-    --model_dir="$W/emoticon1/model" --output_dir="$W/emoticon2" --seed=1
+    --model_dir="$W/emoticon1/model" --output_dir="$W/emoticon2" --per_class=$EMOTICON_PER_CLASS --seed=1
 # Ship the average, weight by weight (alpha = 0.5, in float32, stored in float16), of the 128-piece model and the
 # second emoticon round (WiSE-FT: keeps the sentiment the emoticons taught and most of what the emoticons cost
 # the token task), with the 128-piece model's generator/, 1_Pooling/ and pretraining.json, and its SHA-256.
-$PY - "$W/electra128_f16" "$W/emoticon2/model" bert_tf/resources/korean_bert <<'PYEOF'
+$PY - "$W/electra128_f16" "$W/emoticon2/model" "$OUT" <<'PYEOF'
 import sys
 from bert_tf.checkpoints import average_hf
 from bert_tf.pretrained import sha256_of
