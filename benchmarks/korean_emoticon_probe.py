@@ -29,6 +29,38 @@ sys.path.insert(0, os.path.join(REPO, "scripts"))
 from prepare_emoticon_data import CLASSES, STRIP  # noqa: E402  (recorded in the JSON)
 
 
+def train_encoder(start, data, output_dir, columns, learning_rate, num_train_epochs, seed):
+    """Fine-tunes `start` on the JSON lines `data` (`--label_column=label`, the given text columns; one run of
+    `run_classifier.py`, 2% carved for dev) and writes its encoder to `output_dir`/model (float16, with what the
+    start declares beside its weights). Returns (model directory, the run_classifier command, its dev results)."""
+    from bert_tf.checkpoints import load_encoder
+    from bert_tf.checkpoints.saving import save_hf
+    classifier_dir = os.path.join(output_dir, "classifier")
+    command = [sys.executable, os.path.join(REPO, "scripts", "run_classifier.py"), "--do_train",
+               "--data_format=jsonl", f"--train_file={data}", *columns, "--label_column=label",
+               f"--init_checkpoint={start}", "--max_seq_length=64", "--train_batch_size=32",
+               f"--learning_rate={learning_rate}", f"--num_train_epochs={num_train_epochs}",
+               "--dev_fraction=0.02", f"--seed={seed}", f"--output_dir={classifier_dir}"]
+    print(" ".join(command), flush=True)
+    subprocess.run(command, check=True)
+    model_dir = os.path.join(output_dir, "model")
+    save_hf(load_encoder(classifier_dir), model_dir, vocab_file=os.path.join(start, "vocab.txt"), dtype="float16")
+    # What the start directory declares beside its weights: its generator, its pooling (1_Pooling: mean, which the
+    # head trained; without it fine-tuning would fall back to BERT's untrained [CLS] pooler) and the sequence
+    # length its positions were pre-trained to (pretraining.json).
+    for name in ("generator", "1_Pooling"):
+        if os.path.isdir(os.path.join(start, name)):
+            shutil.copytree(os.path.join(start, name), os.path.join(model_dir, name), dirs_exist_ok=True)
+    if os.path.exists(os.path.join(start, "pretraining.json")):
+        shutil.copy(os.path.join(start, "pretraining.json"), model_dir)
+    dev = {}
+    results = os.path.join(classifier_dir, "eval_results.json")
+    if os.path.exists(results):
+        with open(results, encoding="utf-8") as f:
+            dev = json.load(f)
+    return model_dir, command, dev
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train_text", required=True, help="the build's train.txt (pre-training training documents)")
@@ -52,31 +84,8 @@ def main(argv=None):
     prepared = json.loads(prepared.stdout.strip().splitlines()[-1])
     counts = prepared["counts"]
     print(f"{prepared['num_examples']} examples: {counts}", flush=True)
-    classifier_dir = os.path.join(args.output_dir, "classifier")
-    command = [sys.executable, os.path.join(REPO, "scripts", "run_classifier.py"), "--do_train",
-               "--data_format=jsonl", f"--train_file={data}", "--text_a_column=text", "--label_column=label",
-               f"--init_checkpoint={start}", "--max_seq_length=64", "--train_batch_size=32",
-               f"--learning_rate={args.learning_rate}", f"--num_train_epochs={args.num_train_epochs}",
-               "--dev_fraction=0.02", f"--seed={args.seed}", f"--output_dir={classifier_dir}"]
-    print(" ".join(command), flush=True)
-    subprocess.run(command, check=True)
-    from bert_tf.checkpoints import load_encoder
-    from bert_tf.checkpoints.saving import save_hf
-    model_dir = os.path.join(args.output_dir, "model")
-    save_hf(load_encoder(classifier_dir), model_dir, vocab_file=os.path.join(start, "vocab.txt"), dtype="float16")
-    # What the start directory declares beside its weights: its generator, its pooling (1_Pooling: mean, which the
-    # emoticon head trained; without it fine-tuning would fall back to BERT's untrained [CLS] pooler) and the
-    # sequence length its positions were pre-trained to (pretraining.json).
-    for name in ("generator", "1_Pooling"):
-        if os.path.isdir(os.path.join(start, name)):
-            shutil.copytree(os.path.join(start, name), os.path.join(model_dir, name), dirs_exist_ok=True)
-    if os.path.exists(os.path.join(start, "pretraining.json")):
-        shutil.copy(os.path.join(start, "pretraining.json"), model_dir)
-    dev = {}
-    results = os.path.join(classifier_dir, "eval_results.json")
-    if os.path.exists(results):
-        with open(results, encoding="utf-8") as f:
-            dev = json.load(f)
+    model_dir, command, dev = train_encoder(start, data, args.output_dir, ["--text_a_column=text"],
+                                            args.learning_rate, args.num_train_epochs, args.seed)
     record = {"command": " ".join(["python", "benchmarks/korean_emoticon_probe.py"]
                                   + (sys.argv[1:] if argv is None else list(argv))),
               "run_classifier": " ".join(command[1:]),

@@ -28,6 +28,7 @@ MAIN_FLAGS = {
     "predict_client.py": ["server", "rest_url", "model_name", "text"],
     "prepare_korean_corpus.py": ["input_file", "train_output", "heldout_output"],
     "prepare_emoticon_data.py": ["input_file", "output_file", "per_class", "seed"],
+    "prepare_pair_data.py": ["input_file", "output_file", "num_pairs", "seed"],
     "run_classifier.py": ["train_file", "eval_file", "init_checkpoint", "output_dir", "learning_rate",
                           "data_format", "do_train"],
     "run_multiple_choice.py": ["train_file", "init_checkpoint", "output_dir", "learning_rate"],

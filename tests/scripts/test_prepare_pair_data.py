@@ -1,0 +1,65 @@
+"""`scripts/prepare_pair_data.py` makes premise/hypothesis pairs whose kind is known by construction (the Korean
+model's pair probe): a `part` is an ordered subsequence of its premise, an `altered` hypothesis carries words of
+another document, an `other` one is a span of another line of the same document."""
+
+import os
+import sys
+
+import pytest
+
+SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts")
+sys.path.insert(0, SCRIPTS)
+from prepare_pair_data import pair_examples  # noqa: E402
+
+DOCS = [
+    ["영화 정말 재밌게 봤어요 배우들 연기가 최고 였습니다",
+     "음악도 아름답고 화면도 예뻐서 또 보고 싶은 영화",
+     "가족과 함께 보기에 좋은 따뜻한 이야기 입니다 강력 추천"],
+    ["서울 특별시 는 대한민국 의 수도 이며 가장 큰 도시 이다",
+     "조선 시대 에는 한양 이라고 불렸고 궁궐 이 여러 곳 있다",
+     "인구 는 약 구백만 명 이며 한강 이 도시 를 가로지른다"],
+    ["시간 아까운 영화 였다 돈 도 아깝고 내용 도 없다 정말"],
+]
+
+
+def _is_subsequence(small, big):
+    it = iter(big)
+    return all(w in it for w in small)
+
+
+def test_each_kind_is_what_its_label_says(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text("".join("\n".join(d) + "\n\n" for d in DOCS), encoding="utf-8")
+    lines = {line: d for d, doc in enumerate(DOCS) for line in doc}
+    words_of_doc = [{w for line in doc for w in line.split()} for doc in DOCS]
+    seen = set()
+    for seed in range(20):
+        rows, counts = pair_examples(str(path), num_pairs=7, seed=seed)
+        assert len(rows) == 7 and sum(counts.values()) == 7
+        for row in rows:
+            premise, hypothesis = row["premise"].split(), row["hypothesis"].split()
+            d = lines[row["premise"]]
+            assert 3 <= len(hypothesis) < len(premise)
+            if row["label"] == "part":
+                assert _is_subsequence(hypothesis, premise)
+            elif row["label"] == "altered":
+                new = [w for w in hypothesis if w not in premise]
+                assert 1 <= len(new) <= max(1, round(0.3 * len(hypothesis)))
+                assert all(any(w in words_of_doc[e] for e in range(3) if e != d) for w in new)
+            else:
+                assert row["label"] == "other"
+                others = [line.split() for line in DOCS[d] if line != row["premise"]]
+                assert any(" ".join(hypothesis) in " ".join(o) for o in others)
+            seen.add(row["label"])
+        again, _ = pair_examples(str(path), num_pairs=7, seed=seed)
+        assert again == rows
+    # The one-line document cannot give an `other`: its premises become `altered` instead, never a wrong label.
+    assert seen == {"part", "altered", "other"}
+    assert pair_examples(str(path), num_pairs=7, seed=0)[0] != pair_examples(str(path), num_pairs=7, seed=1)[0]
+
+
+def test_a_file_of_one_document_is_refused_by_name(tmp_path):
+    path = tmp_path / "one.txt"
+    path.write_text("\n".join(DOCS[0]) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="at least two documents.*found 1"):
+        pair_examples(str(path), num_pairs=3)
