@@ -5,6 +5,10 @@ TF-IDF over character 1-3-grams within words (scikit-learn's `char_wb`, sublinea
 - KLUE-NLI: logistic regression on [premise n-grams ; hypothesis n-grams] (two separate blocks), and on the
   hypothesis alone (the annotation artifact any NLI model can pick up);
 - KorSTS: the cosine of the two sentences' TF-IDF vectors (no training), Spearman against the gold score.
+And for KLUE-NLI, logistic regression on eleven overlap features of the pair (`_overlap`: the shares of the
+hypothesis's character 1-, 2- and 3-grams (spaces removed) found and not found in the premise, the share of its
+words found there, the length ratio, the hypothesis's length, a negation cue in either sentence): how far the
+plain comparison of the two texts goes.
 
 And the built-in Korean BERT without fine-tuning: its mean-pooled last layer (`bert_tf.feature_extraction`),
 frozen, as features for the same logistic regression (a linear probe: the review; the NLI pair as one input, each
@@ -73,6 +77,34 @@ def _pair(train):
     fitted = hstack([a.fit_transform([e.text_a for e in train]), b.fit_transform([e.text_b for e in train])]).tocsr()
     return fitted, lambda rows: hstack([a.transform([e.text_a for e in rows]),
                                         b.transform([e.text_b for e in rows])]).tocsr()
+
+
+NEGATION = "않|없|못|아니|안 "  # Korean negation cues: 않다, 없다, 못하다, 아니다, the adverb 안
+
+
+def _overlap_features(premise: str, hypothesis: str) -> list[float]:
+    import re
+
+    def grams(text, n):
+        text = text.replace(" ", "")
+        return {text[i:i + n] for i in range(len(text) - n + 1)}
+    features = []
+    for n in (1, 2, 3):
+        p, h = grams(premise, n), grams(hypothesis, n)
+        features += [len(p & h) / max(1, len(h)), len(h - p) / max(1, len(h))]
+    words_p, words_h = set(premise.split()), set(hypothesis.split())
+    features += [len(words_p & words_h) / max(1, len(words_h)), len(hypothesis) / max(1, len(premise)),
+                 len(hypothesis) / 50, float(bool(re.search(NEGATION, hypothesis))),
+                 float(bool(re.search(NEGATION, premise)))]
+    return features
+
+
+def _overlap(train):
+    import numpy as np
+
+    def featurize(rows):
+        return np.array([_overlap_features(e.text_a, e.text_b) for e in rows])
+    return featurize(train), featurize
 
 
 def _cosine_spearman(a, b, test) -> dict:
@@ -178,6 +210,7 @@ def main(argv=None):
             ("nsmc", "tfidf", "review", lambda tr, dv, te: _classify(tr, dv, te, _single("text_a"))),
             ("klue_nli", "tfidf", "premise + hypothesis", lambda tr, dv, te: _classify(tr, dv, te, _pair)),
             ("klue_nli", "tfidf", "hypothesis only", lambda tr, dv, te: _classify(tr, dv, te, _single("text_b"))),
+            ("klue_nli", "overlap", "11 overlap features of the pair", lambda tr, dv, te: _classify(tr, dv, te, _overlap)),
             ("korsts", "tfidf", "cosine (no training)", lambda tr, dv, te: _tfidf_cosine_spearman(tr + dv, te)),
             ("nsmc", "korean_bert", "review", lambda tr, dv, te: _classify(tr, dv, te, single, PROBE_C_GRID)),
             ("klue_nli", "korean_bert", "premise + hypothesis, one input",
@@ -199,6 +232,8 @@ def main(argv=None):
                              "machine": machine_info(),
                              "scikit_learn": sklearn.__version__, "seconds": round(time.time() - started, 1),
                              "features": {"tfidf": "TF-IDF char_wb 1-3-grams, sublinear tf",
+                                          "overlap": "11 overlap features of premise and hypothesis "
+                                                     "(_overlap_features: n-gram and word overlap, length, negation)",
                                           "korean_bert": "the mean-pooled last layer of the Korean BERT whose weights "
                                                          "have korean_bert_sha256 (the built-in one unless "
                                                          "--model_dir; null with --random_init: random weights "
