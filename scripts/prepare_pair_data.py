@@ -26,7 +26,7 @@ import cli  # --help exits 0; quiet TensorFlow logs (--verbose_logs)
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(cli)
-flags.DEFINE_string("input_file", None, "A pre-training text file (one sentence per line, blank line between documents).")
+flags.DEFINE_string("input_file", None, "Pre-training text (a sentence per line, blank lines between documents).")
 flags.DEFINE_string("output_file", None, "Where the pairs go (JSON lines).")
 flags.DEFINE_integer("num_pairs", 30000, "Pairs to write (fewer if the file has fewer usable premises).")
 flags.DEFINE_integer("min_words", 5, "Shortest premise, in whitespace-separated words.")
