@@ -19,6 +19,8 @@ Example:
 """
 
 import json
+import os
+import sys
 
 from absl import flags
 
@@ -33,82 +35,18 @@ flags.DEFINE_integer("min_words", 5, "Shortest premise, in whitespace-separated 
 flags.DEFINE_integer("max_words", 20, "Longest premise, in whitespace-separated words.")
 flags.DEFINE_integer("seed", 0, "Seed of every draw.")
 
-KINDS = ("part", "altered", "other")
-REPLACED = 0.3  # share of an `altered` hypothesis's words taken from another document
-
-
-def read_documents(path):
-    """The documents of a pre-training text file, each a list of its lines' word lists."""
-    docs, doc = [], []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            words = line.split()
-            if words:
-                doc.append(words)
-            elif doc:
-                docs.append(doc)
-                doc = []
-    if doc:
-        docs.append(doc)
-    return docs
-
-
-def _part(words, length, rng):
-    """`length` of `words`, order kept: a contiguous span or scattered deletions (half each)."""
-    if rng.random() < 0.5:
-        start = int(rng.integers(0, len(words) - length + 1))
-        return words[start:start + length]
-    return [words[i] for i in sorted(rng.choice(len(words), length, replace=False))]
-
-
-def pair_examples(path: str, num_pairs: int, min_words: int = 5, max_words: int = 20, seed: int = 0):
-    """(rows as `{"premise", "hypothesis", "label"}` dicts in a seeded order, counts per label)."""
-    import numpy as np
-    rng = np.random.default_rng(seed)
-    docs = read_documents(path)
-    if len(docs) < 2:
-        raise ValueError(f"{path}: pairs need at least two documents (blank lines separate them), found {len(docs)}")
-    premises = [(d, i) for d, doc in enumerate(docs) for i, words in enumerate(doc)
-                if min_words <= len(words) <= max_words]
-    order = rng.permutation(len(premises))[:num_pairs]
-    rows, counts = [], dict.fromkeys(KINDS, 0)
-    for n, index in enumerate(order):
-        d, i = premises[index]
-        words = docs[d][i]
-        length = max(3, int(round(len(words) * rng.uniform(0.5, 0.9))))
-        length = min(length, len(words) - 1)
-        kind = KINDS[n % 3]
-        if kind == "other":
-            others = [j for j in range(len(docs[d])) if j != i and len(docs[d][j]) >= 3]
-            if not others:  # a one-line document: a line of another document instead
-                kind = "altered"
-            else:
-                line = docs[d][others[int(rng.integers(len(others)))]]
-                take = min(length, len(line))
-                start = int(rng.integers(0, len(line) - take + 1))
-                hypothesis = line[start:start + take]
-        if kind in ("part", "altered"):
-            hypothesis = _part(words, length, rng)
-        if kind == "altered":
-            while True:
-                e = int(rng.integers(len(docs)))
-                if e != d:
-                    break
-            foreign = [w for line in docs[e] for w in line if w not in words]
-            if not foreign:
-                foreign = ["[UNK]"]
-            k = max(1, int(round(REPLACED * len(hypothesis))))
-            for pos in rng.choice(len(hypothesis), k, replace=False):
-                hypothesis[pos] = foreign[int(rng.integers(len(foreign)))]
-        counts[kind] += 1
-        rows.append({"premise": " ".join(words), "hypothesis": " ".join(hypothesis), "label": kind})
-    return rows, counts
-
 
 def main(argv):
     del argv
     from bert_tf.atomic_files import atomic_write
-    rows, counts = pair_examples(FLAGS.input_file, FLAGS.num_pairs, FLAGS.min_words, FLAGS.max_words, FLAGS.seed)
+    from bert_tf.data.text_pairs import pair_examples
+    if not os.path.isfile(FLAGS.input_file):
+        sys.exit(f"prepare_pair_data: no file at {FLAGS.input_file}")
+    try:
+        rows, counts = pair_examples(FLAGS.input_file, FLAGS.num_pairs, FLAGS.min_words, FLAGS.max_words,
+                                     FLAGS.seed)
+    except ValueError as e:
+        sys.exit(f"prepare_pair_data: {e}")
     with atomic_write(FLAGS.output_file, makedirs=True) as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")

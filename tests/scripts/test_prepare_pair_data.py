@@ -1,15 +1,14 @@
-"""`scripts/prepare_pair_data.py` makes premise/hypothesis pairs whose kind is known by construction (the Korean
+"""`scripts/prepare_pair_data.py` (`bert_tf.data.text_pairs`) makes premise/hypothesis pairs whose kind is known by construction (the Korean
 model's pair probe): a `part` is an ordered subsequence of its premise, an `altered` hypothesis carries words of
 another document, an `other` one is a span of another line of the same document."""
 
 import os
-import sys
 
 import pytest
 
-SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts")
-sys.path.insert(0, SCRIPTS)
-from prepare_pair_data import pair_examples  # noqa: E402
+from bert_tf.data.text_pairs import pair_examples
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 DOCS = [
     ["영화 정말 재밌게 봤어요 배우들 연기가 최고 였습니다",
@@ -63,3 +62,18 @@ def test_a_file_of_one_document_is_refused_by_name(tmp_path):
     path.write_text("\n".join(DOCS[0]) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match="at least two documents.*found 1"):
         pair_examples(str(path), num_pairs=3)
+
+
+def test_the_script_names_a_missing_or_unusable_input_and_writes_nothing(tmp_path):
+    import subprocess
+    import sys
+    script = os.path.join(REPO, "scripts", "prepare_pair_data.py")
+    one = tmp_path / "one.txt"
+    one.write_text("\n".join(DOCS[0]) + "\n", encoding="utf-8")
+    out = tmp_path / "pairs.jsonl"
+    for path, message in ((tmp_path / "missing.txt", f"no file at {tmp_path / 'missing.txt'}"),
+                          (one, "at least two documents")):
+        run = subprocess.run([sys.executable, script, f"--input_file={path}", f"--output_file={out}"],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr
+        assert not out.exists()
