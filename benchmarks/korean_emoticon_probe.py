@@ -29,6 +29,13 @@ sys.path.insert(0, os.path.join(REPO, "scripts"))
 from prepare_emoticon_data import CLASSES, STRIP  # noqa: E402  (recorded in the JSON)
 
 
+def prepare(script, flags):
+    """Runs `scripts/<script>` with `flags` (its stderr shown) and returns the JSON summary it prints last."""
+    done = subprocess.run([sys.executable, os.path.join(REPO, "scripts", script), *flags], check=True,
+                          stdout=subprocess.PIPE, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def train_encoder(start, data, output_dir, columns, learning_rate, num_train_epochs, seed):
     """Fine-tunes `start` on the JSON lines `data` (`--label_column=label`, the given text columns; one run of
     `run_classifier.py`, 2% carved for dev) and writes its encoder to `output_dir`/model (float16, with what the
@@ -77,11 +84,9 @@ def main(argv=None):
     os.makedirs(args.output_dir, exist_ok=True)
     started = time.time()
     data = os.path.join(args.output_dir, "emoticons.jsonl")
-    prepared = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "prepare_emoticon_data.py"),
-                               f"--input_file={args.train_text}", f"--output_file={data}",
-                               f"--per_class={args.per_class}", f"--min_chars={args.min_chars}",
-                               f"--seed={args.seed}"], check=True, stdout=subprocess.PIPE, text=True)  # stderr: shown
-    prepared = json.loads(prepared.stdout.strip().splitlines()[-1])
+    prepared = prepare("prepare_emoticon_data.py", [f"--input_file={args.train_text}", f"--output_file={data}",
+                                                    f"--per_class={args.per_class}",
+                                                    f"--min_chars={args.min_chars}", f"--seed={args.seed}"])
     counts = prepared["counts"]
     print(f"{prepared['num_examples']} examples: {counts}", flush=True)
     model_dir, command, dev = train_encoder(start, data, args.output_dir, ["--text_a_column=text"],

@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
-from korean_emoticon_probe import train_encoder  # noqa: E402
+from korean_emoticon_probe import prepare, train_encoder  # noqa: E402
 
 
 def main(argv=None):
@@ -42,11 +41,8 @@ def main(argv=None):
     os.makedirs(args.output_dir, exist_ok=True)
     started = time.time()
     data = os.path.join(args.output_dir, "pairs.jsonl")
-    prepared = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "prepare_pair_data.py"),
-                               f"--input_file={args.train_text}", f"--output_file={data}",
-                               f"--num_pairs={args.num_pairs}", f"--seed={args.seed}"],
-                              check=True, stdout=subprocess.PIPE, text=True)  # stderr: shown
-    prepared = json.loads(prepared.stdout.strip().splitlines()[-1])
+    prepared = prepare("prepare_pair_data.py", [f"--input_file={args.train_text}", f"--output_file={data}",
+                                                f"--num_pairs={args.num_pairs}", f"--seed={args.seed}"])
     print(f"{prepared['num_examples']} pairs: {prepared['counts']}", flush=True)
     model_dir, command, dev = train_encoder(start, data, args.output_dir,
                                             ["--text_a_column=premise", "--text_b_column=hypothesis"],

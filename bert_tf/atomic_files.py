@@ -16,7 +16,7 @@ import json
 import os
 import uuid
 
-__all__ = ["atomic_path", "atomic_write", "write_json_atomic"]
+__all__ = ["atomic_path", "atomic_write", "write_json_atomic", "write_jsonl"]
 
 
 def _temporary_name(path: str, keep_suffix: bool) -> str:
@@ -122,3 +122,15 @@ def write_json_atomic(path, values, *, indent: int | None = 2, sort_keys: bool =
     with atomic_write(path, makedirs=makedirs, fsync=fsync) as f:
         json.dump(values, f, indent=indent, sort_keys=sort_keys, ensure_ascii=ensure_ascii, default=default)
         f.write("\n")
+
+
+def write_jsonl(records, path) -> int:
+    """Writes records (an iterable of dicts) as JSON lines (`ensure_ascii=False`) to `path` atomically
+    (`atomic_write`, folders made). Returns the count written."""
+    count = 0
+    with atomic_write(path, makedirs=True) as f:
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False))
+            f.write("\n")
+            count += 1
+    return count

@@ -6,7 +6,6 @@ Writes google-research/bert's `extract_features.py` JSON-lines format, or one po
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import warnings
@@ -15,7 +14,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from bert_tf import features
-from bert_tf.atomic_files import atomic_write
+from bert_tf.atomic_files import write_jsonl  # noqa: F401  (re-exported: extract_features.py calls it here)
 from bert_tf.heads.sequence_pooling import cls_token_alias, masked_mean
 from bert_tf.tokenization import packer, vocab
 
@@ -153,17 +152,6 @@ def extract_features(encoder, tokenizer, examples: Sequence[LineExample], *, lay
 
 def _round(vector: np.ndarray) -> list[float]:
     return [round(float(v), 6) for v in vector]
-
-
-def write_jsonl(records: Iterator[dict], path: str) -> int:
-    """Writes records as JSON lines atomically (temporary file, then rename). Returns the count written."""
-    count = 0
-    with atomic_write(path, makedirs=True) as f:
-        for record in records:
-            f.write(json.dumps(record, ensure_ascii=False))
-            f.write("\n")
-            count += 1
-    return count
 
 
 _RENAMED = {"TextExample": "LineExample", "read_examples": "read_line_examples"}

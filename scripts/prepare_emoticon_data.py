@@ -74,11 +74,9 @@ def emoticon_examples(path: str, per_class: int, min_chars: int, seed: int):
 
 def main(argv):
     del argv
-    from bert_tf.atomic_files import atomic_write
+    from bert_tf.atomic_files import write_jsonl
     rows, counts = emoticon_examples(FLAGS.input_file, FLAGS.per_class, FLAGS.min_chars, FLAGS.seed)
-    with atomic_write(FLAGS.output_file, makedirs=True) as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_jsonl(rows, FLAGS.output_file)
     print(json.dumps({"num_examples": len(rows), "counts": counts}, ensure_ascii=False))
 
 

@@ -38,7 +38,7 @@ flags.DEFINE_integer("seed", 0, "Seed of every draw.")
 
 def main(argv):
     del argv
-    from bert_tf.atomic_files import atomic_write
+    from bert_tf.atomic_files import write_jsonl
     from bert_tf.data.text_pairs import pair_examples
     if not os.path.isfile(FLAGS.input_file):
         sys.exit(f"prepare_pair_data: no file at {FLAGS.input_file}")
@@ -47,9 +47,7 @@ def main(argv):
                                      FLAGS.seed)
     except ValueError as e:
         sys.exit(f"prepare_pair_data: {e}")
-    with atomic_write(FLAGS.output_file, makedirs=True) as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_jsonl(rows, FLAGS.output_file)
     print(json.dumps({"num_examples": len(rows), "counts": counts}, ensure_ascii=False))
 
 
