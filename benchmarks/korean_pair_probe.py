@@ -35,6 +35,7 @@ def main(argv=None):
     parser.add_argument("--learning_rate", default="1e-4")
     parser.add_argument("--num_train_epochs", default="1")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--style", default="copy", choices=("copy", "graded"), help="prepare_pair_data.py --style")
     args = parser.parse_args(argv)
     from bert_tf.pretrained import korean_bert_dir, sha256_of
     start = args.model_dir or korean_bert_dir()
@@ -42,7 +43,8 @@ def main(argv=None):
     started = time.time()
     data = os.path.join(args.output_dir, "pairs.jsonl")
     prepared = prepare("prepare_pair_data.py", [f"--input_file={args.train_text}", f"--output_file={data}",
-                                                f"--num_pairs={args.num_pairs}", f"--seed={args.seed}"])
+                                                f"--num_pairs={args.num_pairs}", f"--seed={args.seed}",
+                                                f"--style={args.style}"])
     print(f"{prepared['num_examples']} pairs: {prepared['counts']}", flush=True)
     model_dir, command, dev = train_encoder(start, data, args.output_dir,
                                             ["--text_a_column=premise", "--text_b_column=hypothesis"],

@@ -34,6 +34,10 @@ flags.DEFINE_integer("num_pairs", 30000, "Pairs to write (fewer if the file has 
 flags.DEFINE_integer("min_words", 5, "Shortest premise, in whitespace-separated words.")
 flags.DEFINE_integer("max_words", 20, "Longest premise, in whitespace-separated words.")
 flags.DEFINE_integer("seed", 0, "Seed of every draw.")
+flags.DEFINE_enum("style", "copy", ["copy", "graded"],
+                  "copy: the kinds above, one hypothesis per premise; graded: part / altered (about 15% of the words "
+                  "changed, digits first) / added (a shorter part with words of another line of the same document), "
+                  "one of each per premise, particles varied (bert_tf.data.text_pairs).")
 
 
 def main(argv):
@@ -44,7 +48,7 @@ def main(argv):
         sys.exit(f"prepare_pair_data: no file at {FLAGS.input_file}")
     try:
         rows, counts = pair_examples(FLAGS.input_file, FLAGS.num_pairs, FLAGS.min_words, FLAGS.max_words,
-                                     FLAGS.seed)
+                                     FLAGS.seed, FLAGS.style)
     except ValueError as e:
         sys.exit(f"prepare_pair_data: {e}")
     write_jsonl(rows, FLAGS.output_file)

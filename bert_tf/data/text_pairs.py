@@ -9,12 +9,31 @@ length distribution (50-90% of the premise's words, at least 3):
 - `altered`: such a part with 30% of its words (at least one) replaced by words of a line from another document;
 - `other`: a span of that length from another line of the same document (a premise whose document has no other
   line of 3 words gets an `altered` hypothesis instead).
+
+`style="graded"` makes pairs closer to how NLI hypotheses are written (a premise with a small change contradicts
+it, one with added information is neutral, each premise gets one hypothesis of every kind, so no premise-only cue
+names the kind), and varies words' particles so that matching stems, not exact pieces, is what pays:
+
+- `part`: as above;
+- `altered`: a part with about 15% of its words (at least one) changed: a word with a digit gets other digits
+  (half the time), otherwise the word is replaced by a word of another document whose stem is not the premise's;
+- `added`: a shorter part (30-60% of the premise's words, at least 2) with 2-5 consecutive words of another line of
+  the same document inserted before or after it (a premise whose document has no other line of 2 words gets an
+  `altered` hypothesis instead).
+
+In every graded hypothesis each word ending in a common particle (은, 는, 이, 가, 을, 를, 에, 에서, 의, 도, 로, 으로,
+와, 과, 만, ...) has it dropped or swapped for another with probability 0.3, whatever the kind.
 """
 
 from __future__ import annotations
 
 KINDS = ("part", "altered", "other")
+GRADED_KINDS = ("part", "altered", "added")
 REPLACED = 0.3  # share of an `altered` hypothesis's words taken from another document
+GRADED_CHANGED = 0.15  # share of a graded `altered` hypothesis's words changed
+PARTICLES = ("에서", "으로", "에게", "까지", "부터", "처럼", "보다", "한테", "은", "는", "이", "가", "을", "를", "에", "의",
+             "도", "로", "와", "과", "만")  # longest first: a word's particle is its longest matching ending
+VARIED = 0.3  # probability that a graded hypothesis's word has its particle dropped or swapped
 
 
 def read_documents(path):
@@ -41,15 +60,91 @@ def _part(words, length, rng):
     return [words[i] for i in sorted(rng.choice(len(words), length, replace=False))]
 
 
-def pair_examples(path: str, num_pairs: int, min_words: int = 5, max_words: int = 20, seed: int = 0):
-    """(rows as `{"premise", "hypothesis", "label"}` dicts in a seeded order, counts per label)."""
+def _foreign_words(docs, d, words, rng):
+    """The words of a random document other than `d` that are not in `words`."""
+    while True:
+        e = int(rng.integers(len(docs)))
+        if e != d:
+            break
+    return [w for line in docs[e] for w in line if w not in words] or ["[UNK]"]
+
+
+def stem(word):
+    """`word` without its particle (the longest of `PARTICLES` it ends in, if more is left)."""
+    for p in PARTICLES:
+        if word.endswith(p) and len(word) > len(p):
+            return word[:-len(p)]
+    return word
+
+
+def _vary_particle(word, rng):
+    """`word` with its particle dropped or swapped for another (unchanged if it ends in none or is only one)."""
+    base = stem(word)
+    if base == word:
+        return word
+    choices = ["", *(q for q in PARTICLES if q != word[len(base):])]
+    return base + choices[int(rng.integers(len(choices)))]
+
+
+def _new_digits(word, rng):
+    """`word` with each digit replaced by a different one."""
+    return "".join(str((int(c) + int(rng.integers(1, 10))) % 10) if c.isdigit() else c for c in word)
+
+
+def _graded(docs, d, i, kind, rng):
+    """One graded hypothesis of `kind` for premise line `i` of document `d` (the kind actually made, its words)."""
+    words = docs[d][i]
+    if kind == "added":
+        others = [j for j in range(len(docs[d])) if j != i and len(docs[d][j]) >= 2]
+        if others:
+            line = docs[d][others[int(rng.integers(len(others)))]]
+            keep = min(max(2, int(round(len(words) * rng.uniform(0.3, 0.6)))), len(words) - 1)
+            take = min(int(rng.integers(2, 6)), len(line))
+            start = int(rng.integers(0, len(line) - take + 1))
+            part, new = _part(words, keep, rng), line[start:start + take]
+            hypothesis = part + new if rng.random() < 0.5 else new + part
+        else:
+            kind = "altered"
+    if kind in ("part", "altered"):
+        length = min(max(3, int(round(len(words) * rng.uniform(0.5, 0.9)))), len(words) - 1)
+        hypothesis = _part(words, length, rng)
+    if kind == "altered":
+        k = max(1, int(round(GRADED_CHANGED * len(hypothesis))))
+        stems = {stem(w) for w in words}
+        foreign = [w for w in _foreign_words(docs, d, words, rng) if stem(w) not in stems] or ["[UNK]"]
+        for pos in rng.choice(len(hypothesis), k, replace=False):
+            word = hypothesis[pos]
+            if any(c.isdigit() for c in word) and rng.random() < 0.5:
+                hypothesis[pos] = _new_digits(word, rng)
+            else:
+                hypothesis[pos] = foreign[int(rng.integers(len(foreign)))]
+    return kind, [_vary_particle(w, rng) if rng.random() < VARIED else w for w in hypothesis]
+
+
+def pair_examples(path: str, num_pairs: int, min_words: int = 5, max_words: int = 20, seed: int = 0,
+                  style: str = "copy"):
+    """(rows as `{"premise", "hypothesis", "label"}` dicts in a seeded order, counts per label).
+
+    `style` is "copy" (the kinds `KINDS`, one hypothesis per premise) or "graded" (`GRADED_KINDS`, one of each kind
+    per premise, adjacent rows)."""
     import numpy as np
+    if style not in ("copy", "graded"):
+        raise ValueError(f"unknown pair style {style!r}: expected 'copy' or 'graded'")
     rng = np.random.default_rng(seed)
     docs = read_documents(path)
     if len(docs) < 2:
         raise ValueError(f"{path}: pairs need at least two documents (blank lines separate them), found {len(docs)}")
     premises = [(d, i) for d, doc in enumerate(docs) for i, words in enumerate(doc)
                 if min_words <= len(words) <= max_words]
+    if style == "graded":
+        rows, counts = [], dict.fromkeys(GRADED_KINDS, 0)
+        for index in rng.permutation(len(premises))[:max(1, num_pairs // 3)]:
+            d, i = premises[index]
+            for kind in GRADED_KINDS:
+                made, hypothesis = _graded(docs, d, i, kind, rng)
+                counts[made] += 1
+                rows.append({"premise": " ".join(docs[d][i]), "hypothesis": " ".join(hypothesis), "label": made})
+        return rows, counts
     order = rng.permutation(len(premises))[:num_pairs]
     rows, counts = [], dict.fromkeys(KINDS, 0)
     for n, index in enumerate(order):
@@ -70,13 +165,7 @@ def pair_examples(path: str, num_pairs: int, min_words: int = 5, max_words: int 
         if kind in ("part", "altered"):
             hypothesis = _part(words, length, rng)
         if kind == "altered":
-            while True:
-                e = int(rng.integers(len(docs)))
-                if e != d:
-                    break
-            foreign = [w for line in docs[e] for w in line if w not in words]
-            if not foreign:
-                foreign = ["[UNK]"]
+            foreign = _foreign_words(docs, d, words, rng)
             k = max(1, int(round(REPLACED * len(hypothesis))))
             for pos in rng.choice(len(hypothesis), k, replace=False):
                 hypothesis[pos] = foreign[int(rng.integers(len(foreign)))]
