@@ -18,15 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.join(REPO, "scripts"))
-from prepare_emoticon_data import CLASSES, STRIP  # noqa: E402  (recorded in the JSON)
+from bert_tf.data.emoticons import CLASSES, STRIP  # noqa: E402  (recorded in the JSON)
 
 
 def prepare(script, flags):
@@ -51,15 +49,11 @@ def train_encoder(start, data, output_dir, columns, learning_rate, num_train_epo
     print(" ".join(command), flush=True)
     subprocess.run(command, check=True)
     model_dir = os.path.join(output_dir, "model")
-    save_hf(load_encoder(classifier_dir), model_dir, vocab_file=os.path.join(start, "vocab.txt"), dtype="float16")
-    # What the start directory declares beside its weights: its generator, its pooling (1_Pooling: mean, which the
-    # head trained; without it fine-tuning would fall back to BERT's untrained [CLS] pooler) and the sequence
-    # length its positions were pre-trained to (pretraining.json).
-    for name in ("generator", "1_Pooling"):
-        if os.path.isdir(os.path.join(start, name)):
-            shutil.copytree(os.path.join(start, name), os.path.join(model_dir, name), dirs_exist_ok=True)
-    if os.path.exists(os.path.join(start, "pretraining.json")):
-        shutil.copy(os.path.join(start, "pretraining.json"), model_dir)
+    # Beside the weights, what the start declares: its generator, its pooling (1_Pooling: mean, which the head
+    # trained; without it fine-tuning would fall back to BERT's untrained [CLS] pooler) and the sequence length
+    # its positions were pre-trained to (pretraining.json).
+    save_hf(load_encoder(classifier_dir), model_dir, vocab_file=os.path.join(start, "vocab.txt"), dtype="float16",
+            companions_from=start)
     dev = {}
     results = os.path.join(classifier_dir, "eval_results.json")
     if os.path.exists(results):

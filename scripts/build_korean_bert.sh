@@ -118,13 +118,24 @@ with open(f"{dst}/1_Pooling/config.json", "w") as f:
 PYEOF
 # Emoticons as labels (docs/RESULTS.md): reviews of train.txt that carry exactly one of eight emoticon classes,
 # emoticons deleted, at most 12,000 a class; the encoder learns to name the class, one epoch (run_classifier.py,
-# lr 1e-4, batch 32, 64 pieces), then a second epoch from that model on a redrawn sample (--seed=1).
-# benchmarks/korean_emoticon_probe.py is that stage: it writes the labelled reviews, fine-tunes and stores the
-# encoder in float16 beside the start's generator/, 1_Pooling/ and pretraining.json.
-[ -s "$W/emoticon1/model/model.safetensors" ] || $PY benchmarks/korean_emoticon_probe.py --train_text="$W/train.txt" \
-    --model_dir="$W/electra128_f16" --output_dir="$W/emoticon1" --per_class=$EMOTICON_PER_CLASS --seed=0
-[ -s "$W/emoticon2/model/model.safetensors" ] || $PY benchmarks/korean_emoticon_probe.py --train_text="$W/train.txt" \
-    --model_dir="$W/emoticon1/model" --output_dir="$W/emoticon2" --per_class=$EMOTICON_PER_CLASS --seed=1
+# lr 1e-4, batch 32, 64 pieces, 2% carved for dev), then a second epoch from that model on a redrawn sample
+# (--seed=1). Each round's encoder is stored in float16 beside its start's generator/, 1_Pooling/ and
+# pretraining.json (convert_checkpoint.py), the weights last, so a round whose model.safetensors exists is done.
+for round_ in 1 2; do
+  seed=$((round_ - 1))
+  start="$W/electra128_f16"; [ "$round_" = 1 ] || start="$W/emoticon1/model"
+  R="$W/emoticon$round_"
+  [ -s "$R/model/model.safetensors" ] && continue
+  mkdir -p "$R"
+  $PY scripts/prepare_emoticon_data.py --input_file="$W/train.txt" --output_file="$R/emoticons.jsonl" \
+      --per_class=$EMOTICON_PER_CLASS --seed=$seed
+  $PY scripts/run_classifier.py --do_train --data_format=jsonl --train_file="$R/emoticons.jsonl" \
+      --text_a_column=text --label_column=label --init_checkpoint="$start" --max_seq_length=64 \
+      --train_batch_size=32 --learning_rate=1e-4 --num_train_epochs=1 --dev_fraction=0.02 --seed=$seed \
+      --output_dir="$R/classifier"
+  $PY scripts/convert_checkpoint.py --init_checkpoint="$R/classifier" --output_dir="$R/model" --dtype=float16 \
+      --companions_from="$start"
+done
 # Ship the average, weight by weight (alpha = 0.5, in float32, stored in float16), of the 128-piece model and the
 # second emoticon round (WiSE-FT: keeps the sentiment the emoticons taught and most of what the emoticons cost
 # the token task), with the 128-piece model's generator/, 1_Pooling/ and pretraining.json, and its SHA-256.

@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
 import cli  # --help exits 0; quiet TensorFlow logs (--verbose_logs)
 

@@ -91,7 +91,11 @@ def _write_json(path, values):
         f.write("\n")
 
 
-def save_hf(model, directory: str, *, vocab_file: str | None = None, dtype: str = "float32") -> str:
+COMPANIONS = ("generator", "1_Pooling", "pretraining.json")  # what a model directory declares beside its weights
+
+
+def save_hf(model, directory: str, *, vocab_file: str | None = None, dtype: str = "float32",
+            companions_from: str | None = None) -> str:
     """Writes a Hugging Face BERT directory (bert_tf's own checkpoint layout, see the module docstring).
 
     Args:
@@ -102,11 +106,18 @@ def save_hf(model, directory: str, *, vocab_file: str | None = None, dtype: str 
             (`load_encoder` records it); without either, none is written (a warning says so).
         dtype: str. `"float32"` (default) or `"float16"`: the stored precision (half the size; loaders cast
             back to the model's dtype). Hugging Face reads either.
+        companions_from: a model directory (typically the one `model` was fine-tuned from) whose `COMPANIONS`
+            are copied beside the weights, those it has: `generator/` (ELECTRA's, for more pre-training),
+            `1_Pooling/` (the pooling a head on this encoder was trained with, which fine-tuning reads) and
+            `pretraining.json` (the sequence length the positions were trained to). Folders are copied before
+            the weights are written, so a reader that sees the weights sees them too.
 
     Returns the directory.
     """
     if dtype not in ("float32", "float16"):
         raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
+    if companions_from is not None and not os.path.isdir(companions_from):
+        raise CheckpointError(f"companions_from={companions_from!r} is not a directory")
     encoder, has_mlm, has_nsp = _split(model)
     config = encoder.bert_config
     weights = model_weights.collect(model)
@@ -116,7 +127,15 @@ def save_hf(model, directory: str, *, vocab_file: str | None = None, dtype: str 
         key = names.foreign_name(names.HUGGING_FACE, canonical, config.num_hidden_layers, prefix)
         tensors[key] = names.from_canonical(names.HUGGING_FACE, canonical, array, config).astype(np.float32).astype(dtype)
     architecture = "BertForPreTraining" if has_nsp else "BertForMaskedLM" if has_mlm else "BertModel"
+    companions = ([os.path.join(companions_from, n) for n in COMPANIONS] if companions_from and
+                  os.path.abspath(companions_from) != os.path.abspath(directory) else [])
+    for path in companions:
+        if os.path.isdir(path):
+            shutil.copytree(path, os.path.join(directory, os.path.basename(path)), dirs_exist_ok=True)
     with _staged_directory(directory) as staging:
+        for path in companions:
+            if os.path.isfile(path):
+                shutil.copyfile(path, os.path.join(staging, os.path.basename(path)))
         _copy_vocab(vocab_file, staging, config, encoder, directory)
         safetensors_io.write_tensors(os.path.join(staging, "model.safetensors"), tensors, metadata={"format": "pt"})
         config.to_hf_json(os.path.join(staging, "config.json"))

@@ -3,6 +3,7 @@ vocabulary, whole-word-masked records of 64 and 128 pieces, MLM, ELECTRA resumed
 128-piece leg, two emoticon rounds, the weight average) run with tiny sizes on a tiny corpus, into a scratch
 directory. The shipped model is never touched; a rerun skips every finished stage."""
 
+import collections
 import gzip
 import json
 import os
@@ -12,9 +13,11 @@ import sys
 import numpy as np
 import pytest
 
+from bert_tf.data.emoticons import CLASSES
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KOWIKI = os.path.join(REPO, "tests", "testdata", "kowiki", "kowiki_sample.txt")
-# One emoticon of each of prepare_emoticon_data.CLASSES, so every class has reviews to draw from.
+# One emoticon of each of bert_tf.data.emoticons.CLASSES, so every class has reviews to draw from.
 EMOTICONS = ["ㅋㅋㅋ", "ㅎㅎ", "ㅠㅠ", "^^", "ㅡㅡ", ";;", "♥", "!!!"]
 
 
@@ -80,9 +83,12 @@ def test_the_whole_recipe_runs_resumes_and_writes_a_loadable_model(tmp_path):
     with open(os.path.join(out, "pretraining.json")) as f:
         assert json.load(f)["max_seq_length"] == 128
     for round_ in ("emoticon1", "emoticon2"):
-        with open(os.path.join(work, round_, "model", "emoticon.json"), encoding="utf-8") as f:
-            record = json.load(f)
-        assert record["num_examples"] == 8 * 12 and all(c["used"] == 12 for c in record["counts"].values())
+        with open(os.path.join(work, round_, "emoticons.jsonl"), encoding="utf-8") as f:
+            labels = collections.Counter(json.loads(line)["label"] for line in f)
+        assert labels == dict.fromkeys(CLASSES, 12)
+        # The round's encoder keeps its start's declarations beside float16 weights (convert_checkpoint.py).
+        for name in ("1_Pooling/config.json", "pretraining.json", "generator/model.safetensors", "vocab.txt"):
+            assert os.path.isfile(os.path.join(work, round_, "model", name)), (round_, name)
     # The output is a model every script takes: Hugging Face layout, float16, mean pooling, the generator beside.
     for name in ("config.json", "vocab.txt", "model.safetensors", "generator/model.safetensors",
                  "1_Pooling/config.json"):

@@ -21,6 +21,7 @@ TF_LOG_LINE = re.compile(r"^(?:[IWEF]0000 00:00:\d+\.\d+ +\d+ \S+:\d+\]|WARNING:
 MAIN_FLAGS = {
     "audit_saved_model.py": ["saved_model_dir", "allow_tf_text_ops"],
     "build_vocab.py": ["input_file", "output_file", "vocab_size", "do_lower_case"],
+    "convert_checkpoint.py": ["init_checkpoint", "output_dir", "dtype", "companions_from"],
     "create_pretraining_data.py": ["input_file", "output_file", "vocab_file", "max_seq_length", "dupe_factor"],
     "demo.py": ["lang", "output_dir", "num_train_epochs", "learning_rate"],
     "export_model.py": ["model", "export_base", "model_name", "max_seq_length"],

@@ -1,4 +1,4 @@
-"""`scripts/prepare_emoticon_data.py` labels reviews by their emoticons (the built-in Korean model's stage 4): a
+"""`scripts/prepare_emoticon_data.py` (`bert_tf.data.emoticons`) labels reviews by their emoticons (the built-in Korean model's stage 4): a
 review is kept only with exactly one class, and no trace of any emoticon may stay in the text the model reads (else
 the label leaks)."""
 
@@ -7,9 +7,9 @@ import os
 import subprocess
 import sys
 
+from bert_tf.data.emoticons import CLASSES, emoticon_examples
+
 SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts")
-sys.path.insert(0, SCRIPTS)
-from prepare_emoticon_data import CLASSES, emoticon_examples  # noqa: E402
 
 LINES = """연기가 정말 좋았어요 ㅋㅋㅋ 배우들 최고
 시간 아까운 영화였다 ㅡㅡ 돈 아깝다
@@ -72,3 +72,12 @@ def test_the_script_writes_json_lines_for_run_classifier(tmp_path):
     assert summary["num_examples"] == len(rows) == 8  # one per class: the cap
     assert sorted(r["label"] for r in rows) == sorted(CLASSES)
     assert rows == emoticon_examples(str(path), per_class=1, min_chars=8, seed=3)[0]
+
+
+def test_the_script_names_a_missing_input_and_writes_nothing(tmp_path):
+    missing, out = tmp_path / "missing.txt", tmp_path / "emoticons.jsonl"
+    run = subprocess.run([sys.executable, os.path.join(SCRIPTS, "prepare_emoticon_data.py"),
+                          f"--input_file={missing}", f"--output_file={out}"], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 1 and f"no file at {missing}" in run.stderr and "Traceback" not in run.stderr
+    assert not out.exists()
