@@ -55,11 +55,12 @@ for steps in ${STEPS//,/ }; do
 done
 # The MLM model in float16: what was shipped before the ELECTRA stage, and where that stage starts.
 [ -s "$W/mlm_f16/model.safetensors" ] || $PY - "$W/model" "$W/mlm_f16" <<'PYEOF'
-import shutil, sys
+import os, shutil, sys
 from bert_tf.checkpoints import load_pretrainer, save_hf
 src, dst = sys.argv[1], sys.argv[2]
-save_hf(load_pretrainer(src, nsp=False), dst, vocab_file=f"{src}/vocab.txt", dtype="float16")
+os.makedirs(dst, exist_ok=True)  # the weights last: the stage is skipped once model.safetensors exists
 shutil.copy(f"{src}/pretraining.json", dst)  # the sequence length it was pre-trained on
+save_hf(load_pretrainer(src, nsp=False), dst, vocab_file=f"{src}/vocab.txt", dtype="float16")
 PYEOF
 # ELECTRA: the discriminator starts from the MLM model, the generator (hidden 64, 1 head) from scratch.
 for steps in ${ELECTRA_STEPS//,/ }; do
@@ -76,9 +77,9 @@ done
 import shutil, sys
 from bert_tf.checkpoints import load_encoder, load_pretrainer, save_hf
 src, dst = sys.argv[1], sys.argv[2]
-save_hf(load_encoder(src), dst, vocab_file=f"{src}/vocab.txt", dtype="float16")
 save_hf(load_pretrainer(f"{src}/generator", nsp=False), f"{dst}/generator", vocab_file=f"{src}/vocab.txt",
-        dtype="float16")
+        dtype="float16")  # the generator first: the stage is skipped once the encoder's weights exist
+save_hf(load_encoder(src), dst, vocab_file=f"{src}/vocab.txt", dtype="float16")
 PYEOF
 # The 128-piece leg: the stages above saw sequences of at most 64 pieces, so position embeddings 64-127 were
 # still their random initialization. New whole-word-masked records of 128 pieces from the same split, and
@@ -102,19 +103,19 @@ done
 # The 128-piece model in float16 (shipped 2026-12-06 to 12-07; where the emoticon stage starts): the
 # discriminator (encoder, Hugging Face BertModel layout) and the generator (generator/, encoder + masked-LM head).
 [ -s "$W/electra128_f16/model.safetensors" ] || $PY - "$W/electra128" "$W/electra128_f16" <<'PYEOF'
-import json, os, shutil, sys
+import shutil, sys
 from bert_tf.checkpoints import load_encoder, load_pretrainer, save_hf
+from bert_tf.tasks import write_pooling_config
 src, dst = sys.argv[1], sys.argv[2]
-save_hf(load_encoder(src), dst, vocab_file=f"{src}/vocab.txt", dtype="float16")
-shutil.copy(f"{src}/pretraining.json", dst)  # {"max_seq_length": 128, ...}: fine-tuning longer warns
+# Everything beside the encoder first: the stage is skipped once the encoder's weights exist.
 save_hf(load_pretrainer(f"{src}/generator", nsp=False), f"{dst}/generator", vocab_file=f"{src}/vocab.txt",
         dtype="float16")
+shutil.copy(f"{src}/pretraining.json", dst)  # {"max_seq_length": 128, ...}: fine-tuning longer warns
 # Neither MLM nor ELECTRA trains BERT's [CLS] pooler: declare mean pooling the sentence-transformers way,
 # which bert_tf.tasks.default_pooling (and so every fine-tuning script) reads.
-os.makedirs(f"{dst}/1_Pooling", exist_ok=True)
-with open(f"{dst}/1_Pooling/config.json", "w") as f:
-    json.dump({"word_embedding_dimension": 256, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
-               "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}, f, indent=2)
+encoder = load_encoder(src)
+write_pooling_config(dst, "mean", encoder.bert_config.hidden_size)
+save_hf(encoder, dst, vocab_file=f"{src}/vocab.txt", dtype="float16")
 PYEOF
 # Emoticons as labels (docs/RESULTS.md): reviews of train.txt that carry exactly one of eight emoticon classes,
 # emoticons deleted, at most 12,000 a class; the encoder learns to name the class, one epoch (run_classifier.py,

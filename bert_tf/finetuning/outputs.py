@@ -146,14 +146,19 @@ def copy_vocab(vocab_file: str, output_dir: str) -> str:
 
 def export_formats(model, output_dir: str, save_formats: Sequence[str], vocab_file: str) -> dict:
     """Besides `best_model.keras` (the whole task model) and its `vocab.txt`, writes the fine-tuned *encoder* as
-    a Hugging Face directory (`hf`) and/or a google-research/bert TF1 checkpoint (`google`). Returns
-    {format: path}."""
+    a Hugging Face directory (`hf`) and/or a google-research/bert TF1 checkpoint (`google`). The Hugging Face
+    directory declares the pooling the head was trained with when it is not BERT's pooler (`1_Pooling/`, which
+    fine-tuning from it reads), so a second fine-tuning pools the way the first did. Returns {format: path}."""
     unknown = [f for f in save_formats if f not in SAVE_FORMATS]
     if unknown:
         raise FinetuneError(f"unknown save format(s) {unknown}; choose from {SAVE_FORMATS}")
     paths = {"keras": os.path.join(output_dir, BEST_MODEL), "vocab": copy_vocab(vocab_file, output_dir)}
     if "hf" in save_formats:
         from bert_tf.checkpoints import save_hf
+        from bert_tf.tasks import write_pooling_config
+        if getattr(model, "pooling", None):  # before the weights: a reader that sees them sees it too
+            write_pooling_config(os.path.join(output_dir, "best_hf"), model.pooling,
+                                 model.encoder.bert_config.hidden_size)
         paths["hf"] = save_hf(model.encoder, os.path.join(output_dir, "best_hf"), vocab_file=vocab_file)
     if "google" in save_formats:
         from bert_tf.checkpoints import save_google_tf1

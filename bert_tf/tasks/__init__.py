@@ -8,8 +8,8 @@ from bert_tf.tasks.bert_regressor import BertRegressor
 from bert_tf.tasks.bert_span_qa import BertSpanQA
 from bert_tf.tasks.bert_token_classifier import BertTokenClassifier
 from bert_tf.tasks.electra_pretrainer import ElectraPretrainer
-from bert_tf.tasks.pooling_config import default_pooling
+from bert_tf.tasks.pooling_config import default_pooling, write_pooling_config
 from bert_tf.tasks.task import Task
 
 __all__ = ["BertBiEncoder", "BertClassifier", "BertMultipleChoice", "BertPretrainer", "BertRegressor", "BertSpanQA",
-           "BertTokenClassifier", "ElectraPretrainer", "Task", "default_pooling"]
+           "BertTokenClassifier", "ElectraPretrainer", "Task", "default_pooling", "write_pooling_config"]

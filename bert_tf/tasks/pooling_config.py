@@ -1,4 +1,5 @@
-"""Which pooling a checkpoint was trained with: sentence-transformers' `1_Pooling/config.json`, else `"cls"`."""
+"""Which pooling a checkpoint was trained with: sentence-transformers' `1_Pooling/config.json`, else `"cls"`; and
+writing that declaration beside an encoder whose head pooled otherwise (`write_pooling_config`)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,27 @@ def default_pooling(checkpoint_path: str | None) -> str:
     if values.get("pooling_mode_mean_sqrt_len_tokens"):
         return "mean"
     raise ValueError(f"{path}: no pooling mode bert_tf supports is enabled ({sorted(values)})")
+
+
+def write_pooling_config(directory: str, pooling: str, hidden_size: int) -> str | None:
+    """Declares in `directory` the pooling a head on its encoder was trained with, as `default_pooling` reads it
+    (sentence-transformers' `1_Pooling/config.json`), so that fine-tuning from the directory pools the same way.
+
+    `"cls"` (BERT's pooler) is what a directory without the file means, so nothing is written for it (and a stale
+    declaration is removed). Returns the file's path, or None.
+    """
+    from bert_tf.atomic_files import write_json_atomic
+    modes = {mode: key for key, mode in _SENTENCE_TRANSFORMERS_MODES.items()}
+    path = os.path.join(directory, "1_Pooling", "config.json")
+    if pooling == "cls":
+        if os.path.isfile(path):
+            os.remove(path)
+        return None
+    if pooling not in modes:
+        raise ValueError(f"unknown pooling {pooling!r}: expected cls or one of {sorted(modes)}")
+    values = {"word_embedding_dimension": hidden_size,
+              **{key: mode == pooling for key, mode in _SENTENCE_TRANSFORMERS_MODES.items()},
+              "pooling_mode_mean_sqrt_len_tokens": False}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_json_atomic(path, values)
+    return path

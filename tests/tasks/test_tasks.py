@@ -148,6 +148,37 @@ def test_default_pooling(tmp_path, minilm_dir):
     assert tasks.default_pooling(str(tmp_path)) == "cls_token"
 
 
+@pytest.mark.parametrize("pooling", ["mean", "max", "cls_token"])
+def test_write_pooling_config_is_what_default_pooling_reads(tmp_path, pooling):
+    path = tasks.write_pooling_config(str(tmp_path / "model"), pooling, 48)
+    assert tasks.default_pooling(str(tmp_path / "model")) == pooling
+    with open(path) as f:
+        values = json.load(f)
+    assert values["word_embedding_dimension"] == 48 and sum(v is True for v in values.values()) == 1
+    # "cls" (BERT's pooler) is what a directory without the file means: a stale declaration goes.
+    assert tasks.write_pooling_config(str(tmp_path / "model"), "cls", 48) is None
+    assert not os.path.exists(path) and tasks.default_pooling(str(tmp_path / "model")) == "cls"
+    with pytest.raises(ValueError, match="unknown pooling 'avg'"):
+        tasks.write_pooling_config(str(tmp_path / "model"), "avg", 48)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_the_fine_tuned_encoder_declares_the_pooling_its_head_used(tmp_path, pooling):
+    """`--save_formats=hf` writes best_hf/; fine-tuning from it must pool the way the head it came from did
+    (a mean-pooled MiniLM head's encoder read with BERT's untrained pooler would start near chance)."""
+    from bert_tf.finetuning.outputs import export_formats
+    encoder = harness.tiny_encoder()
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(f"t{i}" for i in range(encoder.bert_config.vocab_size)) + "\n")
+    out = tmp_path / "out"
+    out.mkdir()  # the fine-tuning run's output directory
+    paths = export_formats(tasks.BertClassifier(encoder, CLASSES, pooling=pooling), str(out), ("keras", "hf"),
+                           str(vocab))
+    assert paths["hf"] == str(out / "best_hf") and os.path.isfile(out / "best_hf" / "model.safetensors")
+    assert tasks.default_pooling(paths["hf"]) == pooling
+    assert os.path.exists(out / "best_hf" / "1_Pooling") == (pooling != "cls")
+
+
 @pytest.mark.parametrize("make", [
     lambda encoder: tasks.BertClassifier(encoder, CLASSES), lambda encoder: tasks.BertRegressor(encoder),
     lambda encoder: tasks.BertTokenClassifier(encoder, CLASSES), lambda encoder: tasks.BertSpanQA(encoder),
