@@ -1,6 +1,7 @@
 """Shared helpers of the model benchmarks: shapes, inputs, FLOP counts, interleaved timing, reporting.
 
-Used by `training_throughput.py`, `inference_throughput.py` and `mfu.py`. Every benchmark measures bert_tf and its
+Used by `training_throughput.py`, `inference_throughput.py` and `mfu.py`; the Korean probes share `prepare` and
+`train_encoder` (a data script, then one fine-tuning whose encoder is kept). Every benchmark measures bert_tf and its
 peers in the same process run, on the same shapes and inputs, and reports ratios measured in that run: the two
 CPU cores of the project's machines are often shared, so absolute numbers move with the load while ratios of
 interleaved measurements move much less.
@@ -255,6 +256,43 @@ def run_dev_only(cmd: list[str], output_dir: str, seed: int) -> tuple[dict, floa
     assert results.get("scored_on") is None, "the test file must not be scored"
     assert used_seed == seed, f"the run used seed {used_seed}, not {seed}"
     return results, seconds
+
+
+def prepare(script, flags):
+    """Runs `scripts/<script>` with `flags` (its stderr shown) and returns the JSON summary it prints last."""
+    import subprocess
+    done = subprocess.run([sys.executable, os.path.join(REPO, "scripts", script), *flags], check=True,
+                          stdout=subprocess.PIPE, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def train_encoder(start, data, output_dir, columns, learning_rate, num_train_epochs, seed):
+    """Fine-tunes `start` on the JSON lines `data` (`--label_column=label`, the given text columns; one run of
+    `run_classifier.py`, 2% carved for dev) and writes its encoder to `output_dir`/model (float16, with what the
+    start declares beside its weights). Returns (model directory, the run_classifier command, its dev results)."""
+    import subprocess
+
+    from bert_tf.checkpoints import load_encoder, save_hf
+    classifier_dir = os.path.join(output_dir, "classifier")
+    command = [sys.executable, os.path.join(REPO, "scripts", "run_classifier.py"), "--do_train",
+               "--data_format=jsonl", f"--train_file={data}", *columns, "--label_column=label",
+               f"--init_checkpoint={start}", "--max_seq_length=64", "--train_batch_size=32",
+               f"--learning_rate={learning_rate}", f"--num_train_epochs={num_train_epochs}",
+               "--dev_fraction=0.02", f"--seed={seed}", f"--output_dir={classifier_dir}"]
+    print(" ".join(command), flush=True)
+    subprocess.run(command, check=True)
+    model_dir = os.path.join(output_dir, "model")
+    # Beside the weights, what the start declares: its generator, its pooling (1_Pooling: mean, which the head
+    # trained; without it fine-tuning would fall back to BERT's untrained [CLS] pooler) and the sequence length
+    # its positions were pre-trained to (pretraining.json).
+    save_hf(load_encoder(classifier_dir), model_dir, vocab_file=os.path.join(start, "vocab.txt"), dtype="float16",
+            companions_from=start)
+    dev = {}
+    results = os.path.join(classifier_dir, "eval_results.json")
+    if os.path.exists(results):
+        with open(results, encoding="utf-8") as f:
+            dev = json.load(f)
+    return model_dir, command, dev
 
 
 def configure_torch_threads() -> None:

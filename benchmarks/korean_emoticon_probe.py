@@ -18,48 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from benchmarks.common import prepare, train_encoder  # noqa: E402
 from bert_tf.data.emoticons import CLASSES, STRIP  # noqa: E402  (recorded in the JSON)
-
-
-def prepare(script, flags):
-    """Runs `scripts/<script>` with `flags` (its stderr shown) and returns the JSON summary it prints last."""
-    done = subprocess.run([sys.executable, os.path.join(REPO, "scripts", script), *flags], check=True,
-                          stdout=subprocess.PIPE, text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def train_encoder(start, data, output_dir, columns, learning_rate, num_train_epochs, seed):
-    """Fine-tunes `start` on the JSON lines `data` (`--label_column=label`, the given text columns; one run of
-    `run_classifier.py`, 2% carved for dev) and writes its encoder to `output_dir`/model (float16, with what the
-    start declares beside its weights). Returns (model directory, the run_classifier command, its dev results)."""
-    from bert_tf.checkpoints import load_encoder
-    from bert_tf.checkpoints.saving import save_hf
-    classifier_dir = os.path.join(output_dir, "classifier")
-    command = [sys.executable, os.path.join(REPO, "scripts", "run_classifier.py"), "--do_train",
-               "--data_format=jsonl", f"--train_file={data}", *columns, "--label_column=label",
-               f"--init_checkpoint={start}", "--max_seq_length=64", "--train_batch_size=32",
-               f"--learning_rate={learning_rate}", f"--num_train_epochs={num_train_epochs}",
-               "--dev_fraction=0.02", f"--seed={seed}", f"--output_dir={classifier_dir}"]
-    print(" ".join(command), flush=True)
-    subprocess.run(command, check=True)
-    model_dir = os.path.join(output_dir, "model")
-    # Beside the weights, what the start declares: its generator, its pooling (1_Pooling: mean, which the head
-    # trained; without it fine-tuning would fall back to BERT's untrained [CLS] pooler) and the sequence length
-    # its positions were pre-trained to (pretraining.json).
-    save_hf(load_encoder(classifier_dir), model_dir, vocab_file=os.path.join(start, "vocab.txt"), dtype="float16",
-            companions_from=start)
-    dev = {}
-    results = os.path.join(classifier_dir, "eval_results.json")
-    if os.path.exists(results):
-        with open(results, encoding="utf-8") as f:
-            dev = json.load(f)
-    return model_dir, command, dev
 
 
 def main(argv=None):

@@ -22,8 +22,8 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "benchmarks"))
-from korean_emoticon_probe import prepare, train_encoder  # noqa: E402
+sys.path.insert(0, REPO)
+from benchmarks.common import prepare, train_encoder  # noqa: E402
 
 
 def main(argv=None):

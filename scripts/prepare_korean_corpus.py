@@ -11,7 +11,6 @@ Example (the built-in Korean model's recipe, see docs/RESULTS.md):
       --train_output=runs/korean_bert/train.txt --heldout_output=runs/korean_bert/heldout.txt
 """
 
-import gzip
 import json
 import os
 import sys
@@ -28,26 +27,11 @@ flags.DEFINE_string("heldout_output", None, "Where the held-out documents go.")
 flags.DEFINE_integer("heldout_every", 100, "Every N-th document of each input is held out.")
 
 
-def read_documents(path):
-    """Yields each document of a corpus file as a list of non-blank lines."""
-    opener = gzip.open if path.endswith(".gz") else open
-    doc = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                doc.append(line)
-            elif doc:
-                yield doc
-                doc = []
-    if doc:
-        yield doc
-
-
 def main(argv):
     del argv
     stats = {"train_documents": 0, "train_lines": 0, "heldout_documents": 0, "heldout_lines": 0}
     from bert_tf.atomic_files import atomic_write
+    from bert_tf.data.documents import read_documents
     # Both files appear only when every input was read (a missing input leaves neither, nor a temporary file).
     with atomic_write(FLAGS.train_output, makedirs=True) as train, \
             atomic_write(FLAGS.heldout_output, makedirs=True) as heldout:

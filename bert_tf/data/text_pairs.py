@@ -27,6 +27,8 @@ In every graded hypothesis each word ending in a common particle (은, 는, 이,
 
 from __future__ import annotations
 
+from bert_tf.data.documents import read_documents
+
 KINDS = ("part", "altered", "other")
 GRADED_KINDS = ("part", "altered", "added")
 REPLACED = 0.3  # share of an `altered` hypothesis's words taken from another document
@@ -36,20 +38,9 @@ PARTICLES = ("에서", "으로", "에게", "까지", "부터", "처럼", "보다
 VARIED = 0.3  # probability that a graded hypothesis's word has its particle dropped or swapped
 
 
-def read_documents(path):
-    """The documents of a pre-training text file, each a list of its lines' word lists."""
-    docs, doc = [], []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            words = line.split()
-            if words:
-                doc.append(words)
-            elif doc:
-                docs.append(doc)
-                doc = []
-    if doc:
-        docs.append(doc)
-    return docs
+def _length(words, rng):
+    """A hypothesis length: 50-90% of the premise's words, at least 3 and fewer than the premise's."""
+    return min(max(3, int(round(len(words) * rng.uniform(0.5, 0.9)))), len(words) - 1)
 
 
 def _part(words, length, rng):
@@ -106,8 +97,7 @@ def _graded(docs, d, i, kind, rng):
         else:
             kind = "altered"
     if kind in ("part", "altered"):
-        length = min(max(3, int(round(len(words) * rng.uniform(0.5, 0.9)))), len(words) - 1)
-        hypothesis = _part(words, length, rng)
+        hypothesis = _part(words, _length(words, rng), rng)
     if kind == "altered":
         k = max(1, int(round(GRADED_CHANGED * len(hypothesis))))
         stems = {stem(w) for w in words}
@@ -131,7 +121,7 @@ def pair_examples(path: str, num_pairs: int, min_words: int = 5, max_words: int 
     if style not in ("copy", "graded"):
         raise ValueError(f"unknown pair style {style!r}: expected 'copy' or 'graded'")
     rng = np.random.default_rng(seed)
-    docs = read_documents(path)
+    docs = [[line.split() for line in doc] for doc in read_documents(path)]
     if len(docs) < 2:
         raise ValueError(f"{path}: pairs need at least two documents (blank lines separate them), found {len(docs)}")
     premises = [(d, i) for d, doc in enumerate(docs) for i, words in enumerate(doc)
@@ -150,8 +140,7 @@ def pair_examples(path: str, num_pairs: int, min_words: int = 5, max_words: int 
     for n, index in enumerate(order):
         d, i = premises[index]
         words = docs[d][i]
-        length = max(3, int(round(len(words) * rng.uniform(0.5, 0.9))))
-        length = min(length, len(words) - 1)
+        length = _length(words, rng)
         kind = KINDS[n % 3]
         if kind == "other":
             others = [j for j in range(len(docs[d])) if j != i and len(docs[d][j]) >= 3]
