@@ -30,6 +30,9 @@ Systems:
 Tasks (data copied into benchmarks/data/ and bert_tf/resources/, licenses in their READMEs):
     banking77   77 intents, 5,000 train / 1,000 test, MiniLM, mean pooling, seq 64, batch 32, lr 1e-4, 3 epochs
     poem        poem sentiment, 892 train / 105 dev-as-test, MiniLM, seq 64, batch 16, lr 1e-4, 3 epochs
+    nsmc        NSMC sample, 5,000 train / 1,000 test reviews, the built-in Korean BERT, seq 64, batch 32, lr 1e-4,
+                3 epochs (issue 12's acceptance flags with the first of its two learning rates, no dev selection)
+    klue_nli    KLUE-NLI sample, 1,998 train / 501 test pairs, 3 classes, the same model and budget as nsmc
     korsts      KorSTS, 3,000 train / 500 dev-as-test, Spearman, the built-in Korean BERT, seq 64, batch 32,
                 lr 1e-4, 5 epochs
     wnut17      WNUT-17 sample, 2,000 / 500 sentences, entity F1, MiniLM, seq 128, batch 32, lr 1e-4, 3 epochs
@@ -76,6 +79,14 @@ TASKS = {
                  train=os.path.join(DATA, "poem_sentiment", "train.tsv"),
                  test=os.path.join(DATA, "poem_sentiment", "dev.tsv"),
                  seq=64, batch=16, lr=1e-4, epochs=3, metric="accuracy"),
+    "nsmc": dict(kind="classifier", data_format="nsmc", model="korean",
+                 train=os.path.join(RESOURCES, "nsmc", "ratings_train.txt"),
+                 test=os.path.join(RESOURCES, "nsmc", "ratings_test.txt"),
+                 seq=64, batch=32, lr=1e-4, epochs=3, metric="accuracy"),
+    "klue_nli": dict(kind="classifier", data_format="klue_nli", model="korean",
+                     train=os.path.join(DATA, "klue_nli", "klue-nli-v1.1_train.json"),
+                     test=os.path.join(DATA, "klue_nli", "klue-nli-v1.1_test.json"),
+                     seq=64, batch=32, lr=1e-4, epochs=3, metric="accuracy"),
     "korsts": dict(kind="regressor", data_format="korsts", model="korean",
                    train=os.path.join(DATA, "korsts", "sts-train.tsv"),
                    test=os.path.join(DATA, "korsts", "sts-dev.tsv"),
