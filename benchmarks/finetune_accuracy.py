@@ -66,6 +66,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import REPO, mean_sd, resumable_payload, write_runs  # noqa: E402
+from benchmarks.korean_finetune import TASKS as KOREAN  # noqa: E402  (the Korean data files, spelled once)
 
 DATA = os.path.join(REPO, "benchmarks", "data")
 RESOURCES = os.path.join(REPO, "bert_tf", "resources")
@@ -80,20 +81,16 @@ TASKS = {
                  test=os.path.join(DATA, "poem_sentiment", "dev.tsv"),
                  seq=64, batch=16, lr=1e-4, epochs=3, metric="accuracy"),
     "nsmc": dict(kind="classifier", data_format="nsmc", model="korean",
-                 train=os.path.join(RESOURCES, "nsmc", "ratings_train.txt"),
-                 test=os.path.join(RESOURCES, "nsmc", "ratings_test.txt"),
+                 train=KOREAN["nsmc"]["train"], test=KOREAN["nsmc"]["test"],
                  seq=64, batch=32, lr=1e-4, epochs=3, metric="accuracy"),
     "klue_nli": dict(kind="classifier", data_format="klue_nli", model="korean",
-                     train=os.path.join(DATA, "klue_nli", "klue-nli-v1.1_train.json"),
-                     test=os.path.join(DATA, "klue_nli", "klue-nli-v1.1_test.json"),
+                     train=KOREAN["klue_nli"]["train"], test=KOREAN["klue_nli"]["test"],
                      seq=64, batch=32, lr=1e-4, epochs=3, metric="accuracy"),
     "korsts": dict(kind="regressor", data_format="korsts", model="korean",
-                   train=os.path.join(DATA, "korsts", "sts-train.tsv"),
-                   test=os.path.join(DATA, "korsts", "sts-dev.tsv"),
+                   train=KOREAN["korsts"]["train"], test=KOREAN["korsts"]["test"],
                    seq=64, batch=32, lr=1e-4, epochs=5, metric="spearman"),
     "korsts_bi": dict(kind="bi_encoder", data_format="korsts", model="korean",
-                      train=os.path.join(DATA, "korsts", "sts-train.tsv"),
-                      test=os.path.join(DATA, "korsts", "sts-dev.tsv"),
+                      train=KOREAN["korsts_bi"]["train"], test=KOREAN["korsts_bi"]["test"],
                       seq=64, batch=32, lr=3e-4, epochs=3, metric="spearman"),
     "wnut17": dict(kind="token_classifier", data_format="conll", model="minilm",
                    train=os.path.join(DATA, "wnut17", "wnut17train.sample.conll"),
