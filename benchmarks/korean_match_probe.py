@@ -1,0 +1,129 @@
+"""Does teaching the built-in Korean BERT to find, token by token, what the other segment also says help it on
+KLUE-NLI? A dev-only probe (issue 12; the rule is in docs/RESULTS.md, "Matching pieces across the pair").
+
+The pairs are `scripts/prepare_pair_data.py`'s (half graded, half copy style, from the pre-training corpus's
+training documents), but their kinds are not the target: every piece of the premise gets the label "this piece
+is also in the hypothesis" and every piece of the hypothesis "this piece is also in the premise" (exact piece
+ids after packing; [CLS], [SEP] and padding are not scored). A Dense(1) on the last layer is trained with binary
+cross-entropy, so the comparison is taught at every position instead of once per pair; with mean pooling, the
+average of that per-position evidence is one direction of the pooled vector a fresh head reads. No human label is
+read. The encoder is written as a Hugging Face directory (float16, with the start's generator/, 1_Pooling/ and
+pretraining.json) that `korean_finetune.py --model_dir` takes.
+
+    python benchmarks/korean_match_probe.py --train_text=runs/ko128/train.txt --output_dir=runs/match
+    python benchmarks/korean_finetune.py --model_dir=runs/match/model --tasks=klue_nli --inits=pretrained --seeds=0,1,2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+SEQ = 64
+DEV_PAIRS = 600
+
+
+def match_example(ids_a, ids_b, seq_len, cls_id, sep_id):
+    """Packs `[CLS] a [SEP] b [SEP]` (longest-first truncation to `seq_len`) and labels each piece of a segment 1
+    if its id occurs in the other segment's kept pieces: (token_ids, segment_ids, padding_mask, labels, weights),
+    lists of `seq_len`; weights are 1 on the pieces of the two segments and 0 on [CLS], [SEP] and padding."""
+    from bert_tf.tokenization.packer import truncate_seq_pair
+    a, b = list(ids_a), list(ids_b)
+    truncate_seq_pair(a, b, seq_len - 3)
+    set_a, set_b = set(a), set(b)
+    tokens = [cls_id] + a + [sep_id] + b + [sep_id]
+    segments = [0] * (len(a) + 2) + [1] * (len(b) + 1)
+    labels = [0] + [int(t in set_b) for t in a] + [0] + [int(t in set_a) for t in b] + [0]
+    weights = [0] + [1] * len(a) + [0] + [1] * len(b) + [0]
+    pad = seq_len - len(tokens)
+    return (tokens + [0] * pad, segments + [0] * pad, [1] * len(tokens) + [0] * pad, labels + [0] * pad,
+            weights + [0] * pad)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train_text", required=True, help="the build's train.txt (pre-training training documents)")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--model_dir", default=None, help="start (default: the built-in Korean BERT)")
+    parser.add_argument("--num_pairs", type=int, default=30000, help="half graded, half copy style")
+    parser.add_argument("--learning_rate", type=float, default=1e-4)
+    parser.add_argument("--num_train_epochs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from bert_tf.checkpoints import load_encoder, save_hf
+    from bert_tf.data.text_pairs import pair_examples
+    from bert_tf.pretrained import korean_bert_dir, sha256_of
+    from bert_tf.tokenization.reference_tokenizer import google_basic_tokenize, google_wordpiece
+    from bert_tf.tokenization.vocab import load_vocab
+    from bert_tf.training.optimization import create_optimizer
+    start = args.model_dir or korean_bert_dir()
+    os.makedirs(args.output_dir, exist_ok=True)
+    started = time.time()
+    keras.utils.set_random_seed(args.seed)
+
+    rows = []
+    for style, seed in (("graded", args.seed), ("copy", args.seed + 100)):
+        made, _ = pair_examples(args.train_text, args.num_pairs // 2, seed=seed, style=style)
+        rows += made
+    with open(os.path.join(start, "tokenizer_config.json"), encoding="utf-8") as f:
+        lower = json.load(f)["do_lower_case"]
+    vocab = load_vocab(os.path.join(start, "vocab.txt"))
+
+    def ids(text):
+        return [vocab[p] for w in google_basic_tokenize(text, do_lower_case=lower) for p in google_wordpiece(w, vocab)]
+    columns = list(zip(*[match_example(ids(r["premise"]), ids(r["hypothesis"]), SEQ, vocab["[CLS]"], vocab["[SEP]"])
+                         for r in rows]))
+    arrays = [np.array(c, "int32") for c in columns]
+    order = np.random.default_rng(args.seed).permutation(len(rows))
+    dev, train = order[:DEV_PAIRS], order[DEV_PAIRS:]
+
+    def dataset(index, shuffle):
+        x = {"token_ids": arrays[0][index], "segment_ids": arrays[1][index], "padding_mask": arrays[2][index]}
+        ds = tf.data.Dataset.from_tensor_slices((x, arrays[3][index][..., None], arrays[4][index].astype("float32")))
+        if shuffle:
+            ds = ds.shuffle(len(index), seed=args.seed)
+        return ds.batch(32).prefetch(2)
+    share = float((arrays[3][train] * arrays[4][train]).sum() / arrays[4][train].sum())
+    print(f"{len(rows)} pairs ({len(train)} train, {len(dev)} dev); share of scored pieces that match: {share:.3f}",
+          flush=True)
+
+    encoder = load_encoder(start)
+    inputs = {k: keras.Input((SEQ,), dtype="int32", name=k) for k in ("token_ids", "segment_ids", "padding_mask")}
+    logits = keras.layers.Dense(1, kernel_initializer="glorot_uniform", name="match")(
+        encoder(inputs)["sequence_output"])
+    model = keras.Model(inputs, logits)  # (B, T, 1): the loss reduces the last axis, the weights are (B, T)
+    steps = args.num_train_epochs * int(np.ceil(len(train) / 32))
+    optimizer = create_optimizer(args.learning_rate, steps, int(0.1 * steps))  # bert_tf's fine-tuning recipe
+    model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                  weighted_metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)])
+    history = model.fit(dataset(train, True), validation_data=dataset(dev, False), epochs=args.num_train_epochs,
+                        verbose=2)
+
+    model_dir = os.path.join(args.output_dir, "model")
+    save_hf(encoder, model_dir, vocab_file=os.path.join(start, "vocab.txt"), dtype="float16", companions_from=start)
+    record = {"command": " ".join(["python", "benchmarks/korean_match_probe.py"]
+                                  + (sys.argv[1:] if argv is None else list(argv))),
+              "start_sha256": sha256_of(os.path.join(start, "model.safetensors")),
+              "sha256": sha256_of(os.path.join(model_dir, "model.safetensors")),
+              "num_pairs": len(rows), "train_pairs": len(train), "dev_pairs": len(dev),
+              "matching_share_of_scored_pieces": round(share, 4),
+              "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.history.items()},
+              "seconds": round(time.time() - started, 1)}
+    with open(os.path.join(model_dir, "match.json"), "w", encoding="utf-8") as f:
+        json.dump(record, f, ensure_ascii=False, indent=2)
+    print(json.dumps({k: record[k] for k in ("sha256", "history", "seconds")}))
+
+
+if __name__ == "__main__":
+    main()
