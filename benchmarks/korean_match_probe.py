@@ -12,6 +12,13 @@ pretraining.json) that `korean_finetune.py --model_dir` takes.
 
     python benchmarks/korean_match_probe.py --train_text=runs/ko128/train.txt --output_dir=runs/match
     python benchmarks/korean_finetune.py --model_dir=runs/match/model --tasks=klue_nli --inits=pretrained --seeds=0,1,2
+
+`--overlap_cv` instead runs the check that motivated the stage (no model involved; scikit-learn): logistic regression
+on one overlap share (of the hypothesis's pieces, words or character bigrams found in the premise) with the two
+lengths and two negation flags, grouped 5-fold cross-validation on KLUE-NLI's training file (grouped by premise; the
+test file is not read), written to benchmarks/results/korean_pretraining/nli_overlap_cv.json.
+
+    python benchmarks/korean_match_probe.py --overlap_cv
 """
 
 from __future__ import annotations
@@ -46,16 +53,77 @@ def match_example(ids_a, ids_b, seq_len, cls_id, sep_id):
             weights + [0] * pad)
 
 
+def overlap_cv(output):
+    """Grouped 5-fold CV accuracy of logistic regression on each overlap share (see the module docstring)."""
+    import re
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from benchmarks.korean_baselines import NEGATION, _overlap_features
+    from benchmarks.korean_finetune import TASKS
+    from bert_tf.pretrained import korean_bert_dir
+    from bert_tf.tokenization.reference_tokenizer import google_basic_tokenize, google_wordpiece
+    from bert_tf.tokenization.vocab import load_vocab
+    vocab = load_vocab(os.path.join(korean_bert_dir(), "vocab.txt"))
+    with open(TASKS["klue_nli"]["train"], encoding="utf-8") as f:
+        rows = json.load(f)
+
+    def pieces(text):
+        return [p for w in google_basic_tokenize(text, do_lower_case=False) for p in google_wordpiece(w, vocab)]
+
+    def bigrams(text):
+        text = text.replace(" ", "")
+        return [text[i:i + 2] for i in range(len(text) - 1)]
+
+    def share(units, r):
+        p, h = set(units(r["premise"])), set(units(r["hypothesis"]))
+        return [len(p & h) / max(1, len(h))]
+
+    def base(r):
+        p, h = r["premise"], r["hypothesis"]
+        return [len(h) / max(1, len(p)), len(h) / 50, float(bool(re.search(NEGATION, h))),
+                float(bool(re.search(NEGATION, p)))]
+    features = {
+        "lengths and negation flags alone": base,
+        "+ share of the hypothesis's pieces in the premise (the built-in vocabulary)":
+            lambda r: base(r) + share(pieces, r),
+        "+ share of the hypothesis's words (eojeol) in the premise": lambda r: base(r) + share(str.split, r),
+        "+ share of the hypothesis's character bigrams in the premise": lambda r: base(r) + share(bigrams, r),
+        "korean_baselines.py's 11 overlap features": lambda r: _overlap_features(r["premise"], r["hypothesis"]),
+    }
+    labels, groups = [r["gold_label"] for r in rows], [r["premise"] for r in rows]
+    results = {}
+    for name, featurize in features.items():
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+        scores = cross_val_score(model, np.array([featurize(r) for r in rows]), labels, cv=GroupKFold(5),
+                                 groups=groups)
+        results[name] = {"accuracy": round(float(scores.mean()), 4), "sd_over_folds": round(float(scores.std()), 4)}
+        print(f"{results[name]['accuracy']:.3f} ± {results[name]['sd_over_folds']:.3f}  {name}")
+    with open(output, "w", encoding="utf-8") as f:
+        json.dump({"command": "python benchmarks/korean_match_probe.py --overlap_cv", "rows": len(rows),
+                   "cv": "GroupKFold(5) by premise, KLUE-NLI training file only", "results": results},
+                  f, ensure_ascii=False, indent=2)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--train_text", required=True, help="the build's train.txt (pre-training training documents)")
-    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--train_text", help="the build's train.txt (pre-training training documents)")
+    parser.add_argument("--output_dir")
     parser.add_argument("--model_dir", default=None, help="start (default: the built-in Korean BERT)")
     parser.add_argument("--num_pairs", type=int, default=30000, help="half graded, half copy style")
     parser.add_argument("--learning_rate", type=float, default=1e-4)
     parser.add_argument("--num_train_epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--overlap_cv", action="store_true", help="run the overlap check instead (no model)")
     args = parser.parse_args(argv)
+    if args.overlap_cv:
+        return overlap_cv(os.path.join(REPO, "benchmarks", "results", "korean_pretraining", "nli_overlap_cv.json"))
+    if not (args.train_text and args.output_dir):
+        parser.error("--train_text and --output_dir are required (or --overlap_cv)")
 
     import keras
     import numpy as np
