@@ -109,6 +109,85 @@ def overlap_cv(output):
                   f, ensure_ascii=False, indent=2)
 
 
+def _train_jointly(encoder, arrays, train, dev, args, ids, cls_id, sep_id):
+    """The match loss on a batch of pairs plus, with the same weight, the emoticon loss on a batch of reviews, every
+    step (custom loop; bert_tf's fine-tuning optimizer over the encoder and both heads). Returns the history."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from bert_tf.heads.sequence_pooling import masked_mean
+    from bert_tf.training.optimization import create_optimizer
+    with open(args.emoticons, encoding="utf-8") as f:
+        reviews = [json.loads(line) for line in f]
+    names = sorted({r["label"] for r in reviews})
+    rng = np.random.default_rng(args.seed)
+    reviews = [reviews[i] for i in rng.permutation(len(reviews))]
+    tokens = np.zeros((len(reviews), SEQ), "int32")
+    for n, r in enumerate(reviews):
+        pieces = [cls_id] + ids(r["text"])[:SEQ - 2] + [sep_id]
+        tokens[n, :len(pieces)] = pieces
+    emotion = np.array([names.index(r["label"]) for r in reviews], "int32")
+    emo_dev, emo_train = np.arange(DEV_PAIRS), np.arange(DEV_PAIRS, len(reviews))
+    match_head = keras.layers.Dense(1, kernel_initializer="glorot_uniform", name="match")
+    emo_head = keras.layers.Dense(len(names), kernel_initializer="glorot_uniform", name="emoticons")
+    dropout = keras.layers.Dropout(0.1)
+    per_epoch = int(np.ceil(len(train) / 32))
+    steps = args.num_train_epochs * per_epoch
+    optimizer = create_optimizer(args.learning_rate, steps, int(0.1 * steps))
+
+    def pair_inputs(index):
+        return {"token_ids": arrays[0][index], "segment_ids": arrays[1][index], "padding_mask": arrays[2][index]}
+
+    def review_inputs(index):
+        t = tokens[index]
+        return {"token_ids": t, "segment_ids": np.zeros_like(t), "padding_mask": (t > 0).astype("int32")}
+
+    def losses(xp, yp, wp, xe, ye, training):
+        match = match_head(encoder(xp, training=training)["sequence_output"])[..., 0]
+        bce = tf.nn.sigmoid_cross_entropy_with_logits(tf.cast(yp, "float32"), tf.cast(match, "float32"))
+        match_loss = tf.reduce_sum(bce * wp) / tf.reduce_sum(wp)
+        pooled = masked_mean(encoder(xe, training=training)["sequence_output"], xe["padding_mask"])
+        emo = tf.cast(emo_head(dropout(pooled, training=training)), "float32")
+        emo_loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(ye, emo))
+        hits = tf.cast(tf.equal(tf.cast(match > 0, "int32"), yp), "float32")
+        match_acc = tf.reduce_sum(hits * wp) / tf.reduce_sum(wp)
+        emo_acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(emo, -1, output_type="int32"), ye), "float32"))
+        return match_loss, emo_loss, match_acc, emo_acc
+
+    @tf.function
+    def train_step(xp, yp, wp, xe, ye):
+        with tf.GradientTape() as tape:
+            match_loss, emo_loss, match_acc, emo_acc = losses(xp, yp, wp, xe, ye, True)
+            loss = match_loss + emo_loss
+        variables = [v for v in encoder.trainable_variables if "pooler" not in v.path]
+        variables += match_head.trainable_variables + emo_head.trainable_variables
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return match_loss, emo_loss
+
+    history = {k: [] for k in ("loss_match", "loss_emoticons", "val_match_accuracy", "val_emoticon_accuracy")}
+    weights = arrays[4].astype("float32")
+    emo_order = rng.permutation(emo_train)
+    step = 0
+    for epoch in range(args.num_train_epochs):
+        order, sums = rng.permutation(train), np.zeros(2)
+        for b in range(per_epoch):
+            batch = order[b * 32:(b + 1) * 32]
+            e = emo_order[np.arange(step * 32, step * 32 + 32) % len(emo_order)]
+            sums += [float(v) for v in train_step(pair_inputs(batch), arrays[3][batch], weights[batch],
+                                                   review_inputs(e), emotion[e])]
+            step += 1
+            if step % 100 == 0:
+                print(f"step {step}/{steps}: match loss {sums[0] / (b + 1):.4f}, emoticon loss {sums[1] / (b + 1):.4f}",
+                      flush=True)
+        dev_scores = [float(v) for v in losses(pair_inputs(dev), arrays[3][dev], weights[dev],
+                                                 review_inputs(emo_dev), emotion[emo_dev], False)]
+        for key, value in zip(history, [sums[0] / per_epoch, sums[1] / per_epoch, dev_scores[2], dev_scores[3]]):
+            history[key].append(value)
+        print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items()), flush=True)
+    return history
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train_text", help="the build's train.txt (pre-training training documents)")
@@ -118,6 +197,9 @@ def main(argv=None):
     parser.add_argument("--learning_rate", type=float, default=1e-4)
     parser.add_argument("--num_train_epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--emoticons", default=None, help="prepare_emoticon_data.py's JSON lines: if given, every step "
+                        "also trains a fresh 8-way head on the mean-pooled last layer to name a batch of reviews' "
+                        "removed emoticons (the sentiment the built-in model's emoticon stage taught), same weight")
     parser.add_argument("--overlap_cv", action="store_true", help="run the overlap check instead (no model)")
     args = parser.parse_args(argv)
     if args.overlap_cv:
@@ -167,16 +249,19 @@ def main(argv=None):
           flush=True)
 
     encoder = load_encoder(start)
-    inputs = {k: keras.Input((SEQ,), dtype="int32", name=k) for k in ("token_ids", "segment_ids", "padding_mask")}
-    logits = keras.layers.Dense(1, kernel_initializer="glorot_uniform", name="match")(
-        encoder(inputs)["sequence_output"])
-    model = keras.Model(inputs, logits)  # (B, T, 1): the loss reduces the last axis, the weights are (B, T)
-    steps = args.num_train_epochs * int(np.ceil(len(train) / 32))
-    optimizer = create_optimizer(args.learning_rate, steps, int(0.1 * steps))  # bert_tf's fine-tuning recipe
-    model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                  weighted_metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)])
-    history = model.fit(dataset(train, True), validation_data=dataset(dev, False), epochs=args.num_train_epochs,
-                        verbose=2)
+    if args.emoticons:
+        history = _train_jointly(encoder, arrays, train, dev, args, ids, vocab["[CLS]"], vocab["[SEP]"])
+    else:
+        inputs = {k: keras.Input((SEQ,), dtype="int32", name=k) for k in ("token_ids", "segment_ids", "padding_mask")}
+        logits = keras.layers.Dense(1, kernel_initializer="glorot_uniform", name="match")(
+            encoder(inputs)["sequence_output"])
+        model = keras.Model(inputs, logits)  # (B, T, 1): the loss reduces the last axis, the weights are (B, T)
+        steps = args.num_train_epochs * int(np.ceil(len(train) / 32))
+        optimizer = create_optimizer(args.learning_rate, steps, int(0.1 * steps))  # bert_tf's fine-tuning recipe
+        model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                      weighted_metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)])
+        history = model.fit(dataset(train, True), validation_data=dataset(dev, False),
+                            epochs=args.num_train_epochs, verbose=2).history
 
     model_dir = os.path.join(args.output_dir, "model")
     save_hf(encoder, model_dir, vocab_file=os.path.join(start, "vocab.txt"), dtype="float16", companions_from=start)
@@ -186,7 +271,7 @@ def main(argv=None):
               "sha256": sha256_of(os.path.join(model_dir, "model.safetensors")),
               "num_pairs": len(rows), "train_pairs": len(train), "dev_pairs": len(dev),
               "matching_share_of_scored_pieces": round(share, 4),
-              "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.history.items()},
+              "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
               "seconds": round(time.time() - started, 1)}
     with open(os.path.join(model_dir, "match.json"), "w", encoding="utf-8") as f:
         json.dump(record, f, ensure_ascii=False, indent=2)
