@@ -33,7 +33,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 SEQ = 64
-DEV_PAIRS = 600
+DEV_ROWS = 600  # held out from the pairs (and, with --emoticons, from the reviews)
 
 
 def match_example(ids_a, ids_b, seq_len, cls_id, sep_id):
@@ -128,7 +128,7 @@ def _train_jointly(encoder, arrays, train, dev, args, ids, cls_id, sep_id):
         pieces = [cls_id] + ids(r["text"])[:SEQ - 2] + [sep_id]
         tokens[n, :len(pieces)] = pieces
     emotion = np.array([names.index(r["label"]) for r in reviews], "int32")
-    emo_dev, emo_train = np.arange(DEV_PAIRS), np.arange(DEV_PAIRS, len(reviews))
+    emo_dev, emo_train = np.arange(DEV_ROWS), np.arange(DEV_ROWS, len(reviews))
     match_head = keras.layers.Dense(1, kernel_initializer="glorot_uniform", name="match")
     emo_head = keras.layers.Dense(len(names), kernel_initializer="glorot_uniform", name="emoticons")
     dropout = keras.layers.Dropout(0.1)
@@ -236,7 +236,7 @@ def main(argv=None):
                          for r in rows]))
     arrays = [np.array(c, "int32") for c in columns]
     order = np.random.default_rng(args.seed).permutation(len(rows))
-    dev, train = order[:DEV_PAIRS], order[DEV_PAIRS:]
+    dev, train = order[:DEV_ROWS], order[DEV_ROWS:]
 
     def dataset(index, shuffle):
         x = {"token_ids": arrays[0][index], "segment_ids": arrays[1][index], "padding_mask": arrays[2][index]}
