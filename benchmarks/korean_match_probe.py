@@ -66,14 +66,10 @@ def overlap_cv(output):
     from benchmarks.korean_baselines import NEGATION, _overlap_features
     from benchmarks.korean_finetune import TASKS
     from bert_tf.pretrained import korean_bert_dir
-    from bert_tf.tokenization.reference_tokenizer import google_basic_tokenize, google_wordpiece
-    from bert_tf.tokenization.vocab import load_vocab
-    vocab = load_vocab(os.path.join(korean_bert_dir(), "vocab.txt"))
+    from bert_tf.tokenization import ReferenceTokenizer
+    pieces = ReferenceTokenizer(os.path.join(korean_bert_dir(), "vocab.txt"), do_lower_case=False).tokenize  # cased
     with open(TASKS["klue_nli"]["train"], encoding="utf-8") as f:
         rows = json.load(f)
-
-    def pieces(text):
-        return [p for w in google_basic_tokenize(text, do_lower_case=False) for p in google_wordpiece(w, vocab)]
 
     def bigrams(text):
         text = text.replace(" ", "")
@@ -214,8 +210,7 @@ def main(argv=None):
     from bert_tf.checkpoints import load_encoder, save_hf
     from bert_tf.data.text_pairs import pair_examples
     from bert_tf.pretrained import korean_bert_dir, sha256_of
-    from bert_tf.tokenization.reference_tokenizer import google_basic_tokenize, google_wordpiece
-    from bert_tf.tokenization.vocab import load_vocab
+    from bert_tf.tokenization import ReferenceTokenizer
     from bert_tf.training.optimization import create_optimizer
     start = args.model_dir or korean_bert_dir()
     os.makedirs(args.output_dir, exist_ok=True)
@@ -226,12 +221,12 @@ def main(argv=None):
     for style, seed in (("graded", args.seed), ("copy", args.seed + 100)):
         made, _ = pair_examples(args.train_text, args.num_pairs // 2, seed=seed, style=style)
         rows += made
-    with open(os.path.join(start, "tokenizer_config.json"), encoding="utf-8") as f:
-        lower = json.load(f)["do_lower_case"]
-    vocab = load_vocab(os.path.join(start, "vocab.txt"))
+    encoder = load_encoder(start)  # its config carries the model's casing
+    tokenizer = ReferenceTokenizer(os.path.join(start, "vocab.txt"), do_lower_case=encoder.bert_config.do_lower_case)
+    vocab = tokenizer.vocab
 
     def ids(text):
-        return [vocab[p] for w in google_basic_tokenize(text, do_lower_case=lower) for p in google_wordpiece(w, vocab)]
+        return [vocab[p] for p in tokenizer.tokenize(text)]
     columns = list(zip(*[match_example(ids(r["premise"]), ids(r["hypothesis"]), SEQ, vocab["[CLS]"], vocab["[SEP]"])
                          for r in rows]))
     arrays = [np.array(c, "int32") for c in columns]
@@ -248,7 +243,6 @@ def main(argv=None):
     print(f"{len(rows)} pairs ({len(train)} train, {len(dev)} dev); share of scored pieces that match: {share:.3f}",
           flush=True)
 
-    encoder = load_encoder(start)
     if args.emoticons:
         history = _train_jointly(encoder, arrays, train, dev, args, ids, vocab["[CLS]"], vocab["[SEP]"])
     else:
