@@ -8,7 +8,9 @@ ids after packing; [CLS], [SEP] and padding are not scored). A Dense(1) on the l
 cross-entropy, so the comparison is taught at every position instead of once per pair; with mean pooling, the
 average of that per-position evidence is one direction of the pooled vector a fresh head reads. No human label is
 read. The encoder is written as a Hugging Face directory (float16, with the start's generator/, 1_Pooling/ and
-pretraining.json) that `korean_finetune.py --model_dir` takes.
+pretraining.json) that `korean_finetune.py --model_dir` takes. The stage itself is the library's
+(`bert_tf.finetuning.piece_match`, `scripts/run_piece_match.py`: the same weights from the same flags); this probe
+keeps the commands the recorded runs used, the joint variant (`--emoticons`) and the overlap check.
 
     python benchmarks/korean_match_probe.py --train_text=runs/ko128/train.txt --output_dir=runs/match
     python benchmarks/korean_finetune.py --model_dir=runs/match/model --tasks=klue_nli --inits=pretrained --seeds=0,1,2
@@ -27,30 +29,12 @@ import argparse
 import json
 import os
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 SEQ = 64
 DEV_ROWS = 600  # held out from the pairs (and, with --emoticons, from the reviews)
-
-
-def match_example(ids_a, ids_b, seq_len, cls_id, sep_id):
-    """Packs `[CLS] a [SEP] b [SEP]` (longest-first truncation to `seq_len`) and labels each piece of a segment 1
-    if its id occurs in the other segment's kept pieces: (token_ids, segment_ids, padding_mask, labels, weights),
-    lists of `seq_len`; weights are 1 on the pieces of the two segments and 0 on [CLS], [SEP] and padding."""
-    from bert_tf.tokenization.packer import truncate_seq_pair
-    a, b = list(ids_a), list(ids_b)
-    truncate_seq_pair(a, b, seq_len - 3)
-    set_a, set_b = set(a), set(b)
-    tokens = [cls_id] + a + [sep_id] + b + [sep_id]
-    segments = [0] * (len(a) + 2) + [1] * (len(b) + 1)
-    labels = [0] + [int(t in set_b) for t in a] + [0] + [int(t in set_a) for t in b] + [0]
-    weights = [0] + [1] * len(a) + [0] + [1] * len(b) + [0]
-    pad = seq_len - len(tokens)
-    return (tokens + [0] * pad, segments + [0] * pad, [1] * len(tokens) + [0] * pad, labels + [0] * pad,
-            weights + [0] * pad)
 
 
 def overlap_cv(output):
@@ -105,15 +89,37 @@ def overlap_cv(output):
                   f, ensure_ascii=False, indent=2)
 
 
-def _train_jointly(encoder, arrays, train, dev, args, ids, cls_id, sep_id):
+def _train_jointly(start, rows, args, command):
     """The match loss on a batch of pairs plus, with the same weight, the emoticon loss on a batch of reviews, every
-    step (custom loop; bert_tf's fine-tuning optimizer over the encoder and both heads). Returns the history."""
+    step (custom loop; bert_tf's fine-tuning optimizer over the encoder and both heads). Writes the encoder to
+    `args.output_dir/model` and returns the record (also written there as match.json)."""
+    import time
+
     import keras
     import numpy as np
     import tensorflow as tf
 
+    from bert_tf.checkpoints import load_encoder, save_hf
+    from bert_tf.finetuning.piece_match import piece_match_arrays
     from bert_tf.heads.sequence_pooling import masked_mean
+    from bert_tf.pretrained import sha256_of
+    from bert_tf.tokenization import ReferenceTokenizer
     from bert_tf.training.optimization import create_optimizer
+    started = time.time()
+    keras.utils.set_random_seed(args.seed)
+    encoder = load_encoder(start)  # its config carries the model's casing
+    tokenizer = ReferenceTokenizer(os.path.join(start, "vocab.txt"), do_lower_case=encoder.bert_config.do_lower_case)
+    vocab = tokenizer.vocab
+    cls_id, sep_id = vocab["[CLS]"], vocab["[SEP]"]
+
+    def ids(text):
+        return [vocab[p] for p in tokenizer.tokenize(text)]
+    arrays = piece_match_arrays(rows, tokenizer, SEQ)
+    order = np.random.default_rng(args.seed).permutation(len(rows))
+    dev, train = order[:DEV_ROWS], order[DEV_ROWS:]
+    share = float((arrays[3][train] * arrays[4][train]).sum() / arrays[4][train].sum())
+    print(f"{len(rows)} pairs ({len(train)} train, {len(dev)} dev); share of scored pieces that match: {share:.3f}",
+          flush=True)
     with open(args.emoticons, encoding="utf-8") as f:
         reviews = [json.loads(line) for line in f]
     names = sorted({r["label"] for r in reviews})
@@ -181,7 +187,17 @@ def _train_jointly(encoder, arrays, train, dev, args, ids, cls_id, sep_id):
         for key, value in zip(history, [sums[0] / per_epoch, sums[1] / per_epoch, dev_scores[2], dev_scores[3]]):
             history[key].append(value)
         print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items()), flush=True)
-    return history
+    model_dir = os.path.join(args.output_dir, "model")
+    save_hf(encoder, model_dir, vocab_file=os.path.join(start, "vocab.txt"), dtype="float16", companions_from=start)
+    record = {"command": command, "start_sha256": sha256_of(os.path.join(start, "model.safetensors")),
+              "sha256": sha256_of(os.path.join(model_dir, "model.safetensors")),
+              "num_pairs": len(rows), "train_pairs": len(train), "dev_pairs": len(dev),
+              "matching_share_of_scored_pieces": round(share, 4),
+              "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
+              "seconds": round(time.time() - started, 1)}
+    with open(os.path.join(model_dir, "match.json"), "w", encoding="utf-8") as f:
+        json.dump(record, f, ensure_ascii=False, indent=2)
+    return record
 
 
 def main(argv=None):
@@ -203,72 +219,19 @@ def main(argv=None):
     if not (args.train_text and args.output_dir):
         parser.error("--train_text and --output_dir are required (or --overlap_cv)")
 
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from bert_tf.checkpoints import load_encoder, save_hf
-    from bert_tf.data.text_pairs import pair_examples
-    from bert_tf.pretrained import korean_bert_dir, sha256_of
-    from bert_tf.tokenization import ReferenceTokenizer
-    from bert_tf.training.optimization import create_optimizer
+    from bert_tf.data.text_pairs import match_pairs
+    from bert_tf.pretrained import korean_bert_dir
     start = args.model_dir or korean_bert_dir()
     os.makedirs(args.output_dir, exist_ok=True)
-    started = time.time()
-    keras.utils.set_random_seed(args.seed)
-
-    rows = []
-    for style, seed in (("graded", args.seed), ("copy", args.seed + 100)):
-        made, _ = pair_examples(args.train_text, args.num_pairs // 2, seed=seed, style=style)
-        rows += made
-    encoder = load_encoder(start)  # its config carries the model's casing
-    tokenizer = ReferenceTokenizer(os.path.join(start, "vocab.txt"), do_lower_case=encoder.bert_config.do_lower_case)
-    vocab = tokenizer.vocab
-
-    def ids(text):
-        return [vocab[p] for p in tokenizer.tokenize(text)]
-    columns = list(zip(*[match_example(ids(r["premise"]), ids(r["hypothesis"]), SEQ, vocab["[CLS]"], vocab["[SEP]"])
-                         for r in rows]))
-    arrays = [np.array(c, "int32") for c in columns]
-    order = np.random.default_rng(args.seed).permutation(len(rows))
-    dev, train = order[:DEV_ROWS], order[DEV_ROWS:]
-
-    def dataset(index, shuffle):
-        x = {"token_ids": arrays[0][index], "segment_ids": arrays[1][index], "padding_mask": arrays[2][index]}
-        ds = tf.data.Dataset.from_tensor_slices((x, arrays[3][index][..., None], arrays[4][index].astype("float32")))
-        if shuffle:
-            ds = ds.shuffle(len(index), seed=args.seed)
-        return ds.batch(32).prefetch(2)
-    share = float((arrays[3][train] * arrays[4][train]).sum() / arrays[4][train].sum())
-    print(f"{len(rows)} pairs ({len(train)} train, {len(dev)} dev); share of scored pieces that match: {share:.3f}",
-          flush=True)
-
+    rows = match_pairs(args.train_text, args.num_pairs, args.seed)
+    command = " ".join(["python", "benchmarks/korean_match_probe.py"] + (sys.argv[1:] if argv is None else list(argv)))
     if args.emoticons:
-        history = _train_jointly(encoder, arrays, train, dev, args, ids, vocab["[CLS]"], vocab["[SEP]"])
+        record = _train_jointly(start, rows, args, command)
     else:
-        inputs = {k: keras.Input((SEQ,), dtype="int32", name=k) for k in ("token_ids", "segment_ids", "padding_mask")}
-        logits = keras.layers.Dense(1, kernel_initializer="glorot_uniform", name="match")(
-            encoder(inputs)["sequence_output"])
-        model = keras.Model(inputs, logits)  # (B, T, 1): the loss reduces the last axis, the weights are (B, T)
-        steps = args.num_train_epochs * int(np.ceil(len(train) / 32))
-        optimizer = create_optimizer(args.learning_rate, steps, int(0.1 * steps))  # bert_tf's fine-tuning recipe
-        model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                      weighted_metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)])
-        history = model.fit(dataset(train, True), validation_data=dataset(dev, False),
-                            epochs=args.num_train_epochs, verbose=2).history
-
-    model_dir = os.path.join(args.output_dir, "model")
-    save_hf(encoder, model_dir, vocab_file=os.path.join(start, "vocab.txt"), dtype="float16", companions_from=start)
-    record = {"command": " ".join(["python", "benchmarks/korean_match_probe.py"]
-                                  + (sys.argv[1:] if argv is None else list(argv))),
-              "start_sha256": sha256_of(os.path.join(start, "model.safetensors")),
-              "sha256": sha256_of(os.path.join(model_dir, "model.safetensors")),
-              "num_pairs": len(rows), "train_pairs": len(train), "dev_pairs": len(dev),
-              "matching_share_of_scored_pieces": round(share, 4),
-              "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
-              "seconds": round(time.time() - started, 1)}
-    with open(os.path.join(model_dir, "match.json"), "w", encoding="utf-8") as f:
-        json.dump(record, f, ensure_ascii=False, indent=2)
+        from bert_tf.finetuning.piece_match import train_piece_match
+        record = train_piece_match(start, rows, args.output_dir, max_seq_length=SEQ, learning_rate=args.learning_rate,
+                                   num_train_epochs=args.num_train_epochs, dev_rows=DEV_ROWS, seed=args.seed,
+                                   command=command)
     print(json.dumps({k: record[k] for k in ("sha256", "history", "seconds")}))
 
 

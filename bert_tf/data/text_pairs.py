@@ -23,6 +23,9 @@ names the kind), and varies words' particles so that matching stems, not exact p
 
 In every graded hypothesis each word ending in a common particle (은, 는, 이, 가, 을, 를, 에, 에서, 의, 도, 로, 으로,
 와, 과, 만, ...) has it dropped or swapped for another with probability 0.3, whatever the kind.
+
+The piece-match stage (`match_pairs`, `piece_match_example`; `scripts/run_piece_match.py`) ignores the kinds: it
+labels every piece of a pair by whether the same piece is in the other segment.
 """
 
 from __future__ import annotations
@@ -161,3 +164,30 @@ def pair_examples(path: str, num_pairs: int, min_words: int = 5, max_words: int 
         counts[kind] += 1
         rows.append({"premise": " ".join(words), "hypothesis": " ".join(hypothesis), "label": kind})
     return rows, counts
+
+
+def match_pairs(path: str, num_pairs: int, seed: int):
+    """The piece-match stage's pairs: `num_pairs // 2` graded pairs (`seed`) then as many copy-style pairs
+    (`seed + 100`), as `{"premise", "hypothesis", "label"}` rows (the label is not the stage's target)."""
+    rows = []
+    for style, style_seed in (("graded", seed), ("copy", seed + 100)):
+        rows += pair_examples(path, num_pairs // 2, seed=style_seed, style=style)[0]
+    return rows
+
+
+def piece_match_example(ids_a, ids_b, seq_len: int, cls_id: int, sep_id: int):
+    """Packs `[CLS] a [SEP] b [SEP]` (google-research/bert's longest-first truncation to `seq_len`) and labels each
+    piece of a segment 1 if its id occurs in the other segment's kept pieces: (token_ids, segment_ids,
+    padding_mask, labels, weights), lists of `seq_len`; weights are 1 on the pieces of the two segments and 0 on
+    [CLS], [SEP] and padding."""
+    from bert_tf.tokenization.packer import truncate_seq_pair
+    a, b = list(ids_a), list(ids_b)
+    truncate_seq_pair(a, b, seq_len - 3)
+    set_a, set_b = set(a), set(b)
+    tokens = [cls_id] + a + [sep_id] + b + [sep_id]
+    segments = [0] * (len(a) + 2) + [1] * (len(b) + 1)
+    labels = [0] + [int(t in set_b) for t in a] + [0] + [int(t in set_a) for t in b] + [0]
+    weights = [0] + [1] * len(a) + [0] + [1] * len(b) + [0]
+    pad = seq_len - len(tokens)
+    return (tokens + [0] * pad, segments + [0] * pad, [1] * len(tokens) + [0] * pad, labels + [0] * pad,
+            weights + [0] * pad)

@@ -1,0 +1,110 @@
+"""The piece-match stage (`scripts/run_piece_match.py`; the built-in Korean model's, docs/RESULTS.md "Matching
+pieces across the pair"): teach an encoder, at every piece of a sentence pair, whether the same piece is also in
+the other segment.
+
+The pairs come from unlabeled text (`bert_tf.data.text_pairs.match_pairs`); their kinds are not the target. Every
+piece of the premise is labelled "this piece is also in the hypothesis" and every piece of the hypothesis "this
+piece is also in the premise" (`piece_match_example`; exact piece ids after packing; [CLS], [SEP] and padding are
+not scored). A Dense(1) on the last layer is trained with binary cross-entropy and bert_tf's fine-tuning optimizer
+(AdamW, 10% warmup, linear decay), so the comparison natural-language inference needs is taught at every
+position instead of once per pair. The encoder is written as a Hugging Face directory beside its start's
+companions (generator/, 1_Pooling/, pretraining.json), with the stage's record in `piece_match.json`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import keras
+import numpy as np
+
+from bert_tf.finetuning.options import FinetuneError
+
+INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def piece_match_arrays(rows, tokenizer, seq_len: int):
+    """`[token_ids, segment_ids, padding_mask, labels, weights]`, int32 arrays of shape (len(rows), seq_len), for
+    `{"premise", "hypothesis"}` rows and a tokenizer with `.tokenize` and `.vocab`."""
+    from bert_tf.data.text_pairs import piece_match_example
+    vocab = tokenizer.vocab
+
+    def ids(text):
+        return [vocab[p] for p in tokenizer.tokenize(text)]
+    columns = list(zip(*[piece_match_example(ids(r["premise"]), ids(r["hypothesis"]), seq_len, vocab["[CLS]"],
+                                             vocab["[SEP]"]) for r in rows]))
+    return [np.array(c, "int32") for c in columns]
+
+
+class _EpochSummaries(keras.callbacks.Callback):
+    """Each epoch's losses and accuracies as TensorBoard scalars (`summaries/train`, `summaries/eval`), step =
+    the epoch."""
+
+    def __init__(self, output_dir):
+        super().__init__()
+        from bert_tf.training.summaries import SummaryWriters
+        self.writers = SummaryWriters(output_dir, is_chief=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        self.writers.write("train", {k: v for k, v in logs.items() if not k.startswith("val_")}, epoch + 1)
+        self.writers.write("eval", {k[4:]: v for k, v in logs.items() if k.startswith("val_")}, epoch + 1)
+
+
+def train_piece_match(init_checkpoint: str, rows, output_dir: str, *, max_seq_length: int = 64,
+                      learning_rate: float = 1e-4, num_train_epochs: int = 3, train_batch_size: int = 32,
+                      dev_rows: int = 600, seed: int = 3, dtype: str = "float16", command: str = "") -> dict:
+    """Trains the stage from `init_checkpoint` (a model directory) on `rows`, the first `dev_rows` of a seeded
+    permutation held out for the match accuracy, and writes the encoder to `output_dir/model` (weights in
+    `dtype`), TensorBoard scalars to `output_dir/summaries`. Returns the record written to
+    `output_dir/model/piece_match.json` (SHA-256 of the start and of the result, per-epoch history, seconds)."""
+    import tensorflow as tf
+
+    from bert_tf.checkpoints import load_encoder, save_hf
+    from bert_tf.pretrained import sha256_of
+    from bert_tf.tokenization import ReferenceTokenizer
+    from bert_tf.training.optimization import create_optimizer
+    if len(rows) <= dev_rows:
+        raise FinetuneError(f"the piece-match stage holds out {dev_rows} pairs and trains on the rest, but only "
+                            f"{len(rows)} pairs were made: give more pairs or a larger text file")
+    started = time.time()
+    keras.utils.set_random_seed(seed)
+    encoder = load_encoder(init_checkpoint)  # its config carries the model's casing
+    vocab_file = os.path.join(init_checkpoint, "vocab.txt")
+    tokenizer = ReferenceTokenizer(vocab_file, do_lower_case=encoder.bert_config.do_lower_case)
+    arrays = piece_match_arrays(rows, tokenizer, max_seq_length)
+    order = np.random.default_rng(seed).permutation(len(rows))
+    dev, train = order[:dev_rows], order[dev_rows:]
+
+    def dataset(index, shuffle):
+        x = dict(zip(INPUTS, (arrays[i][index] for i in range(3))))
+        ds = tf.data.Dataset.from_tensor_slices((x, arrays[3][index][..., None], arrays[4][index].astype("float32")))
+        if shuffle:
+            ds = ds.shuffle(len(index), seed=seed)
+        return ds.batch(train_batch_size).prefetch(2)
+    share = float((arrays[3][train] * arrays[4][train]).sum() / arrays[4][train].sum())
+    print(f"{len(rows)} pairs ({len(train)} train, {len(dev)} dev); share of scored pieces that match: {share:.3f}",
+          flush=True)
+    inputs = {k: keras.Input((max_seq_length,), dtype="int32", name=k) for k in INPUTS}
+    logits = keras.layers.Dense(1, kernel_initializer="glorot_uniform", name="match")(
+        encoder(inputs)["sequence_output"])
+    model = keras.Model(inputs, logits)  # (B, T, 1): the loss reduces the last axis, the weights are (B, T)
+    steps = num_train_epochs * int(np.ceil(len(train) / train_batch_size))
+    optimizer = create_optimizer(learning_rate, steps, int(0.1 * steps))  # bert_tf's fine-tuning recipe
+    model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                  weighted_metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)])
+    history = model.fit(dataset(train, True), validation_data=dataset(dev, False), epochs=num_train_epochs,
+                        verbose=2, callbacks=[_EpochSummaries(output_dir)]).history
+
+    model_dir = os.path.join(output_dir, "model")
+    save_hf(encoder, model_dir, vocab_file=vocab_file, dtype=dtype, companions_from=init_checkpoint)
+    record = {"command": command, "start_sha256": sha256_of(os.path.join(init_checkpoint, "model.safetensors")),
+              "sha256": sha256_of(os.path.join(model_dir, "model.safetensors")),
+              "num_pairs": len(rows), "train_pairs": len(train), "dev_pairs": len(dev),
+              "matching_share_of_scored_pieces": round(share, 4),
+              "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
+              "seconds": round(time.time() - started, 1)}
+    from bert_tf.atomic_files import write_json_atomic
+    write_json_atomic(os.path.join(model_dir, "piece_match.json"), record, ensure_ascii=False)
+    return record

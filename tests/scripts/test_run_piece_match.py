@@ -1,0 +1,106 @@
+"""`scripts/run_piece_match.py` (`bert_tf.finetuning.piece_match`, `bert_tf.data.text_pairs.piece_match_example`):
+every piece of a pair is labelled 1 when the same piece id is in the other segment. The labels must follow the
+pieces kept after truncation, [CLS], [SEP] and padding must carry no weight, and the stage must write a model
+directory that the fine-tuning scripts take (the start's companions beside it, its record, TensorBoard scalars)."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bert_tf.data.text_pairs import match_pairs, piece_match_example
+
+SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts")
+CLS, SEP = 2, 3
+
+DOCS = [
+    ["영화 정말 재밌게 봤어요 배우들 연기가 최고 였습니다", "음악도 아름답고 화면도 예뻐서 또 보고 싶은 영화",
+     "가족과 함께 보기에 좋은 따뜻한 이야기 입니다 강력 추천"],
+    ["서울 특별시 는 대한민국 의 수도 이며 가장 큰 도시 이다", "조선 시대 에는 한양 이라고 불렸고 궁궐 이 여러 곳 있다",
+     "인구 는 약 구백만 명 이며 한강 이 도시 를 가로지른다"],
+    ["시간 아까운 영화 였다 돈 도 아깝고 내용 도 없다 정말", "배우 들 의 연기 가 어색 하고 이야기 가 지루 했다 별로"],
+]
+
+
+def test_each_piece_is_labelled_by_the_other_segment():
+    tokens, segments, mask, labels, weights = piece_match_example([10, 11, 12, 11], [12, 13, 10], 12, CLS, SEP)
+    assert tokens == [CLS, 10, 11, 12, 11, SEP, 12, 13, 10, SEP, 0, 0]
+    assert segments == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0]
+    assert mask == [1] * 10 + [0, 0]
+    # premise: 10 and 12 are in the hypothesis, 11 (twice) is not; hypothesis: 12 and 10 are in the premise, 13 not
+    assert labels == [0, 1, 0, 1, 0, 0, 1, 0, 1, 0, 0, 0]
+    assert weights == [0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0]
+
+
+def test_labels_follow_the_pieces_kept_after_truncation():
+    # 9 slots for pieces (seq 12 less 3): the longer premise loses its tail (20, 21), so the hypothesis's 20 and 21
+    # no longer match anything, while its 14 still does
+    premise, hypothesis = [14, 15, 16, 17, 18, 19, 20, 21], [20, 21, 14]
+    tokens, _, _, labels, weights = piece_match_example(premise, hypothesis, 12, CLS, SEP)
+    assert tokens == [CLS, 14, 15, 16, 17, 18, 19, SEP, 20, 21, 14, SEP]
+    assert labels == [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]
+    assert sum(weights) == 9
+
+
+def test_arrays_label_the_korean_models_pieces():
+    from bert_tf.finetuning.piece_match import piece_match_arrays
+    from bert_tf.pretrained import korean_bert_dir
+    from bert_tf.tokenization import ReferenceTokenizer
+    tokenizer = ReferenceTokenizer(os.path.join(korean_bert_dir(), "vocab.txt"), do_lower_case=False)
+    rows = [{"premise": "배우들 연기가 정말 최고였습니다", "hypothesis": "연기가 최고였습니다"},
+            {"premise": "서울은 대한민국의 수도이다", "hypothesis": "한강이 흐른다"}]
+    tokens, segments, mask, labels, weights = piece_match_arrays(rows, tokenizer, 24)
+    assert tokens.shape == labels.shape == weights.shape == (2, 24) and tokens.dtype == np.int32
+    pieces = [tokenizer.tokenize(r[k]) for r in rows for k in ("premise", "hypothesis")]
+    hypothesis = slice(len(pieces[0]) + 2, len(pieces[0]) + 2 + len(pieces[1]))
+    assert labels[0, hypothesis].tolist() == [1] * len(pieces[1])  # every hypothesis piece is in its premise
+    assert 0 < labels[0, 1:len(pieces[0]) + 1].sum() < len(pieces[0])  # "배우들", "정말" are not in the hypothesis
+    shared = set(pieces[2]) & set(pieces[3])  # the second pair shares at most a particle piece
+    assert labels[1].sum() == sum(p in shared for p in pieces[2] + pieces[3])
+    assert weights.sum(axis=1).tolist() == [len(pieces[0]) + len(pieces[1]), len(pieces[2]) + len(pieces[3])]
+
+
+def test_pairs_are_half_graded_half_copy(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text("".join("\n".join(d) + "\n\n" for d in DOCS), encoding="utf-8")
+    rows = match_pairs(str(path), 12, seed=5)
+    labels = [r["label"] for r in rows]
+    # graded: one of each kind per premise (part, altered, added), copy: part / altered / other in turn
+    assert labels[:6].count("added") == 2 and "other" not in labels[:6]
+    assert labels[6:] == ["part", "altered", "other"] * 2
+    assert rows == match_pairs(str(path), 12, seed=5) and rows != match_pairs(str(path), 12, seed=6)
+
+
+@pytest.mark.slow
+def test_the_stage_writes_a_model_the_fine_tuning_scripts_take(tmp_path):
+    from bert_tf.checkpoints import load_encoder
+    from bert_tf.pretrained import korean_bert_dir, sha256_of
+    path = tmp_path / "train.txt"
+    path.write_text("".join("\n".join(d) + "\n\n" for d in DOCS * 8), encoding="utf-8")
+    out = tmp_path / "match"
+    command = [sys.executable, os.path.join(SCRIPTS, "run_piece_match.py"), f"--input_file={path}",
+               f"--init_checkpoint={korean_bert_dir()}", f"--output_dir={out}", "--num_pairs=40", "--dev_pairs=8",
+               "--max_seq_length=32", "--train_batch_size=8", "--num_train_epochs=2", "--learning_rate=3e-4"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    record = json.loads((out / "model" / "piece_match.json").read_text(encoding="utf-8"))
+    start_sha = sha256_of(os.path.join(korean_bert_dir(), "model.safetensors"))
+    assert record["start_sha256"] == start_sha != record["sha256"]
+    assert record["sha256"] == sha256_of(str(out / "model" / "model.safetensors"))
+    assert (record["dev_pairs"], record["train_pairs"]) == (8, record["num_pairs"] - 8) and record["num_pairs"] >= 36
+    assert len(record["history"]["val_binary_accuracy"]) == 2 and 0 < record["history"]["loss"][1]
+    for companion in ("1_Pooling/config.json", "generator/model.safetensors", "pretraining.json", "vocab.txt"):
+        assert (out / "model" / companion).is_file(), companion
+    assert glob.glob(str(out / "summaries" / "train" / "events.*")) and glob.glob(str(out / "summaries" / "eval" / "*"))
+    encoder = load_encoder(str(out / "model"))
+    assert encoder.bert_config.do_lower_case is False  # cased, as the start
+
+    # Too few pairs for the held-out share: a clear message, no traceback, no model written.
+    bad = subprocess.run(command[:4] + [f"--output_dir={tmp_path / 'bad'}", "--num_pairs=9", "--dev_pairs=8"],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "holds out 8 pairs" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "bad" / "model").exists()
