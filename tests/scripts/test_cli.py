@@ -34,6 +34,7 @@ MAIN_FLAGS = {
                           "data_format", "do_train"],
     "run_multiple_choice.py": ["train_file", "init_checkpoint", "output_dir", "learning_rate"],
     "run_ner.py": ["train_file", "init_checkpoint", "output_dir", "data_format"],
+    "run_piece_match.py": ["input_file", "init_checkpoint", "output_dir", "num_pairs", "learning_rate"],
     "run_pretraining.py": ["input_file", "eval_input_file", "vocab_file", "output_dir", "learning_rate"],
     "run_squad.py": ["train_file", "predict_file", "init_checkpoint", "output_dir", "doc_stride"],
     "serve.py": ["port", "rest_api_port", "model_name", "model_base_path"],
