@@ -5,8 +5,10 @@
 # (the model shipped before ELECTRA), continue from it with ELECTRA's replaced-token detection (a fresh
 # generator of a quarter of the width; mixed bfloat16), then continue ELECTRA on records of 128 pieces (positions
 # 64-127), held-out evaluation throughout, store the discriminator and the generator in float16, train the
-# discriminator to name the emoticons removed from reviews (two rounds of one epoch, no human label), and ship the
-# weight average of the discriminator before and after that stage (the shipped encoder) with the generator.
+# discriminator to name the emoticons removed from reviews (two rounds of one epoch, no human label), average the
+# discriminator before and after that stage, teach that average at every piece of a sentence pair whether the
+# piece is also in the other segment (the piece-match stage), give it one more emoticon round, and ship the weight
+# average of the model before and after that round (the shipped encoder) with the generator.
 # Every stage is skipped when its output exists, and pre-training resumes from its last checkpoint, so rerunning
 # the script continues an interrupted build. Usage:
 #   bash scripts/build_korean_bert.sh WORK_DIR CORPUS_DIR
@@ -14,8 +16,8 @@
 # corpora are not in the repository: see the model card for their sources); WORK_DIR (default runs/korean_bert,
 # git-ignored) receives the intermediate files. The model is written to OUT (default
 # bert_tf/resources/korean_bert, the built-in model). The environment variables below (STEPS, VOCAB_SIZE,
-# EMOTICON_PER_CLASS, ...) default to the shipped recipe; tests/scripts/test_build_korean_bert.py runs the whole
-# script with tiny values on a tiny corpus.
+# EMOTICON_PER_CLASS, MATCH_PAIRS, ...) default to the shipped recipe; tests/scripts/test_build_korean_bert.py runs
+# the whole script with tiny values on a tiny corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-runs/korean_bert}
@@ -24,6 +26,8 @@ PY=${PYTHON:-.venv/bin/python}
 OUT=${OUT:-bert_tf/resources/korean_bert}
 VOCAB_SIZE=${VOCAB_SIZE:-16000}
 EMOTICON_PER_CLASS=${EMOTICON_PER_CLASS:-12000}
+MATCH_PAIRS=${MATCH_PAIRS:-30000}
+MATCH_DEV_PAIRS=${MATCH_DEV_PAIRS:-600}
 # The MLM stage was trained to 5,000 steps, then resumed to 10,000 (the learning-rate schedule is recomputed
 # for the new total on resume: linear decay from 2.6e-4 at step 5,000 to 0 at 10,000). STEPS lists its stages,
 # ELECTRA_STEPS the ELECTRA stage's.
@@ -137,10 +141,38 @@ for round_ in 1 2; do
   $PY scripts/convert_checkpoint.py --init_checkpoint="$R/classifier" --output_dir="$R/model" --dtype=float16 \
       --companions_from="$start"
 done
-# Ship the average, weight by weight (alpha = 0.5, in float32, stored in float16), of the 128-piece model and the
+# The average, weight by weight (alpha = 0.5, in float32, stored in float16), of the 128-piece model and the
 # second emoticon round (WiSE-FT: keeps the sentiment the emoticons taught and most of what the emoticons cost
-# the token task), with the 128-piece model's generator/, 1_Pooling/ and pretraining.json, and its SHA-256.
-$PY - "$W/electra128_f16" "$W/emoticon2/model" "$OUT" <<'PYEOF'
+# the token task), with the 128-piece model's generator/, 1_Pooling/ and pretraining.json (shipped 2026-12-07,
+# e8d71fa8...; where the piece-match stage starts).
+[ -s "$W/wise/model.safetensors" ] || $PY - "$W/electra128_f16" "$W/emoticon2/model" "$W/wise" <<'PYEOF'
+import sys
+from bert_tf.checkpoints import average_hf
+average_hf(*sys.argv[1:], alpha=0.5)
+PYEOF
+# The piece-match stage (docs/RESULTS.md, "Matching pieces across the pair"): MATCH_PAIRS pairs made from train.txt
+# (half graded, half copy style), every piece labelled by whether the same piece is in the other segment, three
+# epochs; then one more emoticon round from it (the second round's draw, --seed=1), so the sentiment comes back
+# after the comparison is learned.
+[ -s "$W/match/model/model.safetensors" ] || $PY scripts/run_piece_match.py --input_file="$W/train.txt" \
+    --init_checkpoint="$W/wise" --output_dir="$W/match" --num_pairs=$MATCH_PAIRS --dev_pairs=$MATCH_DEV_PAIRS
+R="$W/emoticon3"
+if [ ! -s "$R/model/model.safetensors" ]; then
+  mkdir -p "$R"
+  $PY scripts/prepare_emoticon_data.py --input_file="$W/train.txt" --output_file="$R/emoticons.jsonl" \
+      --per_class=$EMOTICON_PER_CLASS --seed=1
+  $PY scripts/run_classifier.py --do_train --data_format=jsonl --train_file="$R/emoticons.jsonl" \
+      --text_a_column=text --label_column=label --init_checkpoint="$W/match/model" --max_seq_length=64 \
+      --train_batch_size=32 --learning_rate=1e-4 --num_train_epochs=1 --dev_fraction=0.02 --seed=1 \
+      --output_dir="$R/classifier"
+  $PY scripts/convert_checkpoint.py --init_checkpoint="$R/classifier" --output_dir="$R/model" --dtype=float16 \
+      --companions_from="$W/match/model"
+fi
+# Ship the average (alpha = 0.5) of the piece-match stage's model and its emoticon round, as the emoticon rounds
+# above were averaged with their start: both have the comparison, and the average keeps the token task better
+# than the round alone. The round's generator/, 1_Pooling/ and pretraining.json (the 128-piece model's) are copied
+# beside it, and its SHA-256 printed.
+$PY - "$R/model" "$W/match/model" "$OUT" <<'PYEOF'
 import sys
 from bert_tf.checkpoints import average_hf
 from bert_tf.pretrained import sha256_of

@@ -1,6 +1,7 @@
 """`scripts/build_korean_bert.sh` end to end: every stage of the built-in Korean model's recipe (corpus split,
 vocabulary, whole-word-masked records of 64 and 128 pieces, MLM, ELECTRA resumed over two step targets, the
-128-piece leg, two emoticon rounds, the weight average) run with tiny sizes on a tiny corpus, into a scratch
+128-piece leg, two emoticon rounds, their weight average, the piece-match stage and a third emoticon round, the
+final weight average) run with tiny sizes on a tiny corpus, into a scratch
 directory. The shipped model is never touched; a rerun skips every finished stage."""
 
 import collections
@@ -64,7 +65,8 @@ def test_the_whole_recipe_runs_resumes_and_writes_a_loadable_model(tmp_path):
     corpus, work, out = str(tmp_path / "corpus"), str(tmp_path / "work"), str(tmp_path / "model")
     _write_corpus(corpus)
     env = dict(os.environ, PYTHON=sys.executable, OUT=out, VOCAB_SIZE="1200", EMOTICON_PER_CLASS="12",
-               STEPS="6", ELECTRA_STEPS="3,6", ELECTRA128_STEPS="4", CUDA_VISIBLE_DEVICES="")
+               STEPS="6", ELECTRA_STEPS="3,6", ELECTRA128_STEPS="4", MATCH_PAIRS="40", MATCH_DEV_PAIRS="8",
+               CUDA_VISIBLE_DEVICES="")
 
     def build():
         run = subprocess.run(["bash", os.path.join(REPO, "scripts", "build_korean_bert.sh"), work, corpus],
@@ -82,7 +84,7 @@ def test_the_whole_recipe_runs_resumes_and_writes_a_loadable_model(tmp_path):
         assert json.load(f)["max_seq_length"] == 64
     with open(os.path.join(out, "pretraining.json")) as f:
         assert json.load(f)["max_seq_length"] == 128
-    for round_ in ("emoticon1", "emoticon2"):
+    for round_ in ("emoticon1", "emoticon2", "emoticon3"):
         with open(os.path.join(work, round_, "emoticons.jsonl"), encoding="utf-8") as f:
             labels = collections.Counter(json.loads(line)["label"] for line in f)
         assert labels == dict.fromkeys(CLASSES, 12)
@@ -100,13 +102,23 @@ def test_the_whole_recipe_runs_resumes_and_writes_a_loadable_model(tmp_path):
     from bert_tf.checkpoints import load_encoder
     weights = load_file(os.path.join(out, "model.safetensors"))
     assert {w.dtype for w in weights.values()} == {np.dtype("float16")}
-    # The shipped encoder is the mean of the 128-piece model and the second emoticon round (alpha 0.5).
-    start = load_file(os.path.join(work, "electra128_f16", "model.safetensors"))
-    tuned = load_file(os.path.join(work, "emoticon2", "model", "model.safetensors"))
+    # The model before the piece-match stage is the mean of the 128-piece model and the second emoticon round
+    # (alpha 0.5); the shipped encoder is the mean of the piece-match stage (which started from that model) and
+    # the third emoticon round (which started from the piece-match stage).
+    def tensor(*path):
+        return load_file(os.path.join(work, *path, "model.safetensors"))[name].astype(np.float32)
     name = "encoder.layer.0.attention.self.query.weight"
-    np.testing.assert_allclose(weights[name].astype(np.float32),
-                               (start[name].astype(np.float32) + tuned[name].astype(np.float32)) / 2, atol=1e-3)
-    assert not np.array_equal(start[name], tuned[name])
+    start, tuned, wise = tensor("electra128_f16"), tensor("emoticon2", "model"), tensor("wise")
+    np.testing.assert_allclose(wise, (start + tuned) / 2, atol=1e-3)
+    assert not np.array_equal(start, tuned)
+    with open(os.path.join(work, "match", "model", "piece_match.json"), encoding="utf-8") as f:
+        match = json.load(f)
+    assert match["start_sha256"] == sha256_of(os.path.join(work, "wise", "model.safetensors"))
+    assert (match["dev_pairs"], len(match["history"]["val_binary_accuracy"])) == (8, 3)
+    assert match["sha256"] == sha256_of(os.path.join(work, "match", "model", "model.safetensors"))
+    matched, third = tensor("match", "model"), tensor("emoticon3", "model")
+    np.testing.assert_allclose(weights[name].astype(np.float32), (matched + third) / 2, atol=1e-3)
+    assert not np.array_equal(wise, matched) and not np.array_equal(matched, third)
     config = load_encoder(out).get_config()
     assert config["num_hidden_layers"] == 4 and config["hidden_size"] == 256 and config["vocab_size"] == len(vocab)
     assert config["do_lower_case"] is False  # cased: lower-casing would decompose Hangul into jamo
