@@ -92,7 +92,7 @@ def overlap_cv(output):
 def _train_jointly(start, rows, args, command):
     """The match loss on a batch of pairs plus, with the same weight, the emoticon loss on a batch of reviews, every
     step (custom loop; bert_tf's fine-tuning optimizer over the encoder and both heads). Writes the encoder to
-    `args.output_dir/model` and returns the record (also written there as match.json)."""
+    `args.output_dir/model` and returns the record (also written there as piece_match.json, as the stage's)."""
     import time
 
     import keras
@@ -195,8 +195,8 @@ def _train_jointly(start, rows, args, command):
               "matching_share_of_scored_pieces": round(share, 4),
               "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
               "seconds": round(time.time() - started, 1)}
-    with open(os.path.join(model_dir, "match.json"), "w", encoding="utf-8") as f:
-        json.dump(record, f, ensure_ascii=False, indent=2)
+    from bert_tf.atomic_files import write_json_atomic
+    write_json_atomic(os.path.join(model_dir, "piece_match.json"), record, ensure_ascii=False)
     return record
 
 
