@@ -93,33 +93,20 @@ def _train_jointly(start, rows, args, command):
     """The match loss on a batch of pairs plus, with the same weight, the emoticon loss on a batch of reviews, every
     step (custom loop; bert_tf's fine-tuning optimizer over the encoder and both heads). Writes the encoder to
     `args.output_dir/model` and returns the record (also written there as piece_match.json, as the stage's)."""
-    import time
-
     import keras
     import numpy as np
     import tensorflow as tf
 
-    from bert_tf.checkpoints import load_encoder, save_hf
-    from bert_tf.finetuning.piece_match import piece_match_arrays
+    from bert_tf.finetuning.piece_match import PieceMatchStart
     from bert_tf.heads.sequence_pooling import masked_mean
-    from bert_tf.pretrained import sha256_of
-    from bert_tf.tokenization import ReferenceTokenizer
     from bert_tf.training.optimization import create_optimizer
-    started = time.time()
-    keras.utils.set_random_seed(args.seed)
-    encoder = load_encoder(start)  # its config carries the model's casing
-    tokenizer = ReferenceTokenizer(os.path.join(start, "vocab.txt"), do_lower_case=encoder.bert_config.do_lower_case)
-    vocab = tokenizer.vocab
+    stage = PieceMatchStart(start, rows, SEQ, args.seed, DEV_ROWS)
+    encoder, arrays, dev, train = stage.encoder, stage.arrays, stage.dev, stage.train
+    vocab = stage.tokenizer.vocab
     cls_id, sep_id = vocab["[CLS]"], vocab["[SEP]"]
 
     def ids(text):
-        return [vocab[p] for p in tokenizer.tokenize(text)]
-    arrays = piece_match_arrays(rows, tokenizer, SEQ)
-    order = np.random.default_rng(args.seed).permutation(len(rows))
-    dev, train = order[:DEV_ROWS], order[DEV_ROWS:]
-    share = float((arrays[3][train] * arrays[4][train]).sum() / arrays[4][train].sum())
-    print(f"{len(rows)} pairs ({len(train)} train, {len(dev)} dev); share of scored pieces that match: {share:.3f}",
-          flush=True)
+        return [vocab[p] for p in stage.tokenizer.tokenize(text)]
     with open(args.emoticons, encoding="utf-8") as f:
         reviews = [json.loads(line) for line in f]
     names = sorted({r["label"] for r in reviews})
@@ -187,17 +174,7 @@ def _train_jointly(start, rows, args, command):
         for key, value in zip(history, [sums[0] / per_epoch, sums[1] / per_epoch, dev_scores[2], dev_scores[3]]):
             history[key].append(value)
         print(f"epoch {epoch + 1}: " + ", ".join(f"{k} {v[-1]:.4f}" for k, v in history.items()), flush=True)
-    model_dir = os.path.join(args.output_dir, "model")
-    save_hf(encoder, model_dir, vocab_file=os.path.join(start, "vocab.txt"), dtype="float16", companions_from=start)
-    record = {"command": command, "start_sha256": sha256_of(os.path.join(start, "model.safetensors")),
-              "sha256": sha256_of(os.path.join(model_dir, "model.safetensors")),
-              "num_pairs": len(rows), "train_pairs": len(train), "dev_pairs": len(dev),
-              "matching_share_of_scored_pieces": round(share, 4),
-              "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
-              "seconds": round(time.time() - started, 1)}
-    from bert_tf.atomic_files import write_json_atomic
-    write_json_atomic(os.path.join(model_dir, "piece_match.json"), record, ensure_ascii=False)
-    return record
+    return stage.save(args.output_dir, history, command=command)
 
 
 def main(argv=None):

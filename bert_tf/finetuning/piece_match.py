@@ -52,6 +52,48 @@ class _EpochSummaries(keras.callbacks.Callback):
         self.writers.write("eval", {k[4:]: v for k, v in logs.items() if k.startswith("val_")}, epoch + 1)
 
 
+class PieceMatchStart:
+    """What the stage trains from (`start_piece_match`): the encoder, its tokenizer, the packed arrays
+    (`piece_match_arrays`), the train and dev row indices, the share of scored pieces that match, the start time."""
+
+    def __init__(self, init_checkpoint, rows, seq_len, seed, dev_rows):
+        from bert_tf.checkpoints import load_encoder
+        from bert_tf.tokenization import ReferenceTokenizer
+        if len(rows) <= dev_rows:
+            raise FinetuneError(f"the piece-match stage holds out {dev_rows} pairs and trains on the rest, but only "
+                                f"{len(rows)} pairs were made: give more pairs or a larger text file")
+        self.init_checkpoint, self.rows, self.started = init_checkpoint, rows, time.time()
+        keras.utils.set_random_seed(seed)
+        self.encoder = load_encoder(init_checkpoint)  # its config carries the model's casing
+        self.vocab_file = os.path.join(init_checkpoint, "vocab.txt")
+        self.tokenizer = ReferenceTokenizer(self.vocab_file, do_lower_case=self.encoder.bert_config.do_lower_case)
+        self.arrays = piece_match_arrays(rows, self.tokenizer, seq_len)
+        order = np.random.default_rng(seed).permutation(len(rows))
+        self.dev, self.train = order[:dev_rows], order[dev_rows:]
+        scored = self.arrays[4][self.train]
+        self.share = float((self.arrays[3][self.train] * scored).sum() / scored.sum())
+        print(f"{len(rows)} pairs ({len(self.train)} train, {len(self.dev)} dev); share of scored pieces that match: "
+              f"{self.share:.3f}", flush=True)
+
+    def save(self, output_dir, history, *, dtype="float16", command=""):
+        """Writes the encoder to `output_dir/model` (weights in `dtype`, the start's companions beside) and the
+        stage's record, `piece_match.json`, there; returns the record."""
+        from bert_tf.atomic_files import write_json_atomic
+        from bert_tf.checkpoints import save_hf
+        from bert_tf.pretrained import sha256_of
+        model_dir = os.path.join(output_dir, "model")
+        save_hf(self.encoder, model_dir, vocab_file=self.vocab_file, dtype=dtype, companions_from=self.init_checkpoint)
+        record = {"command": command,
+                  "start_sha256": sha256_of(os.path.join(self.init_checkpoint, "model.safetensors")),
+                  "sha256": sha256_of(os.path.join(model_dir, "model.safetensors")),
+                  "num_pairs": len(self.rows), "train_pairs": len(self.train), "dev_pairs": len(self.dev),
+                  "matching_share_of_scored_pieces": round(self.share, 4),
+                  "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
+                  "seconds": round(time.time() - self.started, 1)}
+        write_json_atomic(os.path.join(model_dir, "piece_match.json"), record, ensure_ascii=False)
+        return record
+
+
 def train_piece_match(init_checkpoint: str, rows, output_dir: str, *, max_seq_length: int = 64,
                       learning_rate: float = 1e-4, num_train_epochs: int = 3, train_batch_size: int = 32,
                       dev_rows: int = 600, seed: int = 3, dtype: str = "float16", command: str = "") -> dict:
@@ -61,21 +103,9 @@ def train_piece_match(init_checkpoint: str, rows, output_dir: str, *, max_seq_le
     `output_dir/model/piece_match.json` (SHA-256 of the start and of the result, per-epoch history, seconds)."""
     import tensorflow as tf
 
-    from bert_tf.checkpoints import load_encoder, save_hf
-    from bert_tf.pretrained import sha256_of
-    from bert_tf.tokenization import ReferenceTokenizer
     from bert_tf.training.optimization import create_optimizer
-    if len(rows) <= dev_rows:
-        raise FinetuneError(f"the piece-match stage holds out {dev_rows} pairs and trains on the rest, but only "
-                            f"{len(rows)} pairs were made: give more pairs or a larger text file")
-    started = time.time()
-    keras.utils.set_random_seed(seed)
-    encoder = load_encoder(init_checkpoint)  # its config carries the model's casing
-    vocab_file = os.path.join(init_checkpoint, "vocab.txt")
-    tokenizer = ReferenceTokenizer(vocab_file, do_lower_case=encoder.bert_config.do_lower_case)
-    arrays = piece_match_arrays(rows, tokenizer, max_seq_length)
-    order = np.random.default_rng(seed).permutation(len(rows))
-    dev, train = order[:dev_rows], order[dev_rows:]
+    start = PieceMatchStart(init_checkpoint, rows, max_seq_length, seed, dev_rows)
+    encoder, arrays, dev, train = start.encoder, start.arrays, start.dev, start.train
 
     def dataset(index, shuffle):
         x = dict(zip(INPUTS, (arrays[i][index] for i in range(3))))
@@ -83,9 +113,6 @@ def train_piece_match(init_checkpoint: str, rows, output_dir: str, *, max_seq_le
         if shuffle:
             ds = ds.shuffle(len(index), seed=seed)
         return ds.batch(train_batch_size).prefetch(2)
-    share = float((arrays[3][train] * arrays[4][train]).sum() / arrays[4][train].sum())
-    print(f"{len(rows)} pairs ({len(train)} train, {len(dev)} dev); share of scored pieces that match: {share:.3f}",
-          flush=True)
     inputs = {k: keras.Input((max_seq_length,), dtype="int32", name=k) for k in INPUTS}
     logits = keras.layers.Dense(1, kernel_initializer="glorot_uniform", name="match")(
         encoder(inputs)["sequence_output"])
@@ -96,15 +123,4 @@ def train_piece_match(init_checkpoint: str, rows, output_dir: str, *, max_seq_le
                   weighted_metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)])
     history = model.fit(dataset(train, True), validation_data=dataset(dev, False), epochs=num_train_epochs,
                         verbose=2, callbacks=[_EpochSummaries(output_dir)]).history
-
-    model_dir = os.path.join(output_dir, "model")
-    save_hf(encoder, model_dir, vocab_file=vocab_file, dtype=dtype, companions_from=init_checkpoint)
-    record = {"command": command, "start_sha256": sha256_of(os.path.join(init_checkpoint, "model.safetensors")),
-              "sha256": sha256_of(os.path.join(model_dir, "model.safetensors")),
-              "num_pairs": len(rows), "train_pairs": len(train), "dev_pairs": len(dev),
-              "matching_share_of_scored_pieces": round(share, 4),
-              "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
-              "seconds": round(time.time() - started, 1)}
-    from bert_tf.atomic_files import write_json_atomic
-    write_json_atomic(os.path.join(model_dir, "piece_match.json"), record, ensure_ascii=False)
-    return record
+    return start.save(output_dir, history, dtype=dtype, command=command)
