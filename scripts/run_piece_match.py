@@ -35,6 +35,8 @@ flags.DEFINE_integer("train_batch_size", 32, "Pairs per step.")
 flags.DEFINE_float("learning_rate", 1e-4, "Peak learning rate (10% warmup, then linear decay to 0).")
 flags.DEFINE_integer("num_train_epochs", 3, "Passes over the training pairs.")
 flags.DEFINE_integer("dev_pairs", 600, "Pairs held out to report the match accuracy after each epoch.")
+flags.DEFINE_float("coverage_weight", 0.0, "Weight of a second target, each segment's share of matching pieces "
+                   "regressed from the mean-pooled last layer; 0 (the recorded stage) leaves it out.")
 flags.DEFINE_integer("seed", 3, "Seed of the pairs (graded: seed, copy: seed + 100), the split, the order and the head.")
 
 
@@ -53,7 +55,7 @@ def main(argv):
         record = train_piece_match(FLAGS.init_checkpoint, rows, FLAGS.output_dir,
                                    max_seq_length=FLAGS.max_seq_length, learning_rate=FLAGS.learning_rate,
                                    num_train_epochs=FLAGS.num_train_epochs, train_batch_size=FLAGS.train_batch_size,
-                                   dev_rows=FLAGS.dev_pairs, seed=FLAGS.seed,
+                                   dev_rows=FLAGS.dev_pairs, seed=FLAGS.seed, coverage_weight=FLAGS.coverage_weight,
                                    command=" ".join(["python", "scripts/run_piece_match.py"] + sys.argv[1:]))
     except (ValueError, FinetuneError) as e:
         sys.exit(f"run_piece_match: {e}")

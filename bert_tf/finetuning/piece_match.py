@@ -96,16 +96,28 @@ class PieceMatchStart:
 
 def train_piece_match(init_checkpoint: str, rows, output_dir: str, *, max_seq_length: int = 64,
                       learning_rate: float = 1e-4, num_train_epochs: int = 3, train_batch_size: int = 32,
-                      dev_rows: int = 600, seed: int = 3, dtype: str = "float16", command: str = "") -> dict:
+                      dev_rows: int = 600, seed: int = 3, dtype: str = "float16", command: str = "",
+                      coverage_weight: float = 0.0) -> dict:
     """Trains the stage from `init_checkpoint` (a model directory) on `rows`, the first `dev_rows` of a seeded
     permutation held out for the match accuracy, and writes the encoder to `output_dir/model` (weights in
     `dtype`), TensorBoard scalars to `output_dir/summaries`. Returns the record written to
-    `output_dir/model/piece_match.json` (SHA-256 of the start and of the result, per-epoch history, seconds)."""
+    `output_dir/model/piece_match.json` (SHA-256 of the start and of the result, per-epoch history, seconds).
+
+    `coverage_weight` > 0 adds a second target read from the mean-pooled last layer (`masked_mean`, the pooling
+    the Korean model declares): a Dense(2) regresses each segment's coverage (the share of its scored pieces that
+    match, `coverage_targets`) with squared error times `coverage_weight`, so the pooled vector a fine-tuning head
+    reads carries the comparison per segment. 0 (the default) trains the stage as recorded."""
     import tensorflow as tf
 
     from bert_tf.training.optimization import create_optimizer
     start = PieceMatchStart(init_checkpoint, rows, max_seq_length, seed, dev_rows)
     encoder, arrays, dev, train = start.encoder, start.arrays, start.dev, start.train
+    if coverage_weight < 0:
+        raise FinetuneError(f"coverage_weight must be 0 (off) or positive, got {coverage_weight}")
+    if coverage_weight:
+        return _train_with_coverage(start, output_dir, max_seq_length=max_seq_length, learning_rate=learning_rate,
+                                    num_train_epochs=num_train_epochs, train_batch_size=train_batch_size, seed=seed,
+                                    dtype=dtype, command=command, coverage_weight=coverage_weight)
 
     def dataset(index, shuffle):
         x = dict(zip(INPUTS, (arrays[i][index] for i in range(3))))
@@ -124,3 +136,61 @@ def train_piece_match(init_checkpoint: str, rows, output_dir: str, *, max_seq_le
     history = model.fit(dataset(train, True), validation_data=dataset(dev, False), epochs=num_train_epochs,
                         verbose=2, callbacks=[_EpochSummaries(output_dir)]).history
     return start.save(output_dir, history, dtype=dtype, command=command)
+
+
+def coverage_targets(arrays):
+    """`(N, 2)` float32: per packed pair, the share of segment A's scored pieces that match and of segment B's
+    (`piece_match_arrays` order: token_ids, segment_ids, padding_mask, labels, weights; 0 for an empty segment)."""
+    _, segments, _, labels, weights = arrays
+    out = []
+    for seg in (0, 1):
+        scored = (weights == 1) & (segments == seg)
+        out.append((labels * scored).sum(1) / np.maximum(scored.sum(1), 1))
+    return np.stack(out, 1).astype("float32")
+
+
+def _train_with_coverage(start, output_dir, *, max_seq_length, learning_rate, num_train_epochs, train_batch_size,
+                         seed, dtype, command, coverage_weight):
+    """`train_piece_match` with the per-segment coverage target beside the per-piece one (its docstring)."""
+    import tensorflow as tf
+
+    from bert_tf.heads.sequence_pooling import masked_mean
+    from bert_tf.training.optimization import create_optimizer
+    encoder, arrays, dev, train = start.encoder, start.arrays, start.dev, start.train
+    coverage = coverage_targets(arrays)
+
+    def dataset(index, shuffle):
+        x = dict(zip(INPUTS, (arrays[i][index] for i in range(3))))
+        y = {"match": np.stack([arrays[3][index], arrays[4][index]], -1).astype("float32"),
+             "coverage": coverage[index]}
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        if shuffle:
+            ds = ds.shuffle(len(index), seed=seed)
+        return ds.batch(train_batch_size).prefetch(2)
+
+    def match_loss(y, logits):  # y: (B, T, 2) = label, weight; the weighted mean over scored pieces
+        label, weight = y[..., 0], y[..., 1]
+        bce = keras.ops.binary_crossentropy(label, logits[..., 0], from_logits=True)
+        return keras.ops.sum(bce * weight) / keras.ops.maximum(keras.ops.sum(weight), 1.0)
+
+    class MatchAccuracy(keras.metrics.Mean):
+        def update_state(self, y, logits, sample_weight=None):
+            hit = keras.ops.cast(keras.ops.equal(keras.ops.cast(logits[..., 0] > 0, "float32"), y[..., 0]),
+                                 "float32")
+            return super().update_state(hit, sample_weight=y[..., 1])
+
+    inputs = {k: keras.Input((max_seq_length,), dtype="int32", name=k) for k in INPUTS}
+    sequence = encoder(inputs)["sequence_output"]
+    outputs = {"match": keras.layers.Dense(1, kernel_initializer="glorot_uniform", name="match")(sequence),
+               "coverage": keras.layers.Dense(2, kernel_initializer="glorot_uniform", name="coverage")(
+                   masked_mean(sequence, inputs["padding_mask"]))}
+    model = keras.Model(inputs, outputs)
+    steps = num_train_epochs * int(np.ceil(len(train) / train_batch_size))
+    optimizer = create_optimizer(learning_rate, steps, int(0.1 * steps))  # bert_tf's fine-tuning recipe
+    model.compile(optimizer=optimizer, loss={"match": match_loss, "coverage": "mse"},
+                  loss_weights={"match": 1.0, "coverage": coverage_weight},
+                  metrics={"match": [MatchAccuracy(name="accuracy")], "coverage": ["mae"]})
+    history = model.fit(dataset(train, True), validation_data=dataset(dev, False), epochs=num_train_epochs,
+                        verbose=2, callbacks=[_EpochSummaries(output_dir)]).history
+    record = start.save(output_dir, history, dtype=dtype, command=command)
+    return record
