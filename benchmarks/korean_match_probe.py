@@ -21,6 +21,14 @@ lengths and two negation flags, grouped 5-fold cross-validation on KLUE-NLI's tr
 test file is not read), written to benchmarks/results/korean_pretraining/nli_overlap_cv.json.
 
     python benchmarks/korean_match_probe.py --overlap_cv
+
+`--coverage_cv` runs the check behind the coverage target (`run_piece_match.py --coverage_weight`) on a model
+(`--model_dir`, default the built-in one), the same folds: each segment's coverage (the share of its pieces whose id
+is in the other segment, `bert_tf.finetuning.piece_match.coverage_targets`), how well ridge regression recovers it
+from the frozen mean-pooled last layer (R²), and logistic regression on the two coverages with the two lengths, on
+the pooled vector, and on both; written to benchmarks/results/korean_pretraining/nli_coverage_cv_<sha8>.json.
+
+    python benchmarks/korean_match_probe.py --coverage_cv
 """
 
 from __future__ import annotations
@@ -87,6 +95,60 @@ def overlap_cv(output):
         json.dump({"command": "python benchmarks/korean_match_probe.py --overlap_cv", "rows": len(rows),
                    "cv": "GroupKFold(5) by premise, KLUE-NLI training file only", "results": results},
                   f, ensure_ascii=False, indent=2)
+
+
+def coverage_cv(model_dir, output_dir, command):
+    """The frozen model's coverage check (see the module docstring); returns the record it writes."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.model_selection import GroupKFold, cross_val_predict, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from benchmarks.korean_finetune import TASKS
+    from bert_tf.checkpoints import load_encoder
+    from bert_tf.finetuning.piece_match import coverage_targets, piece_match_arrays
+    from bert_tf.heads.sequence_pooling import masked_mean
+    from bert_tf.pretrained import sha256_of
+    from bert_tf.tokenization import ReferenceTokenizer
+    encoder = load_encoder(model_dir)
+    tokenizer = ReferenceTokenizer(os.path.join(model_dir, "vocab.txt"),
+                                   do_lower_case=encoder.bert_config.do_lower_case)
+    with open(TASKS["klue_nli"]["train"], encoding="utf-8") as f:
+        rows = json.load(f)
+    arrays = piece_match_arrays(rows, tokenizer, SEQ)
+    pooled = np.concatenate([masked_mean(encoder({"token_ids": arrays[0][i:i + 256],
+                                                  "segment_ids": arrays[1][i:i + 256],
+                                                  "padding_mask": arrays[2][i:i + 256]})["sequence_output"],
+                                         arrays[2][i:i + 256]).numpy() for i in range(0, len(rows), 256)])
+    coverage = coverage_targets(arrays)
+    scored = [((arrays[4] == 1) & (arrays[1] == seg)).sum(1) for seg in (0, 1)]
+    labels, groups, folds = np.array([r["gold_label"] for r in rows]), [r["premise"] for r in rows], GroupKFold(5)
+    record = {"command": command,
+              "model_sha256": sha256_of(os.path.join(model_dir, "model.safetensors")), "rows": len(rows),
+              "cv": "GroupKFold(5) by premise, KLUE-NLI training file only",
+              "coverage_mean_by_label": {}, "r2_from_pooled": {}, "logistic_regression_accuracy": {}}
+    for label in ("entailment", "contradiction", "neutral"):
+        record["coverage_mean_by_label"][label] = {"premise": round(float(coverage[labels == label, 0].mean()), 4),
+                                                   "hypothesis": round(float(coverage[labels == label, 1].mean()), 4)}
+    for seg, name in enumerate(("premise", "hypothesis")):
+        target = coverage[:, seg]
+        predicted = cross_val_predict(RidgeCV(alphas=np.logspace(-3, 3, 13)), pooled, target, cv=folds, groups=groups)
+        r2 = 1 - ((predicted - target) ** 2).sum() / ((target - target.mean()) ** 2).sum()
+        record["r2_from_pooled"][name] = round(float(r2), 4)
+    counts = np.stack(scored, 1)
+    for name, features in (("two coverages and two lengths", np.c_[coverage, counts]),
+                           ("the mean-pooled vector", pooled),
+                           ("both", np.c_[pooled, coverage, counts])):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000))
+        scores = cross_val_score(model, features, labels, cv=folds, groups=groups)
+        record["logistic_regression_accuracy"][name] = {"accuracy": round(float(scores.mean()), 4),
+                                                         "sd_over_folds": round(float(scores.std()), 4)}
+    print(json.dumps(record, ensure_ascii=False, indent=2))
+    path = os.path.join(output_dir, f"nli_coverage_cv_{record['model_sha256'][:8]}.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(record, f, ensure_ascii=False, indent=2)
+    return record
 
 
 def _train_jointly(start, rows, args, command):
@@ -190,9 +252,17 @@ def main(argv=None):
                         "also trains a fresh 8-way head on the mean-pooled last layer to name a batch of reviews' "
                         "removed emoticons (the sentiment the built-in model's emoticon stage taught), same weight")
     parser.add_argument("--overlap_cv", action="store_true", help="run the overlap check instead (no model)")
+    parser.add_argument("--coverage_cv", action="store_true",
+                        help="run the coverage check of --model_dir (default: the built-in model) instead")
     args = parser.parse_args(argv)
     if args.overlap_cv:
         return overlap_cv(os.path.join(REPO, "benchmarks", "results", "korean_pretraining", "nli_overlap_cv.json"))
+    if args.coverage_cv:
+        from bert_tf.pretrained import korean_bert_dir
+        return coverage_cv(args.model_dir or korean_bert_dir(),
+                           os.path.join(REPO, "benchmarks", "results", "korean_pretraining"),
+                           " ".join(["python", "benchmarks/korean_match_probe.py"]
+                                    + (sys.argv[1:] if argv is None else list(argv))))
     if not (args.train_text and args.output_dir):
         parser.error("--train_text and --output_dir are required (or --overlap_cv)")
 
