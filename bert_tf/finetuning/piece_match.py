@@ -110,10 +110,10 @@ def train_piece_match(init_checkpoint: str, rows, output_dir: str, *, max_seq_le
     import tensorflow as tf
 
     from bert_tf.training.optimization import create_optimizer
-    start = PieceMatchStart(init_checkpoint, rows, max_seq_length, seed, dev_rows)
-    encoder, arrays, dev, train = start.encoder, start.arrays, start.dev, start.train
     if coverage_weight < 0:
         raise FinetuneError(f"coverage_weight must be 0 (off) or positive, got {coverage_weight}")
+    start = PieceMatchStart(init_checkpoint, rows, max_seq_length, seed, dev_rows)
+    encoder, arrays, dev, train = start.encoder, start.arrays, start.dev, start.train
     if coverage_weight:
         return _train_with_coverage(start, output_dir, max_seq_length=max_seq_length, learning_rate=learning_rate,
                                     num_train_epochs=num_train_epochs, train_batch_size=train_batch_size, seed=seed,

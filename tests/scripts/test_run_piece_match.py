@@ -104,3 +104,36 @@ def test_the_stage_writes_a_model_the_fine_tuning_scripts_take(tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode != 0 and "holds out 8 pairs" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "bad" / "model").exists()
+
+
+def test_coverage_is_each_segments_share_of_matching_pieces():
+    from bert_tf.finetuning.piece_match import coverage_targets
+    # premise 4 pieces (10, 12 match), hypothesis 3 (12, 10 match); a second pair: premise 2 pieces, none shared,
+    # hypothesis 5 pieces of which the one 30 matches (30 is in the premise)
+    examples = [piece_match_example([10, 11, 12, 11], [12, 13, 10], 12, CLS, SEP),
+                piece_match_example([30, 31], [40, 41, 30, 42, 43], 12, CLS, SEP)]
+    arrays = [np.array(c, "int32") for c in zip(*examples)]
+    np.testing.assert_allclose(coverage_targets(arrays), [[2 / 4, 2 / 3], [1 / 2, 1 / 5]])
+    assert coverage_targets(arrays).dtype == np.float32
+
+
+@pytest.mark.slow
+def test_the_coverage_target_trains_beside_the_piece_labels(tmp_path):
+    from bert_tf.finetuning import FinetuneError
+    from bert_tf.finetuning.piece_match import train_piece_match
+    from bert_tf.pretrained import korean_bert_dir
+    path = tmp_path / "train.txt"
+    path.write_text("".join("\n".join(d) + "\n\n" for d in DOCS * 8), encoding="utf-8")
+    rows = match_pairs(str(path), 48, seed=2)
+    with pytest.raises(FinetuneError, match="coverage_weight must be 0"):
+        train_piece_match(korean_bert_dir(), rows, str(tmp_path / "neg"), coverage_weight=-1.0)
+    record = train_piece_match(korean_bert_dir(), rows, str(tmp_path / "cov"), max_seq_length=32,
+                               train_batch_size=8, num_train_epochs=2, learning_rate=3e-4, dev_rows=8,
+                               coverage_weight=2.0)
+    history = record["history"]
+    for key in ("match_loss", "coverage_loss", "val_match_accuracy", "val_coverage_mae"):
+        assert len(history[key]) == 2, key
+    # the total is the piece loss plus twice the coverage loss
+    assert history["loss"][1] == pytest.approx(history["match_loss"][1] + 2 * history["coverage_loss"][1], abs=2e-3)
+    assert 0.5 < history["val_match_accuracy"][1] <= 1 and history["val_coverage_mae"][1] < 0.5
+    assert (tmp_path / "cov" / "model" / "model.safetensors").is_file() and not (tmp_path / "neg").exists()
