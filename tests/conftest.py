@@ -19,16 +19,17 @@ def minilm_dir():
     return minilm_l6_dir(verify=True)
 
 
-# The test files that take longest (a full run's `--durations=0`, summed per file, 2026-12-06), run first: with
+# The test files that take longest (a full run's `--durations=0`, summed per file, 2026-12-07), longest first: with
 # two pytest-xdist workers taking one file at a time (run_tests.sh: `-n 2 --dist loadfile`), a long file picked up
 # last would leave one worker idle while the other finishes it. Order only; every test still runs, and the rest
 # keep pytest's order.
-LONGEST_FILES = ("tests/export/test_export.py", "tests/scripts/test_run_finetuning.py",
-                 "tests/finetuning/test_recipe_accuracy.py", "tests/test_readme.py",
-                 "tests/training/test_distribute.py", "tests/export/test_export_script.py",
-                 "tests/training/test_run_pretraining.py", "tests/export/test_export_ner_qa.py",
-                 "tests/checkpoints/test_korean_bert.py", "tests/tasks/test_tasks.py",
-                 "tests/reliability/test_faults.py", "tests/scripts/test_extract_features.py",
+LONGEST_FILES = ("tests/scripts/test_run_finetuning.py", "tests/export/test_export.py",
+                 "tests/scripts/test_build_korean_bert.py", "tests/training/test_run_pretraining.py",
+                 "tests/test_readme.py", "tests/training/test_distribute.py", "tests/export/test_export_script.py",
+                 "tests/tasks/test_finetune_api.py", "tests/export/test_export_ner_qa.py",
+                 "tests/finetuning/test_recipe_accuracy.py", "tests/reliability/test_faults.py",
+                 "tests/scripts/test_extract_features.py", "tests/training/test_trainer.py", "tests/tasks/test_tasks.py",
+                 "tests/checkpoints/test_korean_bert.py", "tests/serving/test_serving_security_load.py",
                  "tests/scripts/test_demo_korean.py")
 
 
