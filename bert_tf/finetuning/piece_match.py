@@ -75,7 +75,7 @@ class PieceMatchStart:
         print(f"{len(rows)} pairs ({len(self.train)} train, {len(self.dev)} dev); share of scored pieces that match: "
               f"{self.share:.3f}", flush=True)
 
-    def save(self, output_dir, history, *, dtype="float16", command=""):
+    def save(self, output_dir, history, *, dtype="float16", command="", coverage_weight=0.0):
         """Writes the encoder to `output_dir/model` (weights in `dtype`, the start's companions beside) and the
         stage's record, `piece_match.json`, there; returns the record."""
         from bert_tf.atomic_files import write_json_atomic
@@ -87,7 +87,7 @@ class PieceMatchStart:
                   "start_sha256": sha256_of(os.path.join(self.init_checkpoint, "model.safetensors")),
                   "sha256": sha256_of(os.path.join(model_dir, "model.safetensors")),
                   "num_pairs": len(self.rows), "train_pairs": len(self.train), "dev_pairs": len(self.dev),
-                  "matching_share_of_scored_pieces": round(self.share, 4),
+                  "matching_share_of_scored_pieces": round(self.share, 4), "coverage_weight": coverage_weight,
                   "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
                   "seconds": round(time.time() - self.started, 1)}
         write_json_atomic(os.path.join(model_dir, "piece_match.json"), record, ensure_ascii=False)
@@ -192,5 +192,4 @@ def _train_with_coverage(start, output_dir, *, max_seq_length, learning_rate, nu
                   metrics={"match": [MatchAccuracy(name="accuracy")], "coverage": ["mae"]})
     history = model.fit(dataset(train, True), validation_data=dataset(dev, False), epochs=num_train_epochs,
                         verbose=2, callbacks=[_EpochSummaries(output_dir)]).history
-    record = start.save(output_dir, history, dtype=dtype, command=command)
-    return record
+    return start.save(output_dir, history, dtype=dtype, command=command, coverage_weight=coverage_weight)

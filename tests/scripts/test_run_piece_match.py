@@ -89,7 +89,7 @@ def test_the_stage_writes_a_model_the_fine_tuning_scripts_take(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     record = json.loads((out / "model" / "piece_match.json").read_text(encoding="utf-8"))
     start_sha = sha256_of(os.path.join(korean_bert_dir(), "model.safetensors"))
-    assert record["start_sha256"] == start_sha != record["sha256"]
+    assert record["start_sha256"] == start_sha != record["sha256"] and record["coverage_weight"] == 0.0
     assert record["sha256"] == sha256_of(str(out / "model" / "model.safetensors"))
     assert (record["dev_pairs"], record["train_pairs"]) == (8, record["num_pairs"] - 8) and record["num_pairs"] >= 36
     assert len(record["history"]["val_binary_accuracy"]) == 2 and 0 < record["history"]["loss"][1]
@@ -131,6 +131,7 @@ def test_the_coverage_target_trains_beside_the_piece_labels(tmp_path):
                                train_batch_size=8, num_train_epochs=2, learning_rate=3e-4, dev_rows=8,
                                coverage_weight=2.0)
     history = record["history"]
+    assert record["coverage_weight"] == 2.0
     for key in ("match_loss", "coverage_loss", "val_match_accuracy", "val_coverage_mae"):
         assert len(history[key]) == 2, key
     # the total is the piece loss plus twice the coverage loss
