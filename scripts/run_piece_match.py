@@ -8,7 +8,9 @@ the build's `train.txt`, so no held-out document and no evaluation text): half `
 AdamW with 10% warmup). No human label is read. `--max_seq_length - 3` pieces of the two segments are kept
 (longest first). The encoder goes to OUTPUT_DIR/model (float16, with the start's generator/, 1_Pooling/ and
 pretraining.json), a directory every script takes as `--init_checkpoint`; TensorBoard scalars to
-OUTPUT_DIR/summaries.
+OUTPUT_DIR/summaries. A checkpoint after every epoch goes to OUTPUT_DIR/checkpoints: rerunning the same command
+after an interruption resumes from the last finished epoch (to the same bytes as an uninterrupted run); other
+flags for the same OUTPUT_DIR are refused, naming what differs.
 
 Example (the built-in Korean model's stage 5):
   python scripts/run_piece_match.py --input_file=runs/korean_bert/train.txt \

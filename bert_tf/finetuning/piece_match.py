@@ -9,6 +9,11 @@ not scored). A Dense(1) on the last layer is trained with binary cross-entropy a
 (AdamW, 10% warmup, linear decay), so the comparison natural-language inference needs is taught at every
 position instead of once per pair. The encoder is written as a Hugging Face directory beside its start's
 companions (generator/, 1_Pooling/, pretraining.json), with the stage's record in `piece_match.json`.
+
+The stage resumes: after every epoch the model, the optimizer and the dropout RNGs are checkpointed in
+`output_dir/checkpoints` (`bert_tf.training.checkpointing.TrainingCheckpoints`, the trainer's own), so rerunning the
+same call after an interruption continues from the last finished epoch and writes the same bytes as an
+uninterrupted run; a rerun with other settings (pairs, start, hyperparameters) is refused, naming what differs.
 """
 
 from __future__ import annotations
@@ -52,6 +57,69 @@ class _EpochSummaries(keras.callbacks.Callback):
         self.writers.write("eval", {k[4:]: v for k, v in logs.items() if k.startswith("val_")}, epoch + 1)
 
 
+STATE = "piece_match_state.json"  # beside the checkpoints: the settings and each finished epoch's logs
+
+
+def _fit_epochs(model, train_dataset, dev_dataset, num_train_epochs, output_dir, settings):
+    """`model.fit` (compiled, its optimizer unbuilt or built) one epoch at a time from the last checkpoint in
+    `output_dir/checkpoints`, a checkpoint after each epoch. Returns `(history, earlier_seconds)`: every epoch's
+    logs as `model.fit`'s History gives them, and the seconds the epochs restored from an earlier process took.
+
+    Exact resume: the checkpoint holds weights, optimizer (step and moments) and every Keras `SeedGenerator`
+    (the dropout RNGs); `train_dataset`'s shuffle (`reshuffle_each_iteration`) draws its next order each time an
+    iterator is made, so as many iterators as a whole run's finished epochs made are made before training on:
+    the resumed epochs see the orders an uninterrupted run would have (tests/scripts/test_run_piece_match.py
+    checks the bytes)."""
+    import json
+
+    import tensorflow as tf
+
+    from bert_tf.atomic_files import write_json_atomic
+    from bert_tf.finetuning.history import check_same_run
+    from bert_tf.training.checkpointing import TrainingCheckpoints
+    directory = os.path.join(output_dir, "checkpoints")
+    os.makedirs(directory, exist_ok=True)
+    state_path = os.path.join(directory, STATE)
+    epochs = []
+    if os.path.isfile(state_path):
+        try:
+            with open(state_path, encoding="utf-8") as f:
+                recorded = json.load(f)
+        except (OSError, ValueError) as e:
+            raise FinetuneError(f"{state_path} is unreadable ({e}): delete {directory} to start the stage afresh")
+        check_same_run(recorded, settings, output_dir)
+        epochs = recorded.get("epochs", [])
+    model.optimizer.build(model.trainable_variables)  # its moments exist before a restore fills them
+    epoch = tf.Variable(0, dtype="int64", trainable=False)
+    weights = {id(w) for w in model.weights}
+    checkpoints = TrainingCheckpoints(directory, {"model": model, "optimizer": model.optimizer, "epoch": epoch},
+                                      [v for v in model.variables if id(v) not in weights], is_chief=True,
+                                      save_dir=directory, max_to_keep=2)
+    if checkpoints.restore(epoch) is not None:
+        print(f"resumed the piece-match stage after epoch {int(epoch.numpy())} of {num_train_epochs} "
+              f"({directory})", flush=True)
+    done = int(epoch.numpy())
+    epochs = epochs[:done]  # an epoch logged but not checkpointed (interrupted in between) is trained again
+    if len(epochs) < done:
+        raise FinetuneError(f"{state_path} records {len(epochs)} epochs but the checkpoint is after epoch {done}: "
+                            f"delete {directory} to start the stage afresh")
+    earlier = sum(e.pop("seconds", 0.0) for e in [dict(x) for x in epochs])
+    for _ in range(2 * done):  # Keras 3's fit makes two iterators of the training data per epoch (the second
+        iter(train_dataset)     # unused): advance the shuffle to the order the next epoch has in a whole run
+    callbacks = [_EpochSummaries(output_dir)]
+    for e in range(done, num_train_epochs):
+        began = time.time()
+        print(f"piece-match epoch {e + 1} of {num_train_epochs}", flush=True)
+        logs = model.fit(train_dataset, validation_data=dev_dataset, initial_epoch=e, epochs=e + 1, verbose=2,
+                         callbacks=callbacks).history
+        epochs.append({**{k: float(v[-1]) for k, v in logs.items()}, "seconds": round(time.time() - began, 1)})
+        write_json_atomic(state_path, {"config": settings, "epochs": epochs})
+        epoch.assign(e + 1)
+        checkpoints.save(e + 1)
+    history = {k: [x[k] for x in epochs] for k in epochs[0] if k != "seconds"} if epochs else {}
+    return history, earlier
+
+
 class PieceMatchStart:
     """What the stage trains from (`start_piece_match`): the encoder, its tokenizer, the packed arrays
     (`piece_match_arrays`), the train and dev row indices, the share of scored pieces that match, the start time."""
@@ -75,9 +143,22 @@ class PieceMatchStart:
         print(f"{len(rows)} pairs ({len(self.train)} train, {len(self.dev)} dev); share of scored pieces that match: "
               f"{self.share:.3f}", flush=True)
 
-    def save(self, output_dir, history, *, dtype="float16", command="", coverage_weight=0.0):
+    def settings(self, max_seq_length, learning_rate, num_train_epochs, train_batch_size, seed, coverage_weight):
+        """What defines the stage's result, recorded beside its checkpoints: a resume must match it."""
+        import hashlib
+        import json
+        from bert_tf.pretrained import sha256_of
+        pairs = hashlib.sha256(json.dumps(self.rows, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+        return {"start_sha256": sha256_of(os.path.join(self.init_checkpoint, "model.safetensors")),
+                "pairs_sha256": pairs, "num_pairs": len(self.rows), "dev_pairs": len(self.dev),
+                "max_seq_length": max_seq_length, "learning_rate": learning_rate,
+                "num_train_epochs": num_train_epochs, "train_batch_size": train_batch_size, "seed": seed,
+                "coverage_weight": coverage_weight}
+
+    def save(self, output_dir, history, *, dtype="float16", command="", coverage_weight=0.0, earlier_seconds=0.0):
         """Writes the encoder to `output_dir/model` (weights in `dtype`, the start's companions beside) and the
-        stage's record, `piece_match.json`, there; returns the record."""
+        stage's record, `piece_match.json`, there; returns the record. `earlier_seconds`: the epochs an earlier,
+        interrupted process trained (added to this process's time)."""
         from bert_tf.atomic_files import write_json_atomic
         from bert_tf.checkpoints import save_hf
         from bert_tf.pretrained import sha256_of
@@ -89,7 +170,7 @@ class PieceMatchStart:
                   "num_pairs": len(self.rows), "train_pairs": len(self.train), "dev_pairs": len(self.dev),
                   "matching_share_of_scored_pieces": round(self.share, 4), "coverage_weight": coverage_weight,
                   "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
-                  "seconds": round(time.time() - self.started, 1)}
+                  "seconds": round(time.time() - self.started + earlier_seconds, 1)}
         write_json_atomic(os.path.join(model_dir, "piece_match.json"), record, ensure_ascii=False)
         return record
 
@@ -133,9 +214,10 @@ def train_piece_match(init_checkpoint: str, rows, output_dir: str, *, max_seq_le
     optimizer = create_optimizer(learning_rate, steps, int(0.1 * steps))  # bert_tf's fine-tuning recipe
     model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy(from_logits=True),
                   weighted_metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)])
-    history = model.fit(dataset(train, True), validation_data=dataset(dev, False), epochs=num_train_epochs,
-                        verbose=2, callbacks=[_EpochSummaries(output_dir)]).history
-    return start.save(output_dir, history, dtype=dtype, command=command)
+    history, seconds = _fit_epochs(model, dataset(train, True), dataset(dev, False), num_train_epochs, output_dir,
+                                   start.settings(max_seq_length, learning_rate, num_train_epochs, train_batch_size,
+                                                  seed, 0.0))
+    return start.save(output_dir, history, dtype=dtype, command=command, earlier_seconds=seconds)
 
 
 def coverage_targets(arrays):
@@ -190,6 +272,8 @@ def _train_with_coverage(start, output_dir, *, max_seq_length, learning_rate, nu
     model.compile(optimizer=optimizer, loss={"match": match_loss, "coverage": "mse"},
                   loss_weights={"match": 1.0, "coverage": coverage_weight},
                   metrics={"match": [MatchAccuracy(name="accuracy")], "coverage": ["mae"]})
-    history = model.fit(dataset(train, True), validation_data=dataset(dev, False), epochs=num_train_epochs,
-                        verbose=2, callbacks=[_EpochSummaries(output_dir)]).history
-    return start.save(output_dir, history, dtype=dtype, command=command, coverage_weight=coverage_weight)
+    history, seconds = _fit_epochs(model, dataset(train, True), dataset(dev, False), num_train_epochs, output_dir,
+                                   start.settings(max_seq_length, learning_rate, num_train_epochs, train_batch_size,
+                                                  seed, coverage_weight))
+    return start.save(output_dir, history, dtype=dtype, command=command, coverage_weight=coverage_weight,
+                      earlier_seconds=seconds)

@@ -138,3 +138,44 @@ def test_the_coverage_target_trains_beside_the_piece_labels(tmp_path):
     assert history["loss"][1] == pytest.approx(history["match_loss"][1] + 2 * history["coverage_loss"][1], abs=2e-3)
     assert 0.5 < history["val_match_accuracy"][1] <= 1 and history["val_coverage_mae"][1] < 0.5
     assert (tmp_path / "cov" / "model" / "model.safetensors").is_file() and not (tmp_path / "neg").exists()
+
+
+@pytest.mark.slow
+def test_an_interrupted_stage_resumes_to_the_same_bytes(tmp_path, monkeypatch):
+    """The stage checkpoints after every epoch: a run stopped during its second epoch, rerun with the same
+    arguments, trains on from the first epoch's checkpoint (weights, optimizer, dropout RNGs, the shuffle's next
+    order) and writes the model an uninterrupted run writes, to the byte; other settings are refused."""
+    from bert_tf.finetuning import FinetuneError, piece_match
+    from bert_tf.pretrained import korean_bert_dir
+    path = tmp_path / "train.txt"
+    path.write_text("".join("\n".join(d) + "\n\n" for d in DOCS * 8), encoding="utf-8")
+    rows = match_pairs(str(path), 44, seed=7)
+    flags = dict(max_seq_length=24, train_batch_size=6, num_train_epochs=3, learning_rate=2e-4, dev_rows=6,
+                 coverage_weight=0.5, seed=11)
+    whole = piece_match.train_piece_match(korean_bert_dir(), rows, str(tmp_path / "whole"), **flags)
+
+    class Stopped(Exception):
+        pass
+    summaries = piece_match._EpochSummaries.on_epoch_end
+
+    def stop_in_the_second_epoch(self, epoch, logs=None):
+        if epoch == 1:
+            raise Stopped
+        summaries(self, epoch, logs)
+    cut = str(tmp_path / "cut")
+    monkeypatch.setattr(piece_match._EpochSummaries, "on_epoch_end", stop_in_the_second_epoch)
+    with pytest.raises(Stopped):
+        piece_match.train_piece_match(korean_bert_dir(), rows, cut, **flags)
+    monkeypatch.undo()
+    assert not os.path.exists(os.path.join(cut, "model"))
+    assert sorted(os.path.basename(p) for p in glob.glob(os.path.join(cut, "checkpoints", "ckpt-*.index"))) == \
+        ["ckpt-1.index"]
+    with open(os.path.join(cut, "checkpoints", piece_match.STATE), encoding="utf-8") as f:
+        assert len(json.load(f)["epochs"]) == 1
+    with pytest.raises(FinetuneError, match="learning_rate 0.0002 then, 0.0003 now"):
+        piece_match.train_piece_match(korean_bert_dir(), rows, cut, **{**flags, "learning_rate": 3e-4})
+    with pytest.raises(FinetuneError, match="pairs_sha256"):
+        piece_match.train_piece_match(korean_bert_dir(), rows[::-1], cut, **flags)
+    resumed = piece_match.train_piece_match(korean_bert_dir(), rows, cut, **flags)
+    assert resumed["sha256"] == whole["sha256"] != resumed["start_sha256"]
+    assert resumed["history"] == whole["history"] and len(resumed["history"]["val_match_accuracy"]) == 3
