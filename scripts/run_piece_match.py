@@ -47,6 +47,7 @@ def main(argv):
     from bert_tf.data.text_pairs import match_pairs
     from bert_tf.finetuning import FinetuneError
     from bert_tf.finetuning.piece_match import train_piece_match
+    from bert_tf.training.checkpointing import TrainingStateError
     if not os.path.isfile(FLAGS.input_file):
         sys.exit(f"run_piece_match: no file at {FLAGS.input_file}")
     if not os.path.isfile(os.path.join(FLAGS.init_checkpoint, "model.safetensors")):
@@ -59,7 +60,7 @@ def main(argv):
                                    num_train_epochs=FLAGS.num_train_epochs, train_batch_size=FLAGS.train_batch_size,
                                    dev_rows=FLAGS.dev_pairs, seed=FLAGS.seed, coverage_weight=FLAGS.coverage_weight,
                                    command=" ".join(["python", "scripts/run_piece_match.py"] + sys.argv[1:]))
-    except (ValueError, FinetuneError) as e:
+    except (ValueError, FinetuneError, TrainingStateError) as e:
         sys.exit(f"run_piece_match: {e}")
     print(json.dumps({k: record[k] for k in ("sha256", "history", "seconds")}))
 

@@ -103,7 +103,7 @@ def _fit_epochs(model, train_dataset, dev_dataset, num_train_epochs, output_dir,
     if len(epochs) < done:
         raise FinetuneError(f"{state_path} records {len(epochs)} epochs but the checkpoint is after epoch {done}: "
                             f"delete {directory} to start the stage afresh")
-    earlier = sum(e.pop("seconds", 0.0) for e in [dict(x) for x in epochs])
+    earlier = sum(x.get("seconds", 0.0) for x in epochs)
     for _ in range(2 * done):  # Keras 3's fit makes two iterators of the training data per epoch (the second
         iter(train_dataset)     # unused): advance the shuffle to the order the next epoch has in a whole run
     callbacks = [_EpochSummaries(output_dir)]
@@ -113,7 +113,7 @@ def _fit_epochs(model, train_dataset, dev_dataset, num_train_epochs, output_dir,
         logs = model.fit(train_dataset, validation_data=dev_dataset, initial_epoch=e, epochs=e + 1, verbose=2,
                          callbacks=callbacks).history
         epochs.append({**{k: float(v[-1]) for k, v in logs.items()}, "seconds": round(time.time() - began, 1)})
-        write_json_atomic(state_path, {"config": settings, "epochs": epochs})
+        write_json_atomic(state_path, {"config": settings, "epochs": epochs, "done": e + 1 == num_train_epochs})
         epoch.assign(e + 1)
         checkpoints.save(e + 1)
     history = {k: [x[k] for x in epochs] for k in epochs[0] if k != "seconds"} if epochs else {}

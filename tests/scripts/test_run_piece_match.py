@@ -99,6 +99,11 @@ def test_the_stage_writes_a_model_the_fine_tuning_scripts_take(tmp_path):
     encoder = load_encoder(str(out / "model"))
     assert encoder.bert_config.do_lower_case is False  # cased, as the start
 
+    # The same output directory with another learning rate: refused by name (its checkpoints would be resumed).
+    other = subprocess.run(command[:-1] + ["--learning_rate=1e-4"], capture_output=True, text=True, timeout=600)
+    assert other.returncode != 0 and "Traceback" not in other.stderr
+    assert "holds a finished run made with other settings: learning_rate 0.0003 then, 0.0001 now" in other.stderr
+
     # Too few pairs for the held-out share: a clear message, no traceback, no model written.
     bad = subprocess.run(command[:4] + [f"--output_dir={tmp_path / 'bad'}", "--num_pairs=9", "--dev_pairs=8"],
                          capture_output=True, text=True, timeout=600)
