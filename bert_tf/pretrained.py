@@ -45,7 +45,7 @@ def minilm_l6_dir(verify: bool = True) -> str:
 
 KOREAN_BERT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources", "korean_bert")
 # SHA-256 of resources/korean_bert/model.safetensors, written by scripts/build_korean_bert.sh's last stage.
-KOREAN_BERT_SHA256 = "6caf690361679f7ce3d43b8af00a4a279cd4ae2bd2edec49b397df0c15f6d087"
+KOREAN_BERT_SHA256 = "48675f6a2c4760c541327b41457c0c7c85e15cf483480b983292ca8a67deeaab"
 
 
 def korean_bert_dir(verify: bool = True) -> str:

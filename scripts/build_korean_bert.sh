@@ -7,7 +7,9 @@
 # 64-127), held-out evaluation throughout, store the discriminator and the generator in float16, train the
 # discriminator to name the emoticons removed from reviews (two rounds of one epoch, no human label), average the
 # discriminator before and after that stage, teach that average at every piece of a sentence pair whether the
-# piece is also in the other segment (the piece-match stage), give it one more emoticon round, and ship the weight
+# piece is also in the other segment (the piece-match stage), give it one more emoticon round, average the model
+# before and after that round (stage 5), run that cycle once more with each segment's share of matching pieces
+# as a second target on the pooled vector (the coverage stage) and a fourth emoticon round, and ship the weight
 # average of the model before and after that round (the shipped encoder) with the generator.
 # Every stage is skipped when its output exists, and pre-training resumes from its last checkpoint, so rerunning
 # the script continues an interrupted build. Usage:
@@ -126,11 +128,9 @@ PYEOF
 # lr 1e-4, batch 32, 64 pieces, 2% carved for dev), then a second epoch from that model on a redrawn sample
 # (--seed=1). Each round's encoder is stored in float16 beside its start's generator/, 1_Pooling/ and
 # pretraining.json (convert_checkpoint.py), the weights last, so a round whose model.safetensors exists is done.
-for round_ in 1 2; do
-  seed=$((round_ - 1))
-  start="$W/electra128_f16"; [ "$round_" = 1 ] || start="$W/emoticon1/model"
-  R="$W/emoticon$round_"
-  [ -s "$R/model/model.safetensors" ] && continue
+emoticon_round() {  # emoticon_round OUTPUT_DIR START_MODEL SEED (skipped once OUTPUT_DIR/model has its weights)
+  local R=$1 start=$2 seed=$3
+  [ -s "$R/model/model.safetensors" ] && return 0
   mkdir -p "$R"
   $PY scripts/prepare_emoticon_data.py --input_file="$W/train.txt" --output_file="$R/emoticons.jsonl" \
       --per_class=$EMOTICON_PER_CLASS --seed=$seed
@@ -140,7 +140,9 @@ for round_ in 1 2; do
       --output_dir="$R/classifier"
   $PY scripts/convert_checkpoint.py --init_checkpoint="$R/classifier" --output_dir="$R/model" --dtype=float16 \
       --companions_from="$start"
-done
+}
+emoticon_round "$W/emoticon1" "$W/electra128_f16" 0
+emoticon_round "$W/emoticon2" "$W/emoticon1/model" 1
 # The average, weight by weight (alpha = 0.5, in float32, stored in float16), of the 128-piece model and the
 # second emoticon round (WiSE-FT: keeps the sentiment the emoticons taught and most of what the emoticons cost
 # the token task), with the 128-piece model's generator/, 1_Pooling/ and pretraining.json (shipped 2026-12-07,
@@ -156,23 +158,28 @@ PYEOF
 # after the comparison is learned.
 [ -s "$W/match/model/model.safetensors" ] || $PY scripts/run_piece_match.py --input_file="$W/train.txt" \
     --init_checkpoint="$W/wise" --output_dir="$W/match" --num_pairs=$MATCH_PAIRS --dev_pairs=$MATCH_DEV_PAIRS
-R="$W/emoticon3"
-if [ ! -s "$R/model/model.safetensors" ]; then
-  mkdir -p "$R"
-  $PY scripts/prepare_emoticon_data.py --input_file="$W/train.txt" --output_file="$R/emoticons.jsonl" \
-      --per_class=$EMOTICON_PER_CLASS --seed=1
-  $PY scripts/run_classifier.py --do_train --data_format=jsonl --train_file="$R/emoticons.jsonl" \
-      --text_a_column=text --label_column=label --init_checkpoint="$W/match/model" --max_seq_length=64 \
-      --train_batch_size=32 --learning_rate=1e-4 --num_train_epochs=1 --dev_fraction=0.02 --seed=1 \
-      --output_dir="$R/classifier"
-  $PY scripts/convert_checkpoint.py --init_checkpoint="$R/classifier" --output_dir="$R/model" --dtype=float16 \
-      --companions_from="$W/match/model"
-fi
-# Ship the average (alpha = 0.5) of the piece-match stage's model and its emoticon round, as the emoticon rounds
+emoticon_round "$W/emoticon3" "$W/match/model" 1
+# The average (alpha = 0.5) of the piece-match stage's model and its emoticon round, as the emoticon rounds
 # above were averaged with their start: both have the comparison, and the average keeps the token task better
-# than the round alone. The round's generator/, 1_Pooling/ and pretraining.json (the 128-piece model's) are copied
-# beside it, and its SHA-256 printed.
-$PY - "$R/model" "$W/match/model" "$OUT" <<'PYEOF'
+# than the round alone (shipped 2026-12-07, 6caf6903..., stage 5; where the coverage stage starts). The round's
+# generator/, 1_Pooling/ and pretraining.json (the 128-piece model's) are copied beside it.
+[ -s "$W/stage5/model.safetensors" ] || $PY - "$W/emoticon3/model" "$W/match/model" "$W/stage5" <<'PYEOF'
+import sys
+from bert_tf.checkpoints import average_hf
+average_hf(*sys.argv[1:], alpha=0.5)
+PYEOF
+# The coverage stage (docs/RESULTS.md, "Coverage per segment in the pooled vector"): stage 5's cycle once more,
+# on a new draw of MATCH_PAIRS pairs (--seed=4), with a second target beside the per-piece one: a Dense(2) on the
+# mean-pooled last layer regresses each segment's share of matching pieces, so the pooled vector a fine-tuning
+# head reads carries the comparison; then one emoticon round from it (a new draw, --seed=2).
+[ -s "$W/coverage/model/model.safetensors" ] || $PY scripts/run_piece_match.py --input_file="$W/train.txt" \
+    --init_checkpoint="$W/stage5" --output_dir="$W/coverage" --num_pairs=$MATCH_PAIRS \
+    --dev_pairs=$MATCH_DEV_PAIRS --seed=4 --coverage_weight=1
+emoticon_round "$W/emoticon4" "$W/coverage/model" 2
+# Ship the average (alpha = 0.5) of the coverage stage's model and its emoticon round (the shipped encoder; the
+# round's generator/, 1_Pooling/ and pretraining.json, the 128-piece model's, beside it; the order of the two
+# does not change a byte at alpha 0.5), and print its SHA-256.
+$PY - "$W/emoticon4/model" "$W/coverage/model" "$OUT" <<'PYEOF'
 import sys
 from bert_tf.checkpoints import average_hf
 from bert_tf.pretrained import sha256_of

@@ -1,7 +1,7 @@
 """`scripts/build_korean_bert.sh` end to end: every stage of the built-in Korean model's recipe (corpus split,
 vocabulary, whole-word-masked records of 64 and 128 pieces, MLM, ELECTRA resumed over two step targets, the
-128-piece leg, two emoticon rounds, their weight average, the piece-match stage and a third emoticon round, the
-final weight average) run with tiny sizes on a tiny corpus, into a scratch
+128-piece leg, two emoticon rounds, their weight average, the piece-match stage and a third emoticon round, their
+average, the coverage stage and a fourth emoticon round, the final weight average) run with tiny sizes on a tiny corpus, into a scratch
 directory. The shipped model is never touched; a rerun skips every finished stage."""
 
 import collections
@@ -84,7 +84,7 @@ def test_the_whole_recipe_runs_resumes_and_writes_a_loadable_model(tmp_path):
         assert json.load(f)["max_seq_length"] == 64
     with open(os.path.join(out, "pretraining.json")) as f:
         assert json.load(f)["max_seq_length"] == 128
-    for round_ in ("emoticon1", "emoticon2", "emoticon3"):
+    for round_ in ("emoticon1", "emoticon2", "emoticon3", "emoticon4"):
         with open(os.path.join(work, round_, "emoticons.jsonl"), encoding="utf-8") as f:
             labels = collections.Counter(json.loads(line)["label"] for line in f)
         assert labels == dict.fromkeys(CLASSES, 12)
@@ -103,8 +103,9 @@ def test_the_whole_recipe_runs_resumes_and_writes_a_loadable_model(tmp_path):
     weights = load_file(os.path.join(out, "model.safetensors"))
     assert {w.dtype for w in weights.values()} == {np.dtype("float16")}
     # The model before the piece-match stage is the mean of the 128-piece model and the second emoticon round
-    # (alpha 0.5); the shipped encoder is the mean of the piece-match stage (which started from that model) and
-    # the third emoticon round (which started from the piece-match stage).
+    # (alpha 0.5); stage 5 is the mean of the piece-match stage (which started from that model) and the third
+    # emoticon round (which started from the piece-match stage); the shipped encoder is the mean of the coverage
+    # stage (from stage 5) and the fourth emoticon round (from the coverage stage).
     def tensor(*path):
         return load_file(os.path.join(work, *path, "model.safetensors"))[name].astype(np.float32)
     name = "encoder.layer.0.attention.self.query.weight"
@@ -116,9 +117,17 @@ def test_the_whole_recipe_runs_resumes_and_writes_a_loadable_model(tmp_path):
     assert match["start_sha256"] == sha256_of(os.path.join(work, "wise", "model.safetensors"))
     assert (match["dev_pairs"], len(match["history"]["val_binary_accuracy"])) == (8, 3)
     assert match["sha256"] == sha256_of(os.path.join(work, "match", "model", "model.safetensors"))
-    matched, third = tensor("match", "model"), tensor("emoticon3", "model")
-    np.testing.assert_allclose(weights[name].astype(np.float32), (matched + third) / 2, atol=1e-3)
+    matched, third, stage5 = tensor("match", "model"), tensor("emoticon3", "model"), tensor("stage5")
+    np.testing.assert_allclose(stage5, (matched + third) / 2, atol=1e-3)
     assert not np.array_equal(wise, matched) and not np.array_equal(matched, third)
+    with open(os.path.join(work, "coverage", "model", "piece_match.json"), encoding="utf-8") as f:
+        coverage = json.load(f)
+    assert coverage["start_sha256"] == sha256_of(os.path.join(work, "stage5", "model.safetensors"))
+    assert coverage["coverage_weight"] == 1.0 and "val_coverage_mae" in coverage["history"]
+    covered, fourth = tensor("coverage", "model"), tensor("emoticon4", "model")
+    np.testing.assert_allclose(weights[name].astype(np.float32), (covered + fourth) / 2, atol=1e-3)
+    assert not os.path.exists(os.path.join(out, "piece_match.json"))  # a stage's record stays with the stage
+    assert not np.array_equal(stage5, covered) and not np.array_equal(covered, fourth)
     config = load_encoder(out).get_config()
     assert config["num_hidden_layers"] == 4 and config["hidden_size"] == 256 and config["vocab_size"] == len(vocab)
     assert config["do_lower_case"] is False  # cased: lower-casing would decompose Hangul into jamo
