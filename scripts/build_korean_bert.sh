@@ -11,8 +11,9 @@
 # before and after that round (stage 5), run that cycle once more with each segment's share of matching pieces
 # as a second target on the pooled vector (the coverage stage) and a fourth emoticon round, and ship the weight
 # average of the model before and after that round (the shipped encoder) with the generator.
-# Every stage is skipped when its output exists, and pre-training resumes from its last checkpoint, so rerunning
-# the script continues an interrupted build. Usage:
+# Every stage is skipped when its output exists; pre-training and the emoticon rounds resume from their last
+# checkpoint and the piece-match stages from their last finished epoch, so rerunning the script continues an
+# interrupted build. Usage:
 #   bash scripts/build_korean_bert.sh WORK_DIR CORPUS_DIR
 # CORPUS_DIR (required) holds nsmc_unlabeled/nsmc_unlabeled.txt.gz and kowiki_pretrain/kowiki_sample.txt (the
 # corpora are not in the repository: see the model card for their sources); WORK_DIR (default runs/korean_bert,
