@@ -130,7 +130,9 @@ class PieceMatchStart:
         if len(rows) <= dev_rows:
             raise FinetuneError(f"the piece-match stage holds out {dev_rows} pairs and trains on the rest, but only "
                                 f"{len(rows)} pairs were made: give more pairs or a larger text file")
+        from bert_tf.pretrained import sha256_of
         self.init_checkpoint, self.rows, self.started = init_checkpoint, rows, time.time()
+        self.start_sha256 = sha256_of(os.path.join(init_checkpoint, "model.safetensors"))
         keras.utils.set_random_seed(seed)
         self.encoder = load_encoder(init_checkpoint)  # its config carries the model's casing
         self.vocab_file = os.path.join(init_checkpoint, "vocab.txt")
@@ -147,9 +149,8 @@ class PieceMatchStart:
         """What defines the stage's result, recorded beside its checkpoints: a resume must match it."""
         import hashlib
         import json
-        from bert_tf.pretrained import sha256_of
         pairs = hashlib.sha256(json.dumps(self.rows, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
-        return {"start_sha256": sha256_of(os.path.join(self.init_checkpoint, "model.safetensors")),
+        return {"start_sha256": self.start_sha256,
                 "pairs_sha256": pairs, "num_pairs": len(self.rows), "dev_pairs": len(self.dev),
                 "max_seq_length": max_seq_length, "learning_rate": learning_rate,
                 "num_train_epochs": num_train_epochs, "train_batch_size": train_batch_size, "seed": seed,
@@ -165,7 +166,7 @@ class PieceMatchStart:
         model_dir = os.path.join(output_dir, "model")
         save_hf(self.encoder, model_dir, vocab_file=self.vocab_file, dtype=dtype, companions_from=self.init_checkpoint)
         record = {"command": command,
-                  "start_sha256": sha256_of(os.path.join(self.init_checkpoint, "model.safetensors")),
+                  "start_sha256": self.start_sha256,
                   "sha256": sha256_of(os.path.join(model_dir, "model.safetensors")),
                   "num_pairs": len(self.rows), "train_pairs": len(self.train), "dev_pairs": len(self.dev),
                   "matching_share_of_scored_pieces": round(self.share, 4), "coverage_weight": coverage_weight,
@@ -214,10 +215,20 @@ def train_piece_match(init_checkpoint: str, rows, output_dir: str, *, max_seq_le
     optimizer = create_optimizer(learning_rate, steps, int(0.1 * steps))  # bert_tf's fine-tuning recipe
     model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy(from_logits=True),
                   weighted_metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)])
-    history, seconds = _fit_epochs(model, dataset(train, True), dataset(dev, False), num_train_epochs, output_dir,
-                                   start.settings(max_seq_length, learning_rate, num_train_epochs, train_batch_size,
-                                                  seed, 0.0))
-    return start.save(output_dir, history, dtype=dtype, command=command, earlier_seconds=seconds)
+    return _fit_and_save(start, model, dataset(train, True), dataset(dev, False), output_dir,
+                         max_seq_length=max_seq_length, learning_rate=learning_rate,
+                         num_train_epochs=num_train_epochs, train_batch_size=train_batch_size, seed=seed,
+                         dtype=dtype, command=command, coverage_weight=0.0)
+
+
+def _fit_and_save(start, model, train_dataset, dev_dataset, output_dir, *, max_seq_length, learning_rate,
+                  num_train_epochs, train_batch_size, seed, dtype, command, coverage_weight):
+    """Trains the compiled stage model (`_fit_epochs`, resuming) and writes the encoder and its record."""
+    settings = start.settings(max_seq_length, learning_rate, num_train_epochs, train_batch_size, seed,
+                              coverage_weight)
+    history, seconds = _fit_epochs(model, train_dataset, dev_dataset, num_train_epochs, output_dir, settings)
+    return start.save(output_dir, history, dtype=dtype, command=command, coverage_weight=coverage_weight,
+                      earlier_seconds=seconds)
 
 
 def coverage_targets(arrays):
@@ -272,8 +283,7 @@ def _train_with_coverage(start, output_dir, *, max_seq_length, learning_rate, nu
     model.compile(optimizer=optimizer, loss={"match": match_loss, "coverage": "mse"},
                   loss_weights={"match": 1.0, "coverage": coverage_weight},
                   metrics={"match": [MatchAccuracy(name="accuracy")], "coverage": ["mae"]})
-    history, seconds = _fit_epochs(model, dataset(train, True), dataset(dev, False), num_train_epochs, output_dir,
-                                   start.settings(max_seq_length, learning_rate, num_train_epochs, train_batch_size,
-                                                  seed, coverage_weight))
-    return start.save(output_dir, history, dtype=dtype, command=command, coverage_weight=coverage_weight,
-                      earlier_seconds=seconds)
+    return _fit_and_save(start, model, dataset(train, True), dataset(dev, False), output_dir,
+                         max_seq_length=max_seq_length, learning_rate=learning_rate,
+                         num_train_epochs=num_train_epochs, train_batch_size=train_batch_size, seed=seed,
+                         dtype=dtype, command=command, coverage_weight=coverage_weight)
