@@ -37,6 +37,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import REPO, machine_info, write_json  # noqa: E402
 from benchmarks.korean_finetune import TASKS  # noqa: E402
+from bert_tf.data.text_pairs import NEGATION  # noqa: E402  Korean negation cues (않다, 없다, 못, 아니다, 안)
 
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 PROBE_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # 256-3,072 dense standardized features: stronger regularization
@@ -79,7 +80,6 @@ def _pair(train):
                                         b.transform([e.text_b for e in rows])]).tocsr()
 
 
-NEGATION = "않|없|못|아니|안 "  # Korean negation cues: 않다, 없다, 못하다, 아니다, the adverb 안
 
 
 def _overlap_features(premise: str, hypothesis: str) -> list[float]:

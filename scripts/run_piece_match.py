@@ -39,6 +39,10 @@ flags.DEFINE_integer("num_train_epochs", 3, "Passes over the training pairs.")
 flags.DEFINE_integer("dev_pairs", 600, "Pairs held out to report the match accuracy after each epoch.")
 flags.DEFINE_float("coverage_weight", 0.0, "Weight of a second target, each segment's share of matching pieces "
                    "regressed from the mean-pooled last layer; 0 (the recorded stage) leaves it out.")
+flags.DEFINE_float("cue_weight", 0.0, "Weight of a third target on the pooled vector: whether one segment is negated "
+                   "and the other not, and whether the hypothesis has a number the premise lacks; > 0 also changes "
+                   "the pairs' negation and numbers to make both common (bert_tf.data.text_pairs.cue_pair); 0 (the "
+                   "recorded stages) leaves both out.")
 flags.DEFINE_integer("seed", 3, "Seed of the pairs (graded: seed, copy: seed + 100), the split, the order and the head.")
 
 
@@ -54,11 +58,12 @@ def main(argv):
         sys.exit(f"run_piece_match: --init_checkpoint={FLAGS.init_checkpoint} is not a model directory with "
                  "model.safetensors (Hugging Face layout)")
     try:
-        rows = match_pairs(FLAGS.input_file, FLAGS.num_pairs, FLAGS.seed)
+        rows = match_pairs(FLAGS.input_file, FLAGS.num_pairs, FLAGS.seed, cues=FLAGS.cue_weight > 0)
         record = train_piece_match(FLAGS.init_checkpoint, rows, FLAGS.output_dir,
                                    max_seq_length=FLAGS.max_seq_length, learning_rate=FLAGS.learning_rate,
                                    num_train_epochs=FLAGS.num_train_epochs, train_batch_size=FLAGS.train_batch_size,
                                    dev_rows=FLAGS.dev_pairs, seed=FLAGS.seed, coverage_weight=FLAGS.coverage_weight,
+                                   cue_weight=FLAGS.cue_weight,
                                    command=" ".join(["python", "scripts/run_piece_match.py"] + sys.argv[1:]))
     except (ValueError, FinetuneError, TrainingStateError) as e:
         sys.exit(f"run_piece_match: {e}")

@@ -25,10 +25,15 @@ In every graded hypothesis each word ending in a common particle (은, 는, 이,
 와, 과, 만, ...) has it dropped or swapped for another with probability 0.3, whatever the kind.
 
 The piece-match stage (`match_pairs`, `piece_match_example`; `scripts/run_piece_match.py`) ignores the kinds: it
-labels every piece of a pair by whether the same piece is in the other segment.
+labels every piece of a pair by whether the same piece is in the other segment. With `cues=True` its pairs also
+get negation and numbers changed (`cue_pair`), and `cue_targets` names, from the text, the two cues a premise and
+its contradiction most often differ in: one segment negated and the other not, and a number in the hypothesis
+that the premise does not have.
 """
 
 from __future__ import annotations
+
+import re
 
 from bert_tf.data.documents import read_documents
 
@@ -39,6 +44,14 @@ GRADED_CHANGED = 0.15  # share of a graded `altered` hypothesis's words changed
 PARTICLES = ("에서", "으로", "에게", "까지", "부터", "처럼", "보다", "한테", "은", "는", "이", "가", "을", "를", "에", "의",
              "도", "로", "와", "과", "만")  # longest first: a word's particle is its longest matching ending
 VARIED = 0.3  # probability that a graded hypothesis's word has its particle dropped or swapped
+# Korean negation cues: 않다 (long negation), 없다, 못 / 못하다, 아니다, the adverb 안 (as a word).
+NEGATION = re.compile("않|없|못|아니|안 ")
+DIGITS = re.compile(r"\d+")
+# How `cue_pair` changes a pair (probabilities): the hypothesis's negation toggled, the premise's toggled, a
+# negation added to both (so that a cue on one side alone, not a cue anywhere, is what differs), nothing; and,
+# independently, a number of the hypothesis given other digits.
+CUE_MODES = (("hypothesis", 0.3), ("premise", 0.15), ("both", 0.15), ("none", 0.4))
+CUE_NUMBER = 0.3
 
 
 def _length(words, rng):
@@ -166,12 +179,84 @@ def pair_examples(path: str, num_pairs: int, min_words: int = 5, max_words: int 
     return rows, counts
 
 
-def match_pairs(path: str, num_pairs: int, seed: int):
+def negated(text: str) -> bool:
+    """Whether `text` carries a Korean negation cue (`NEGATION`)."""
+    return bool(NEGATION.search(text))
+
+
+def _add_negation(words, rng):
+    """`words` with one negation added to its predicate (the last word, or a random one a third of the time):
+    the adverb 안 or 못 before it, or, for a word ending in 다, the long form (좋다 -> 좋지 않다)."""
+    words = list(words)
+    pos = len(words) - 1 if rng.random() < 2 / 3 else int(rng.integers(len(words)))
+    word = words[pos]
+    form = int(rng.integers(3))
+    if form == 2 and word.endswith("다") and len(word) > 1:
+        words[pos:pos + 1] = [word[:-1] + "지", "않다"]
+    else:
+        words.insert(pos, ("안", "못")[form % 2])
+    return words
+
+
+def _remove_negation(words):
+    """`words` with its negation cues taken out where a rule knows how: the words 안 and 못 dropped, the long
+    form joined back (좋지 않다 -> 좋다), 없 -> 있, 아니 -> 이. A cue no rule undoes stays."""
+    out = []
+    for word in words:
+        if word in ("안", "못"):
+            continue
+        if word.startswith("않") and out and out[-1].endswith("지") and len(out[-1]) > 1:
+            out[-1] = out[-1][:-1] + (word[1:] or "다")
+            continue
+        out.append(word.replace("없", "있").replace("아니", "이"))
+    return out or list(words)
+
+
+def toggle_negation(words, rng):
+    """`words` negated when they carry no negation cue, or with their cues removed when they do."""
+    return _remove_negation(words) if negated(" ".join(words)) else _add_negation(words, rng)
+
+
+def cue_pair(premise, hypothesis, rng):
+    """(premise, hypothesis) word lists with negation changed by one of `CUE_MODES` and, with probability
+    `CUE_NUMBER`, a number of the hypothesis given other digits (`cue_targets` reads the result from the text)."""
+    r, mode = rng.random(), "none"
+    for name, p in CUE_MODES:
+        if r < p:
+            mode = name
+            break
+        r -= p
+    if mode in ("hypothesis", "both"):
+        hypothesis = _add_negation(hypothesis, rng) if mode == "both" else toggle_negation(hypothesis, rng)
+    if mode in ("premise", "both"):
+        premise = _add_negation(premise, rng) if mode == "both" else toggle_negation(premise, rng)
+    numbers = [i for i, w in enumerate(hypothesis) if any(c.isdigit() for c in w)]
+    if numbers and rng.random() < CUE_NUMBER:
+        hypothesis = list(hypothesis)
+        pos = numbers[int(rng.integers(len(numbers)))]
+        hypothesis[pos] = _new_digits(hypothesis[pos], rng)
+    return premise, hypothesis
+
+
+def cue_targets(premise: str, hypothesis: str) -> list[float]:
+    """[one segment negated and the other not, a number in the hypothesis that is not in the premise], as 0/1."""
+    return [float(negated(premise) != negated(hypothesis)),
+            float(bool(set(DIGITS.findall(hypothesis)) - set(DIGITS.findall(premise))))]
+
+
+def match_pairs(path: str, num_pairs: int, seed: int, cues: bool = False):
     """The piece-match stage's pairs: `num_pairs // 2` graded pairs (`seed`) then as many copy-style pairs
-    (`seed + 100`), as `{"premise", "hypothesis", "label"}` rows (the label is not the stage's target)."""
+    (`seed + 100`), as `{"premise", "hypothesis", "label"}` rows (the label is not the stage's target). With
+    `cues`, every pair then goes through `cue_pair` (a generator seeded `seed + 200`)."""
+    import numpy as np
     rows = []
     for style, style_seed in (("graded", seed), ("copy", seed + 100)):
         rows += pair_examples(path, num_pairs // 2, seed=style_seed, style=style)[0]
+    if cues:
+        rng = np.random.default_rng(seed + 200)
+        for row in rows:
+            premise, hypothesis = cue_pair(row["premise"].split(), row["hypothesis"].split(), rng)
+            row["premise"], row["hypothesis"] = " ".join(premise), " ".join(hypothesis)
     return rows
 
 

@@ -145,7 +145,8 @@ class PieceMatchStart:
         print(f"{len(rows)} pairs ({len(self.train)} train, {len(self.dev)} dev); share of scored pieces that match: "
               f"{self.share:.3f}", flush=True)
 
-    def settings(self, max_seq_length, learning_rate, num_train_epochs, train_batch_size, seed, coverage_weight):
+    def settings(self, max_seq_length, learning_rate, num_train_epochs, train_batch_size, seed, coverage_weight,
+                 cue_weight):
         """What defines the stage's result, recorded beside its checkpoints: a resume must match it."""
         import hashlib
         import json
@@ -154,9 +155,10 @@ class PieceMatchStart:
                 "pairs_sha256": pairs, "num_pairs": len(self.rows), "dev_pairs": len(self.dev),
                 "max_seq_length": max_seq_length, "learning_rate": learning_rate,
                 "num_train_epochs": num_train_epochs, "train_batch_size": train_batch_size, "seed": seed,
-                "coverage_weight": coverage_weight}
+                "coverage_weight": coverage_weight, "cue_weight": cue_weight}
 
-    def save(self, output_dir, history, *, dtype="float16", command="", coverage_weight=0.0, earlier_seconds=0.0):
+    def save(self, output_dir, history, *, dtype="float16", command="", coverage_weight=0.0, cue_weight=0.0,
+             earlier_seconds=0.0):
         """Writes the encoder to `output_dir/model` (weights in `dtype`, the start's companions beside) and the
         stage's record, `piece_match.json`, there; returns the record. `earlier_seconds`: the epochs an earlier,
         interrupted process trained (added to this process's time)."""
@@ -170,6 +172,7 @@ class PieceMatchStart:
                   "sha256": sha256_of(os.path.join(model_dir, "model.safetensors")),
                   "num_pairs": len(self.rows), "train_pairs": len(self.train), "dev_pairs": len(self.dev),
                   "matching_share_of_scored_pieces": round(self.share, 4), "coverage_weight": coverage_weight,
+                  "cue_weight": cue_weight,
                   "history": {k: [round(float(v), 4) for v in vs] for k, vs in history.items()},
                   "seconds": round(time.time() - self.started + earlier_seconds, 1)}
         write_json_atomic(os.path.join(model_dir, "piece_match.json"), record, ensure_ascii=False)
@@ -179,7 +182,7 @@ class PieceMatchStart:
 def train_piece_match(init_checkpoint: str, rows, output_dir: str, *, max_seq_length: int = 64,
                       learning_rate: float = 1e-4, num_train_epochs: int = 3, train_batch_size: int = 32,
                       dev_rows: int = 600, seed: int = 3, dtype: str = "float16", command: str = "",
-                      coverage_weight: float = 0.0) -> dict:
+                      coverage_weight: float = 0.0, cue_weight: float = 0.0) -> dict:
     """Trains the stage from `init_checkpoint` (a model directory) on `rows`, the first `dev_rows` of a seeded
     permutation held out for the match accuracy, and writes the encoder to `output_dir/model` (weights in
     `dtype`), TensorBoard scalars to `output_dir/summaries`. Returns the record written to
@@ -188,18 +191,25 @@ def train_piece_match(init_checkpoint: str, rows, output_dir: str, *, max_seq_le
     `coverage_weight` > 0 adds a second target read from the mean-pooled last layer (`masked_mean`, the pooling
     the Korean model declares): a Dense(2) regresses each segment's coverage (the share of its scored pieces that
     match, `coverage_targets`) with squared error times `coverage_weight`, so the pooled vector a fine-tuning head
-    reads carries the comparison per segment. 0 (the default) trains the stage as recorded."""
+    reads carries the comparison per segment. 0 (the default) trains the stage as recorded.
+
+    `cue_weight` > 0 adds a target on the same pooled vector: a Dense(2) names, with binary cross-entropy times
+    `cue_weight`, whether one segment is negated and the other not and whether the hypothesis has a number the
+    premise lacks (`bert_tf.data.text_pairs.cue_targets`, read from each row's text; give it rows made with
+    `match_pairs(..., cues=True)` so that both occur often)."""
     import tensorflow as tf
 
     from bert_tf.training.optimization import create_optimizer
-    if coverage_weight < 0:
-        raise FinetuneError(f"coverage_weight must be 0 (off) or positive, got {coverage_weight}")
+    for name, weight in (("coverage_weight", coverage_weight), ("cue_weight", cue_weight)):
+        if weight < 0:
+            raise FinetuneError(f"{name} must be 0 (off) or positive, got {weight}")
     start = PieceMatchStart(init_checkpoint, rows, max_seq_length, seed, dev_rows)
     encoder, arrays, dev, train = start.encoder, start.arrays, start.dev, start.train
-    if coverage_weight:
-        return _train_with_coverage(start, output_dir, max_seq_length=max_seq_length, learning_rate=learning_rate,
-                                    num_train_epochs=num_train_epochs, train_batch_size=train_batch_size, seed=seed,
-                                    dtype=dtype, command=command, coverage_weight=coverage_weight)
+    if coverage_weight or cue_weight:
+        return _train_with_pooled(start, output_dir, max_seq_length=max_seq_length, learning_rate=learning_rate,
+                                  num_train_epochs=num_train_epochs, train_batch_size=train_batch_size, seed=seed,
+                                  dtype=dtype, command=command, coverage_weight=coverage_weight,
+                                  cue_weight=cue_weight)
 
     def dataset(index, shuffle):
         x = dict(zip(INPUTS, (arrays[i][index] for i in range(3))))
@@ -218,17 +228,17 @@ def train_piece_match(init_checkpoint: str, rows, output_dir: str, *, max_seq_le
     return _fit_and_save(start, model, dataset(train, True), dataset(dev, False), output_dir,
                          max_seq_length=max_seq_length, learning_rate=learning_rate,
                          num_train_epochs=num_train_epochs, train_batch_size=train_batch_size, seed=seed,
-                         dtype=dtype, command=command, coverage_weight=0.0)
+                         dtype=dtype, command=command, coverage_weight=0.0, cue_weight=0.0)
 
 
 def _fit_and_save(start, model, train_dataset, dev_dataset, output_dir, *, max_seq_length, learning_rate,
-                  num_train_epochs, train_batch_size, seed, dtype, command, coverage_weight):
+                  num_train_epochs, train_batch_size, seed, dtype, command, coverage_weight, cue_weight):
     """Trains the compiled stage model (`_fit_epochs`, resuming) and writes the encoder and its record."""
     settings = start.settings(max_seq_length, learning_rate, num_train_epochs, train_batch_size, seed,
-                              coverage_weight)
+                              coverage_weight, cue_weight)
     history, seconds = _fit_epochs(model, train_dataset, dev_dataset, num_train_epochs, output_dir, settings)
     return start.save(output_dir, history, dtype=dtype, command=command, coverage_weight=coverage_weight,
-                      earlier_seconds=seconds)
+                      cue_weight=cue_weight, earlier_seconds=seconds)
 
 
 def coverage_targets(arrays):
@@ -242,20 +252,27 @@ def coverage_targets(arrays):
     return np.stack(out, 1).astype("float32")
 
 
-def _train_with_coverage(start, output_dir, *, max_seq_length, learning_rate, num_train_epochs, train_batch_size,
-                         seed, dtype, command, coverage_weight):
-    """`train_piece_match` with the per-segment coverage target beside the per-piece one (its docstring)."""
+def _train_with_pooled(start, output_dir, *, max_seq_length, learning_rate, num_train_epochs, train_batch_size,
+                       seed, dtype, command, coverage_weight, cue_weight):
+    """`train_piece_match` with the pooled targets (coverage, cues; its docstring) beside the per-piece one."""
     import tensorflow as tf
 
+    from bert_tf.data.text_pairs import cue_targets
     from bert_tf.heads.sequence_pooling import masked_mean
     from bert_tf.training.optimization import create_optimizer
     encoder, arrays, dev, train = start.encoder, start.arrays, start.dev, start.train
-    coverage = coverage_targets(arrays)
+    pooled = {}  # output name: (targets, loss, weight, metrics)
+    if coverage_weight:
+        pooled["coverage"] = (coverage_targets(arrays), "mse", coverage_weight, ["mae"])
+    if cue_weight:
+        cues = np.array([cue_targets(r["premise"], r["hypothesis"]) for r in start.rows], "float32")
+        pooled["cues"] = (cues, keras.losses.BinaryCrossentropy(from_logits=True), cue_weight,
+                          [keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")])
 
     def dataset(index, shuffle):
         x = dict(zip(INPUTS, (arrays[i][index] for i in range(3))))
         y = {"match": np.stack([arrays[3][index], arrays[4][index]], -1).astype("float32"),
-             "coverage": coverage[index]}
+             **{name: target[0][index] for name, target in pooled.items()}}
         ds = tf.data.Dataset.from_tensor_slices((x, y))
         if shuffle:
             ds = ds.shuffle(len(index), seed=seed)
@@ -274,16 +291,17 @@ def _train_with_coverage(start, output_dir, *, max_seq_length, learning_rate, nu
 
     inputs = {k: keras.Input((max_seq_length,), dtype="int32", name=k) for k in INPUTS}
     sequence = encoder(inputs)["sequence_output"]
-    outputs = {"match": keras.layers.Dense(1, kernel_initializer="glorot_uniform", name="match")(sequence),
-               "coverage": keras.layers.Dense(2, kernel_initializer="glorot_uniform", name="coverage")(
-                   masked_mean(sequence, inputs["padding_mask"]))}
+    outputs = {"match": keras.layers.Dense(1, kernel_initializer="glorot_uniform", name="match")(sequence)}
+    mean = masked_mean(sequence, inputs["padding_mask"])
+    for name in pooled:  # coverage first: a coverage-only stage builds its heads as before cues existed
+        outputs[name] = keras.layers.Dense(2, kernel_initializer="glorot_uniform", name=name)(mean)
     model = keras.Model(inputs, outputs)
     steps = num_train_epochs * int(np.ceil(len(train) / train_batch_size))
     optimizer = create_optimizer(learning_rate, steps, int(0.1 * steps))  # bert_tf's fine-tuning recipe
-    model.compile(optimizer=optimizer, loss={"match": match_loss, "coverage": "mse"},
-                  loss_weights={"match": 1.0, "coverage": coverage_weight},
-                  metrics={"match": [MatchAccuracy(name="accuracy")], "coverage": ["mae"]})
+    model.compile(optimizer=optimizer, loss={"match": match_loss, **{n: t[1] for n, t in pooled.items()}},
+                  loss_weights={"match": 1.0, **{n: t[2] for n, t in pooled.items()}},
+                  metrics={"match": [MatchAccuracy(name="accuracy")], **{n: t[3] for n, t in pooled.items()}})
     return _fit_and_save(start, model, dataset(train, True), dataset(dev, False), output_dir,
                          max_seq_length=max_seq_length, learning_rate=learning_rate,
                          num_train_epochs=num_train_epochs, train_batch_size=train_batch_size, seed=seed,
-                         dtype=dtype, command=command, coverage_weight=coverage_weight)
+                         dtype=dtype, command=command, coverage_weight=coverage_weight, cue_weight=cue_weight)
