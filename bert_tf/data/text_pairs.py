@@ -94,8 +94,8 @@ def _vary_particle(word, rng):
 
 
 def _new_digits(word, rng):
-    """`word` with each digit replaced by a different one."""
-    return "".join(str((int(c) + int(rng.integers(1, 10))) % 10) if c.isdigit() else c for c in word)
+    """`word` with each decimal digit replaced by a different one (other digit characters, ③ or ², kept)."""
+    return "".join(str((int(c) + int(rng.integers(1, 10))) % 10) if c.isdecimal() else c for c in word)
 
 
 def _graded(docs, d, i, kind, rng):
@@ -230,7 +230,7 @@ def cue_pair(premise, hypothesis, rng):
         hypothesis = _add_negation(hypothesis, rng) if mode == "both" else toggle_negation(hypothesis, rng)
     if mode in ("premise", "both"):
         premise = _add_negation(premise, rng) if mode == "both" else toggle_negation(premise, rng)
-    numbers = [i for i, w in enumerate(hypothesis) if any(c.isdigit() for c in w)]
+    numbers = [i for i, w in enumerate(hypothesis) if any(c.isdecimal() for c in w)]
     if numbers and rng.random() < CUE_NUMBER:
         hypothesis = list(hypothesis)
         pos = numbers[int(rng.integers(len(numbers)))]

@@ -184,3 +184,68 @@ def test_an_interrupted_stage_resumes_to_the_same_bytes(tmp_path, monkeypatch):
     resumed = piece_match.train_piece_match(korean_bert_dir(), rows, cut, **flags)
     assert resumed["sha256"] == whole["sha256"] != resumed["start_sha256"]
     assert resumed["history"] == whole["history"] and len(resumed["history"]["val_match_accuracy"]) == 3
+
+
+def test_negation_is_toggled_by_rule_and_the_cues_are_read_from_the_text():
+    from bert_tf.data import text_pairs
+    from bert_tf.data.text_pairs import cue_targets, negated, toggle_negation
+    rng = np.random.default_rng(0)
+    # a cue present: taken out by the rule that knows it
+    for words, expected in [("영화 가 안 재밌다", "영화 가 재밌다"), ("배우 연기 가 좋지 않다", "배우 연기 가 좋다"),
+                            ("재미 가 하나도 없다", "재미 가 하나도 있다"), ("그 는 학생 이 아니다", "그 는 학생 이 이다"),
+                            ("못 본 영화", "본 영화")]:
+        assert negated(words) and " ".join(toggle_negation(words.split(), rng)) == expected
+    # no cue: one is added to the predicate, in each of the three forms over draws, and nothing else changes
+    made = {" ".join(toggle_negation("연기 가 정말 좋다".split(), np.random.default_rng(s))) for s in range(40)}
+    assert {"연기 가 정말 안 좋다", "연기 가 정말 못 좋다", "연기 가 정말 좋지 않다"} <= made
+    assert all(negated(m) for m in made) and not negated("연기 가 정말 좋다") and not negated("안방 에서 봤다")
+    assert cue_targets("영화 가 재밌다", "영화 가 안 재밌다") == [1.0, 0.0]
+    assert cue_targets("영화 가 재미 없다", "영화 가 지루 하지 않다") == [0.0, 0.0]  # both negated
+    assert cue_targets("2019년 에 개봉 했다", "2018년 에 개봉 했다") == [0.0, 1.0]
+    assert cue_targets("관객 3명 이 왔다", "관객 이 왔다") == [0.0, 0.0]  # a number dropped is not a new one
+    # a digit that is not decimal (③, ²) is kept, not a crash; decimal ones all change
+    changed = text_pairs._new_digits("③번 2019년", rng)
+    assert changed.startswith("③번 ") and all(a != b for a, b in zip(changed[3:7], "2019"))
+
+
+def test_cue_pairs_change_negation_and_numbers_and_leave_the_plain_pairs_alone(tmp_path):
+    from bert_tf.data.text_pairs import cue_targets, pair_examples
+    path = tmp_path / "train.txt"
+    docs = DOCS + [["2019년 에 개봉 한 영화 는 3편 이나 나왔다 모두 재밌다", "1998년 에 처음 나온 시리즈 의 4번째 작품 이다 좋다"]]
+    path.write_text("".join("\n".join(d) + "\n\n" for d in docs * 6), encoding="utf-8")
+    plain = match_pairs(str(path), 600, seed=3)
+    assert plain == pair_examples(str(path), 300, seed=3, style="graded")[0] + \
+        pair_examples(str(path), 300, seed=103, style="copy")[0]
+    cued = match_pairs(str(path), 600, seed=3, cues=True)
+    assert cued == match_pairs(str(path), 600, seed=3, cues=True) and len(cued) == len(plain)
+    assert [r["label"] for r in cued] == [r["label"] for r in plain]
+    targets = np.array([cue_targets(r["premise"], r["hypothesis"]) for r in cued])
+    plain_targets = np.array([cue_targets(r["premise"], r["hypothesis"]) for r in plain])
+    # the mismatch of negation: 30% hypothesis + 15% premise toggles, against a few natural ones in the plain pairs
+    assert 0.3 < targets[:, 0].mean() < 0.6 and plain_targets[:, 0].mean() < 0.25
+    assert targets[:, 1].mean() > plain_targets[:, 1].mean() + 0.02  # other digits in 30% of numbered hypotheses
+    changed = sum(r != p for r, p in zip(cued, plain))
+    assert 0.5 * len(plain) < changed < 0.8 * len(plain)  # 60% of pairs toggled, some numbers changed
+
+
+@pytest.mark.slow
+def test_the_cue_target_trains_beside_the_piece_labels_and_the_coverage(tmp_path):
+    from bert_tf.finetuning import FinetuneError
+    from bert_tf.finetuning.piece_match import train_piece_match
+    from bert_tf.pretrained import korean_bert_dir
+    path = tmp_path / "train.txt"
+    path.write_text("".join("\n".join(d) + "\n\n" for d in DOCS * 8), encoding="utf-8")
+    rows = match_pairs(str(path), 40, seed=6, cues=True)
+    with pytest.raises(FinetuneError, match="cue_weight must be 0"):
+        train_piece_match(korean_bert_dir(), rows, str(tmp_path / "neg"), cue_weight=-0.5)
+    record = train_piece_match(korean_bert_dir(), rows, str(tmp_path / "cue"), max_seq_length=28,
+                               train_batch_size=8, num_train_epochs=2, learning_rate=3e-4, dev_rows=8,
+                               coverage_weight=0.5, cue_weight=3.0)
+    history = record["history"]
+    assert record["cue_weight"] == 3.0 and record["coverage_weight"] == 0.5
+    for key in ("match_loss", "coverage_loss", "cues_loss", "val_cues_accuracy", "val_coverage_mae"):
+        assert len(history[key]) == 2, key
+    assert history["loss"][1] == pytest.approx(
+        history["match_loss"][1] + 0.5 * history["coverage_loss"][1] + 3 * history["cues_loss"][1], abs=2e-3)
+    assert 0 <= history["val_cues_accuracy"][1] <= 1 and history["cues_loss"][1] > 0
+    assert (tmp_path / "cue" / "model" / "model.safetensors").is_file() and not (tmp_path / "neg").exists()
