@@ -80,8 +80,6 @@ def _pair(train):
                                         b.transform([e.text_b for e in rows])]).tocsr()
 
 
-
-
 def _overlap_features(premise: str, hypothesis: str) -> list[float]:
     import re
 
