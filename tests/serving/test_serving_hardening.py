@@ -354,8 +354,8 @@ def test_half_copied_version_is_loaded_once_its_files_are_complete(tmp_path, toy
         half = os.path.join(base, "2")
         os.makedirs(half)
         shutil.copy(os.path.join(toy_version2_dir, "saved_model.pb"), half)  # not atomic: the copy is seen early
-        _wait(lambda: _state_of(client, 2) is not None)
-        time.sleep(1.0)  # the load failed (variables missing); several polls since
+        _wait(lambda: server.manager.failed_loads("toy") == {2: 1})  # the load failed (variables missing)
+        time.sleep(1.0)  # several polls since: none of them retried (the retry waits a minute)
         assert _state_of(client, 2) == "LOADING"  # a retry is pending (TF Serving reports LOADING meanwhile)
         assert server.manager.failed_loads("toy") == {2: 1}
         np.testing.assert_allclose(client.predict({"text": ["banana"]})["probabilities"],
@@ -384,8 +384,8 @@ def test_a_version_that_failed_for_good_is_loaded_again_when_replaced_by_rm_and_
         os.makedirs(broken)
         with open(os.path.join(broken, "saved_model.pb"), "wb") as f:
             f.write(b"not a saved model")
-        _wait(lambda: _state_of(client, 2) is not None)
-        time.sleep(1.0)  # several polls: the load failed, the next retry is a minute away
+        _wait(lambda: server.manager.failed_loads("toy") == {2: 1})  # the load failed
+        time.sleep(1.0)  # several polls: the next retry is a minute away
         assert _state_of(client, 2) != "AVAILABLE"
         # Replace it within one poll interval (the poll never sees it missing): rm + rename.
         tmp = os.path.join(base, ".tmp-2")
