@@ -37,7 +37,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import REPO, machine_info, write_json  # noqa: E402
 from benchmarks.korean_finetune import TASKS  # noqa: E402
-from bert_tf.data.text_pairs import NEGATION  # noqa: E402  Korean negation cues (않다, 없다, 못, 아니다, 안)
+from bert_tf.data.text_pairs import negated  # noqa: E402  Korean negation cues (않다, 없다, 못, 아니다, 안)
 
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 PROBE_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # 256-3,072 dense standardized features: stronger regularization
@@ -81,8 +81,6 @@ def _pair(train):
 
 
 def _overlap_features(premise: str, hypothesis: str) -> list[float]:
-    import re
-
     def grams(text, n):
         text = text.replace(" ", "")
         return {text[i:i + n] for i in range(len(text) - n + 1)}
@@ -92,8 +90,8 @@ def _overlap_features(premise: str, hypothesis: str) -> list[float]:
         features += [len(p & h) / max(1, len(h)), len(h - p) / max(1, len(h))]
     words_p, words_h = set(premise.split()), set(hypothesis.split())
     features += [len(words_p & words_h) / max(1, len(words_h)), len(hypothesis) / max(1, len(premise)),
-                 len(hypothesis) / 50, float(bool(re.search(NEGATION, hypothesis))),
-                 float(bool(re.search(NEGATION, premise)))]
+                 len(hypothesis) / 50, float(negated(hypothesis)),
+                 float(negated(premise))]
     return features
 
 

@@ -47,15 +47,14 @@ DEV_ROWS = 600  # held out from the pairs (and, with --emoticons, from the revie
 
 def overlap_cv(output):
     """Grouped 5-fold CV accuracy of logistic regression on each overlap share (see the module docstring)."""
-    import re
-
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold, cross_val_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from benchmarks.korean_baselines import NEGATION, _overlap_features
+    from benchmarks.korean_baselines import _overlap_features
+    from bert_tf.data.text_pairs import negated
     from benchmarks.korean_finetune import TASKS
     from bert_tf.pretrained import korean_bert_dir
     from bert_tf.tokenization import ReferenceTokenizer
@@ -73,8 +72,8 @@ def overlap_cv(output):
 
     def base(r):
         p, h = r["premise"], r["hypothesis"]
-        return [len(h) / max(1, len(p)), len(h) / 50, float(bool(re.search(NEGATION, h))),
-                float(bool(re.search(NEGATION, p)))]
+        return [len(h) / max(1, len(p)), len(h) / 50, float(negated(h)),
+                float(negated(p))]
     features = {
         "lengths and negation flags alone": base,
         "+ share of the hypothesis's pieces in the premise (the built-in vocabulary)":
